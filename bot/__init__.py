@@ -1,0 +1,1 @@
+"""outagebot: the service (channels, storage, alerts, CLI) around the pure dialogs in ``dialogs``."""

@@ -1,0 +1,1 @@
+"""Channel adapters: turn what arrives into an :class:`Inbound`, render replies for the medium."""

@@ -1,0 +1,61 @@
+"""Settings from the environment (``OUTAGEBOT_*``): one object, built once and passed in, never global."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from dialogs.engine import DialogSettings
+
+
+class Settings(BaseSettings):
+    """Everything that varies between deployments. Tests build their own with keyword arguments."""
+
+    model_config = SettingsConfigDict(env_prefix="OUTAGEBOT_", extra="ignore", frozen=True)
+
+    database_url: str = "sqlite:///./outagebot.db"
+    pepper: SecretStr = Field(
+        default=SecretStr("outagebot-demo-pepper-change-me"),
+        description="Secret mixed into every access-code hash; keep it outside the database.",
+    )
+    timezone: str = "America/Los_Angeles"
+    support_phone: str = "1-800-990-7788"
+    default_region: str = "US"
+    session_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
+    lockout_failures: int = Field(default=5, ge=1, le=100)
+    lockout_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    address_max_failures: int = Field(default=10, ge=1, le=1000)
+    address_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    global_failure_alarm_per_minute: int = Field(default=60, ge=1)
+    scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @field_validator("scrypt_n")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError("scrypt_n must be a power of two")
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The utility's time zone, for showing times."""
+        return ZoneInfo(self.timezone)
+
+    def dialog_settings(self) -> DialogSettings:
+        """The part of the settings the dialogs need."""
+        return DialogSettings(
+            support_phone=self.support_phone,
+            region=self.default_region,
+            idle_timeout=timedelta(minutes=self.session_idle_minutes),
+            verified_max_age=timedelta(hours=self.session_max_hours),
+        )

@@ -1,0 +1,70 @@
+"""One turn: an :class:`Inbound` in, the dialog engine run on its session, a :class:`Reply` out.
+
+Everything a turn reads and writes happens in one database transaction: the session row (locked),
+verification counters, contacts, assignments and audit rows. Either all of it is committed or none.
+Turns of one address are serialized by the session row lock; different addresses run concurrently
+on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import OperationalError
+
+from bot.channels.base import Inbound
+from bot.security import CodeHasher, FailureAlarm, mask
+from bot.storage.accounts import AccountsRepo, LockoutPolicy
+from bot.storage.db import Database
+from bot.storage.sessions import LostUpdate, load_for_update, save
+from dialogs.engine import Engine, Reply
+
+log = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+class Conversation:
+    """Runs turns against the database."""
+
+    def __init__(self, db: Database, engine: Engine, hasher: CodeHasher, policy: LockoutPolicy,
+                 clock: Clock = utc_now, alarm: FailureAlarm | None = None, attempts: int = 3) -> None:
+        self.db, self.engine, self.hasher, self.policy = db, engine, hasher, policy
+        self.clock, self.alarm, self.attempts = clock, alarm, attempts
+
+    def handle(self, inbound: Inbound) -> Reply:
+        """Run one turn for ``inbound`` and return the reply (after it is committed)."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._turn(inbound)
+            except (LostUpdate, OperationalError) as exc:
+                if attempt == self.attempts or not _retryable(exc):
+                    raise
+                log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
+                            type(exc).__name__)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _turn(self, inbound: Inbound) -> Reply:
+        now = self.clock()
+        with self.db.transaction() as conn:
+            stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint)
+            repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now,
+                                hasher=self.hasher, policy=self.policy, throttle=stored.throttle,
+                                alarm=self.alarm)
+            reply = self.engine.step(stored.session, inbound.text, repo, now)
+            save(conn, stored)
+        return reply
+
+
+def _retryable(exc: Exception) -> bool:
+    if isinstance(exc, LostUpdate):
+        return True
+    text = str(getattr(exc, "orig", exc)).lower()
+    return any(word in text for word in ("deadlock", "could not serialize", "database is locked"))

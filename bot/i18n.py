@@ -1,0 +1,105 @@
+"""Catalogs, rendering of dialog messages, dates and times.
+
+The ``.po`` files under ``locales/`` are the source of truth. They are compiled in memory when the
+service starts (Babel's ``write_mo`` into a buffer), so a translation can never be stale: there is
+no ``.mo`` file on disk to forget to rebuild.
+"""
+
+from __future__ import annotations
+
+import gettext
+import io
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from dialogs.engine import LOCALES
+from dialogs.text import Literal, Msg, fold
+
+LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
+DOMAIN = "messages"
+
+__all__ = ["LOCALES", "Catalogs", "fold", "format_when", "load_catalog"]
+
+
+def load_catalog(locale: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
+    """Read one language's ``.po`` file."""
+    with (locale_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fh:
+        return read_po(fh, locale=locale)
+
+
+def _compile(catalog: Catalog) -> gettext.GNUTranslations:
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog, use_fuzzy=False)
+    buffer.seek(0)
+    return gettext.GNUTranslations(buffer)
+
+
+class Catalogs:
+    """Every language's translations, and the rendering of :class:`Msg` into text."""
+
+    def __init__(self, locale_dir: Path = LOCALE_DIR, locales: Iterable[str] = LOCALES) -> None:
+        self.catalogs = {loc: load_catalog(loc, locale_dir) for loc in locales}
+        self.translations = {loc: _compile(cat) for loc, cat in self.catalogs.items()}
+
+    def has(self, msgid: str) -> bool:
+        """Whether every language has a non-empty, non-fuzzy translation of ``msgid``."""
+        for catalog in self.catalogs.values():
+            message = catalog.get(msgid)
+            if message is None or message.fuzzy:
+                return False
+            strings = message.string if isinstance(message.string, tuple) else (message.string,)
+            if not all(strings):
+                return False
+        return True
+
+    def render(self, msg: Msg | Literal | str, locale: str) -> str:
+        """The text of ``msg`` in ``locale`` (or the message's own locale), parameters filled in."""
+        if isinstance(msg, Literal):
+            return msg.text
+        if isinstance(msg, str):
+            return msg
+        loc = msg.locale or locale
+        tr = self.translations.get(loc) or self.translations["en"]
+        template = tr.ngettext(msg.id, msg.plural, msg.n) if msg.plural else tr.gettext(msg.id)
+        if not msg.params:
+            return template
+        return template.format_map(_Params(self, msg.params, loc))
+
+    def render_all(self, messages: Iterable[Msg], locale: str) -> list[str]:
+        """Render several messages."""
+        return [self.render(m, locale) for m in messages]
+
+
+class _Params(dict[str, str]):
+    """Renders parameter values lazily: messages in the same locale, lists joined with commas."""
+
+    def __init__(self, catalogs: Catalogs, params: Mapping[str, Any], locale: str) -> None:
+        super().__init__()
+        self._catalogs, self._params, self._locale = catalogs, params, locale
+
+    def __missing__(self, key: str) -> str:
+        value = self._params[key]
+        if isinstance(value, Msg | Literal):
+            return self._catalogs.render(value, self._locale)
+        if isinstance(value, list | tuple):
+            return ", ".join(self._catalogs.render(v, self._locale) for v in value)
+        return str(value)
+
+
+@lru_cache(maxsize=8)
+def _babel_locale(locale: str) -> str:
+    return "en_US" if locale == "en" else locale
+
+
+def format_when(when: datetime, locale: str, zone: ZoneInfo, form: str = "short") -> str:
+    """A UTC datetime as people in the utility's zone read it (``babel.dates``)."""
+    return format_datetime(when, form, tzinfo=zone, locale=_babel_locale(locale))

@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy models, engines, repositories and Alembic migrations."""

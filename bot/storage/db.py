@@ -1,0 +1,118 @@
+"""Engines, connections for turns, and migrating a database to the newest schema.
+
+SQLite (the default) runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at the
+start of every transaction (``BEGIN IMMEDIATE``), so a turn's read of its session and its write cannot
+interleave with another process's turn. Within one process a lock hands the writer role over without
+SQLite's sleep-and-retry busy loop. PostgreSQL serializes turns of one address with
+``SELECT ... FOR UPDATE`` on the session row and lets different addresses run in parallel.
+
+Each thread keeps one long-lived connection: a turn costs no pool checkout and no reset round trip.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, Engine, create_engine, event, inspect
+from sqlalchemy.engine import make_url
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the SQLite settings this project relies on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+            cursor = dbapi_conn.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, pool_size=10, max_overflow=20, **kwargs)
+
+
+def alembic_config(engine: Engine) -> Config:
+    """Alembic's configuration for our migrations, bound to ``engine``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["engine"] = engine
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database to the newest schema (a new database is created from nothing)."""
+    command.upgrade(alembic_config(engine), "head")
+
+
+def is_empty(engine: Engine) -> bool:
+    """Whether the database has no customer accounts table yet, or no rows in it."""
+    if not inspect(engine).has_table("customer_accounts"):
+        return True
+    with engine.connect() as conn:
+        return conn.exec_driver_sql("SELECT 1 FROM customer_accounts LIMIT 1").first() is None
+
+
+class Database:
+    """The engine plus what a turn needs: a transaction on this thread's long-lived connection."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._local = threading.local()
+        self._writer = threading.Lock() if self.dialect == "sqlite" else None
+        self._connections: list[Connection] = []
+        self._guard = threading.Lock()
+
+    def _connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self.engine.connect()
+            self._local.conn = conn
+            with self._guard:
+                self._connections.append(conn)
+        return conn
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        lock = self._writer or contextlib.nullcontext()
+        with lock:
+            conn = self._connection()
+            try:
+                with conn.begin():
+                    yield conn
+            except BaseException:
+                if conn.invalidated:
+                    self._local.conn = None
+                raise
+
+    def close(self) -> None:
+        """Close every connection this object opened and dispose of the engine."""
+        with self._guard:
+            for conn in self._connections:
+                with contextlib.suppress(Exception):
+                    conn.close()
+            self._connections.clear()
+        self.engine.dispose()

@@ -1,0 +1,145 @@
+"""The tables, as typed SQLAlchemy models. The hot path uses their ``__table__`` with Core statements."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+class Base(DeclarativeBase):
+    """Declarative base with a naming convention, so migrations name constraints the same everywhere."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime in Python, stored naive in UTC on every database (SQLite has no zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use aware UTC datetimes")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class CustomerAccount(Base):
+    """A business customer: the unit of verification."""
+
+    __tablename__ = "customer_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    access_code_hash: Mapped[str] = mapped_column(String(200))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+class ServiceAccount(Base):
+    """A premises with a meter, in one outage group."""
+
+    __tablename__ = "service_accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"),
+                                             index=True)
+    number: Mapped[str] = mapped_column(String(20), unique=True)
+    service_address: Mapped[str] = mapped_column(String(200))
+    outage_group: Mapped[str] = mapped_column(String(20), index=True)
+    demand_kw: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
+    medical: Mapped[bool] = mapped_column(Boolean, default=False)
+
+class Contact(Base):
+    """A person who gets alerts for some of a customer's service accounts."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("customer_id", "phone", name="uq_contacts_customer_phone"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"),
+                                             index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    language: Mapped[str] = mapped_column(String(5), default="en")
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+class ContactAssignment(Base):
+    """Many-to-many: which contacts are alerted for which service accounts."""
+
+    __tablename__ = "contact_assignments"
+
+    contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
+    service_account_id: Mapped[int] = mapped_column(
+        ForeignKey("service_accounts.id", ondelete="CASCADE"), primary_key=True, index=True)
+
+class ChatSession(Base):
+    """The durable state of one conversation, keyed by (channel, address).
+
+    The row outlives resets (expiry, sign-out): the per-address throttle counters live here.
+    """
+
+    __tablename__ = "sessions"
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_sessions_channel_address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(64), default="")
+    slots: Mapped[str] = mapped_column(Text, default="{}")
+    locale: Mapped[str] = mapped_column(String(5), default="en")
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer_accounts.id", ondelete="SET NULL"), nullable=True)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    invalid_count: Mapped[int] = mapped_column(Integer, default=0)
+    auth_failures: Mapped[int] = mapped_column(Integer, default=0)
+    auth_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+class AuditEntry(Base):
+    """Who changed what, when: one row per saved change, written in the same transaction."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_customer_at", "customer_id", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    details: Mapped[dict[str, object]] = mapped_column(JSON)

@@ -1,0 +1,442 @@
+"""Manage alert contacts: the five operations of the utility's page, each read back and confirmed.
+
+1. add a new contact to one or more service accounts (entered once);
+2. add an existing contact to other service accounts;
+3. edit a contact;
+4. remove a contact from one or more service accounts;
+5. add or remove contacts on ALL service accounts at once.
+
+Lists shown to the customer are numbered when prompted and the numbering is kept in the session, so
+"1,3" means what the customer saw. Every write goes through the port, scoped to the verified customer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dialogs.engine import Choice, Invalid, State, Turn
+from dialogs.fields import (
+    LANGUAGE_CHOICES,
+    account_choices,
+    accounts_named,
+    contact_choices,
+    find_contact,
+    parse_email,
+    parse_name,
+    parse_phone,
+    parse_yes_no,
+    show_email,
+    show_language,
+    show_phone,
+)
+from dialogs.ports import ContactView, NewContact
+from dialogs.text import NP_, Literal, Msg, N_
+
+MENU = "contacts.menu"
+_CONFIRM_HINT = N_("Please answer Y (yes) or N (no).")
+
+_OPERATIONS = (
+    Choice("add", Msg.of(N_("Add a new contact"))),
+    Choice("link", Msg.of(N_("Add a contact to more accounts"))),
+    Choice("edit", Msg.of(N_("Edit a contact"))),
+    Choice("unlink", Msg.of(N_("Remove a contact from accounts"))),
+    Choice("all", Msg.of(N_("ALL service accounts"))),
+    Choice("list", Msg.of(N_("See contacts"))),
+)
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _contact(turn: Turn) -> ContactView | None:
+    return find_contact(turn, turn.slots.get("contact", 0))
+
+
+def _name(turn: Turn) -> dict[str, Any]:
+    return {"name": Literal(str(turn.slots.get("name", "")))}
+
+
+def _gone(turn: Turn) -> str:
+    turn.slots.clear()
+    turn.say(Msg.of(N_("That contact no longer exists. Nothing was changed.")))
+    return MENU
+
+
+def _not_saved(turn: Turn) -> str:
+    turn.slots.clear()
+    turn.say(Msg.of(N_("Not saved. Nothing was changed.")))
+    return MENU
+
+
+def _phone_taken(turn: Turn, phone: str, except_id: int | None = None) -> bool:
+    for contact in turn.ports.contacts(turn.customer_id):
+        if contact.phone == phone and contact.id != except_id:
+            turn.say(Msg.of(N_("{phone} is already the number of {name}."),
+                            phone=show_phone(phone), name=Literal(contact.name)))
+            return True
+    return False
+
+
+# -- the operations menu ---------------------------------------------------------------------------
+
+
+def _operations(turn: Turn, key: str) -> str:
+    turn.slots.clear()
+    contacts = turn.ports.contacts(turn.customer_id)
+    if key == "add":
+        return "add.name"
+    if not contacts:
+        turn.say(Msg.of(N_("There are no contacts yet. Choose 1 to add one.")))
+        return MENU
+    if key == "list":
+        accounts = {a.id: a for a in turn.ports.service_accounts(turn.customer_id)}
+        for contact in contacts:
+            turn.say(Msg.of(N_("{name}, {phone}, {language}: {accounts}"), name=Literal(contact.name),
+                            phone=show_phone(contact.phone), language=show_language(contact.language),
+                            accounts=[Literal("*" + accounts[i].number[-4:])
+                                      for i in sorted(contact.service_account_ids) if i in accounts]
+                            or Msg.of(N_("no service account"))))
+        return MENU
+    if key == "unlink" and not any(c.service_account_ids for c in contacts):
+        turn.say(Msg.of(N_("No contact is on a service account yet.")))
+        return MENU
+    return {"link": "link.contact", "edit": "edit.contact", "unlink": "unlink.contact",
+            "all": "all.action"}[key]
+
+
+# -- 1. add a new contact --------------------------------------------------------------------------
+
+
+def _add_name(turn: Turn, name: str) -> str:
+    turn.slots["name"] = name
+    return "add.phone"
+
+
+def _add_phone(turn: Turn, phone: str) -> str:
+    if _phone_taken(turn, phone):
+        turn.say(Msg.of(N_("To put that contact on more accounts, choose 2 in the contacts menu.")))
+        turn.slots.clear()
+        return MENU
+    turn.slots["phone"] = phone
+    return "add.email"
+
+
+def _add_email(turn: Turn, email: str) -> str:
+    turn.slots["email"] = email
+    return "add.language"
+
+
+def _add_language(turn: Turn, language: str) -> str:
+    turn.slots["language"] = language
+    return "add.accounts"
+
+
+def _add_accounts(turn: Turn, ids: list[str]) -> str:
+    turn.slots["accounts"] = ids
+    return "add.confirm"
+
+
+def _add_confirm_params(turn: Turn) -> dict[str, Any]:
+    s = turn.slots
+    return {"name": Literal(s["name"]), "phone": show_phone(s["phone"]), "email": show_email(s["email"]),
+            "language": show_language(s["language"]), "accounts": accounts_named(turn, s["accounts"])}
+
+
+def _add_confirm(turn: Turn, yes: bool) -> str:
+    if not yes:
+        return _not_saved(turn)
+    s = turn.slots
+    contact = NewContact(s["name"], s["phone"], s["email"] or None, s["language"])
+    if _phone_taken(turn, contact.phone):
+        turn.slots.clear()
+        return MENU
+    ids = [int(i) for i in s["accounts"]]
+    turn.ports.add_contact(turn.customer_id, contact, ids)
+    turn.say(Msg.count(NP_("Saved. {name} will get alerts for {n} service account.",
+                           "Saved. {name} will get alerts for {n} service accounts."),
+                       len(ids), name=Literal(contact.name)))
+    turn.slots.clear()
+    return MENU
+
+
+# -- 2. add an existing contact to other service accounts ------------------------------------------
+
+
+def _pick_contact(turn: Turn, contact_id: str) -> ContactView | None:
+    contact = find_contact(turn, contact_id)
+    if contact is not None:
+        turn.slots["contact"] = contact.id
+        turn.slots["name"] = contact.name
+    return contact
+
+
+def _link_contact(turn: Turn, contact_id: str) -> str:
+    contact = _pick_contact(turn, contact_id)
+    if contact is None:
+        return _gone(turn)
+    accounts = turn.ports.service_accounts(turn.customer_id)
+    if all(a.id in contact.service_account_ids for a in accounts):
+        turn.say(Msg.of(N_("{name} is already on every service account."), name=Literal(contact.name)))
+        turn.slots.clear()
+        return MENU
+    return "link.accounts"
+
+
+def _link_options(turn: Turn) -> list[Choice]:
+    contact = _contact(turn)
+    held = contact.service_account_ids if contact else frozenset()
+    return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if a.id not in held)
+
+
+def _link_accounts(turn: Turn, ids: list[str]) -> str:
+    turn.slots["accounts"] = ids
+    return "link.confirm"
+
+
+def _accounts_params(turn: Turn) -> dict[str, Any]:
+    return {**_name(turn), "accounts": accounts_named(turn, turn.slots["accounts"])}
+
+
+def _link_confirm(turn: Turn, yes: bool) -> str:
+    if not yes:
+        return _not_saved(turn)
+    contact = _contact(turn)
+    if contact is None:
+        return _gone(turn)
+    added = turn.ports.assign(turn.customer_id, [contact.id], [int(i) for i in turn.slots["accounts"]])
+    turn.say(Msg.count(NP_("Saved. {name} was added to {n} service account.",
+                           "Saved. {name} was added to {n} service accounts."),
+                       added, name=Literal(contact.name)))
+    turn.slots.clear()
+    return MENU
+
+
+# -- 3. edit a contact -----------------------------------------------------------------------------
+
+_FIELDS = (
+    Choice("name", Msg.of(N_("Name"))),
+    Choice("phone", Msg.of(N_("Mobile number"))),
+    Choice("email", Msg.of(N_("Email"))),
+    Choice("language", Msg.of(N_("Language"))),
+)
+_FIELD_NAMES = {c.key: c.label for c in _FIELDS}
+
+
+def _edit_contact(turn: Turn, contact_id: str) -> str:
+    return "edit.field" if _pick_contact(turn, contact_id) else _gone(turn)
+
+
+def _edit_field(turn: Turn, key: str) -> str:
+    turn.slots["field"] = key
+    return f"edit.{key}"
+
+
+def _edit_value(turn: Turn, value: str) -> str:
+    contact = _contact(turn)
+    if contact is None:
+        return _gone(turn)
+    if turn.slots["field"] == "phone" and _phone_taken(turn, value, except_id=contact.id):
+        return "edit.phone"
+    turn.slots["value"] = value
+    return "edit.confirm"
+
+
+def _show(field: str, value: str | None) -> Msg | Literal:
+    if field == "phone":
+        return show_phone(value)
+    if field == "email":
+        return show_email(value)
+    if field == "language":
+        return show_language(value or "en")
+    return Literal(value or "")
+
+
+def _edit_confirm_params(turn: Turn) -> dict[str, Any]:
+    field = str(turn.slots["field"])
+    contact = _contact(turn)
+    old = getattr(contact, field) if contact else None
+    return {**_name(turn), "field": _FIELD_NAMES[field], "old": _show(field, old),
+            "new": _show(field, turn.slots["value"])}
+
+
+def _edit_confirm(turn: Turn, yes: bool) -> str:
+    if not yes:
+        return _not_saved(turn)
+    contact = _contact(turn)
+    if contact is None:
+        return _gone(turn)
+    field, value = str(turn.slots["field"]), turn.slots["value"]
+    turn.ports.update_contact(turn.customer_id, contact.id, {field: value or None})
+    turn.say(Msg.of(N_("Saved. {name} was updated."), name=Literal(contact.name)))
+    turn.slots.clear()
+    return MENU
+
+
+# -- 4. remove a contact from service accounts -----------------------------------------------------
+
+
+def _unlink_contact_options(turn: Turn) -> list[Choice]:
+    return contact_choices(c for c in turn.ports.contacts(turn.customer_id) if c.service_account_ids)
+
+
+def _unlink_contact(turn: Turn, contact_id: str) -> str:
+    contact = _pick_contact(turn, contact_id)
+    if contact is None:
+        return _gone(turn)
+    return "unlink.accounts"
+
+
+def _unlink_options(turn: Turn) -> list[Choice]:
+    contact = _contact(turn)
+    held = contact.service_account_ids if contact else frozenset()
+    return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if a.id in held)
+
+
+def _unlink_accounts(turn: Turn, ids: list[str]) -> str:
+    turn.slots["accounts"] = ids
+    return "unlink.confirm"
+
+
+def _unlink_confirm(turn: Turn, yes: bool) -> str:
+    if not yes:
+        return _not_saved(turn)
+    contact = _contact(turn)
+    if contact is None:
+        return _gone(turn)
+    removed = turn.ports.unassign(turn.customer_id, [contact.id], [int(i) for i in turn.slots["accounts"]])
+    turn.say(Msg.count(NP_("Saved. {name} was removed from {n} service account.",
+                           "Saved. {name} was removed from {n} service accounts."),
+                       removed, name=Literal(contact.name)))
+    turn.slots.clear()
+    return MENU
+
+
+# -- 5. add or remove contacts on ALL service accounts ---------------------------------------------
+
+_ALL_ACTIONS = (
+    Choice("add", Msg.of(N_("Add contacts to ALL"))),
+    Choice("remove", Msg.of(N_("Remove contacts from ALL"))),
+)
+
+
+def _all_action(turn: Turn, key: str) -> str:
+    turn.slots["action"] = key
+    return "all.contacts"
+
+
+def _all_contacts(turn: Turn, ids: list[str]) -> str:
+    turn.slots["contacts"] = ids
+    return "all.confirm"
+
+
+def _all_params(turn: Turn) -> dict[str, Any]:
+    wanted = {int(i) for i in turn.slots["contacts"]}
+    names = [Literal(c.name) for c in turn.ports.contacts(turn.customer_id) if c.id in wanted]
+    count = len(turn.ports.service_accounts(turn.customer_id))
+    verb = (N_("Add {names} to ALL {n} service accounts.") if turn.slots["action"] == "add"
+            else N_("Remove {names} from ALL {n} service accounts."))
+    return {"what": Msg.of(verb, names=names, n=count)}
+
+
+def _all_confirm(turn: Turn, yes: bool) -> str:
+    if not yes:
+        return _not_saved(turn)
+    wanted = {int(i) for i in turn.slots["contacts"]}
+    contact_ids = [c.id for c in turn.ports.contacts(turn.customer_id) if c.id in wanted]
+    account_ids = [a.id for a in turn.ports.service_accounts(turn.customer_id)]
+    if turn.slots["action"] == "add":
+        turn.ports.assign(turn.customer_id, contact_ids, account_ids)
+        turn.say(Msg.count(NP_("Saved. {n} contact is now on ALL service accounts.",
+                               "Saved. {n} contacts are now on ALL service accounts."), len(contact_ids)))
+    else:
+        turn.ports.unassign(turn.customer_id, contact_ids, account_ids)
+        turn.say(Msg.count(NP_("Saved. {n} contact was removed from ALL service accounts.",
+                               "Saved. {n} contacts were removed from ALL service accounts."),
+                           len(contact_ids)))
+    turn.slots.clear()
+    return MENU
+
+
+def _all_contact_options(turn: Turn) -> list[Choice]:
+    return contact_choices(turn.ports.contacts(turn.customer_id))
+
+
+def _confirm(name: str, prompt: str, act: Any, back: str, params: Any) -> State:
+    return State(name=name, prompt=prompt, params=params, parse=parse_yes_no, act=act,
+                 goes_to=(MENU,), back=back, verified=True, hint=_CONFIRM_HINT)
+
+
+def _invalid_pick(turn: Turn, text: str) -> Invalid:
+    return Invalid(Msg.of(N_("Please type the numbers you want, for example 1,3 or 1-3 or ALL.")))
+
+
+STATES = (
+    State(name=MENU, prompt=N_("Alert contacts. Please choose:"), choices=_OPERATIONS,
+          act=_operations, goes_to=(MENU, "add.name", "link.contact", "edit.contact", "unlink.contact",
+                                    "all.action"),
+          back="menu", verified=True),
+    # 1. add
+    State(name="add.name", prompt=N_("New contact: please type the full name."), parse=parse_name,
+          act=_add_name, goes_to=("add.phone",), back=MENU, verified=True, free_text=True),
+    State(name="add.phone", prompt=N_("Mobile number of {name}? Example: (626) 555-0100"), params=_name,
+          parse=parse_phone, act=_add_phone, goes_to=("add.email", MENU), back="add.name", verified=True),
+    State(name="add.email", prompt=N_("Email of {name}? Or type N to skip."), params=_name,
+          parse=parse_email, act=_add_email, goes_to=("add.language",), back="add.phone", verified=True,
+          free_text=True),
+    State(name="add.language", prompt=N_("Which language should {name} get alerts in?"), params=_name,
+          choices=LANGUAGE_CHOICES, act=_add_language, goes_to=("add.accounts",), back="add.email",
+          verified=True),
+    State(name="add.accounts", prompt=N_("Which service accounts for {name}? Example: 1,3 or 1-3 or ALL"),
+          params=_name, options=lambda t: account_choices(t.ports.service_accounts(t.customer_id)),
+          multi=True, parse=_invalid_pick, act=_add_accounts, goes_to=("add.confirm",),
+          back="add.language", verified=True),
+    _confirm("add.confirm", N_("Add {name}, {phone}, {email}, {language}, to {accounts}. Save? Y/N"),
+             _add_confirm, "add.accounts", _add_confirm_params),
+    # 2. add an existing contact to other service accounts
+    State(name="link.contact", prompt=N_("Which contact?"), options=_all_contact_options,
+          act=_link_contact, goes_to=("link.accounts", MENU), back=MENU, verified=True),
+    State(name="link.accounts", prompt=N_("Add {name} to which service accounts? Example: 1,3 or ALL"),
+          params=_name, options=_link_options, multi=True, parse=_invalid_pick, act=_link_accounts,
+          goes_to=("link.confirm",), back="link.contact", verified=True),
+    _confirm("link.confirm", N_("Add {name} to {accounts}. Save? Y/N"), _link_confirm, "link.accounts",
+             _accounts_params),
+    # 3. edit
+    State(name="edit.contact", prompt=N_("Which contact do you want to edit?"),
+          options=_all_contact_options, act=_edit_contact, goes_to=("edit.field", MENU), back=MENU,
+          verified=True),
+    State(name="edit.field", prompt=N_("What do you want to change for {name}?"), params=_name,
+          choices=_FIELDS, act=_edit_field,
+          goes_to=("edit.name", "edit.phone", "edit.email", "edit.language"), back="edit.contact",
+          verified=True),
+    State(name="edit.name", prompt=N_("New name for {name}?"), params=_name, parse=parse_name,
+          act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field", verified=True,
+          free_text=True),
+    State(name="edit.phone", prompt=N_("New mobile number for {name}? Example: (626) 555-0100"),
+          params=_name, parse=parse_phone, act=_edit_value, goes_to=("edit.confirm", "edit.phone", MENU),
+          back="edit.field", verified=True),
+    State(name="edit.email", prompt=N_("New email for {name}? Or type N for no email."), params=_name,
+          parse=parse_email, act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field",
+          verified=True, free_text=True),
+    State(name="edit.language", prompt=N_("Which language should {name} get alerts in?"), params=_name,
+          choices=LANGUAGE_CHOICES, act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field",
+          verified=True),
+    _confirm("edit.confirm", N_("{name}, {field}: {old} to {new}. Save? Y/N"),
+             _edit_confirm, "edit.field", _edit_confirm_params),
+    # 4. remove from service accounts
+    State(name="unlink.contact", prompt=N_("Which contact do you want to remove from service accounts?"),
+          options=_unlink_contact_options, act=_unlink_contact, goes_to=("unlink.accounts", MENU),
+          back=MENU, verified=True),
+    State(name="unlink.accounts",
+          prompt=N_("Remove {name} from which service accounts? Example: 1,3 or ALL"), params=_name,
+          options=_unlink_options, multi=True, parse=_invalid_pick, act=_unlink_accounts,
+          goes_to=("unlink.confirm",), back="unlink.contact", verified=True),
+    _confirm("unlink.confirm", N_("Remove {name} from {accounts}. No more alerts there. Save? Y/N"),
+             _unlink_confirm, "unlink.accounts", _accounts_params),
+    # 5. ALL service accounts
+    State(name="all.action", prompt=N_("ALL service accounts: what would you like to do?"),
+          choices=_ALL_ACTIONS, act=_all_action, goes_to=("all.contacts",), back=MENU, verified=True),
+    State(name="all.contacts", prompt=N_("Which contacts? Example: 1,2 or ALL"),
+          options=_all_contact_options, multi=True, parse=_invalid_pick, act=_all_contacts,
+          goes_to=("all.confirm",), back="all.action", verified=True),
+    _confirm("all.confirm", N_("{what} Save? Y/N"), _all_confirm, "all.contacts", _all_params),
+)

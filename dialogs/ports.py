@@ -1,0 +1,92 @@
+"""What the dialogs need from the outside world, as Protocols that ``bot.storage`` implements.
+
+Every method takes the verified customer's id, and implementations must scope every read and write
+to that customer: a session can only see and change its own customer's accounts and contacts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccountView:
+    """A service account as shown to its customer."""
+
+    id: int
+    number: str
+    address: str
+    outage_group: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactView:
+    """An alert contact of a customer, with the service accounts it is assigned to."""
+
+    id: int
+    name: str
+    phone: str | None
+    email: str | None
+    language: str
+    service_account_ids: frozenset[int]
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    """A contact as entered in the dialog, validated, before it is saved."""
+
+    name: str
+    phone: str
+    email: str | None
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """Outcome of a verification attempt.
+
+    ``customer_id`` is set only on success. ``throttled`` says the *address* (not the account) has made
+    too many attempts; it reveals nothing about the account. Why a failure happened (unknown account,
+    wrong code, locked account) is deliberately not part of the result.
+    """
+
+    customer_id: int | None
+    customer_name: str | None = None
+    throttled: bool = False
+    retry_minutes: int = 15
+
+
+class AccountsPort(Protocol):
+    """Customer accounts, service accounts and their alert contacts."""
+
+    def verify(self, account_number: str, access_code: str) -> VerifyResult:
+        """Check a Customer Account Number and access code, counting failures and locking out."""
+        ...
+
+    def service_accounts(self, customer_id: int) -> Sequence[ServiceAccountView]:
+        """The customer's service accounts, in a stable order."""
+        ...
+
+    def contacts(self, customer_id: int) -> Sequence[ContactView]:
+        """The customer's contacts, in a stable order."""
+        ...
+
+    def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> int:
+        """Create a contact and assign it; returns its id. Audited."""
+        ...
+
+    def assign(self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]) -> int:
+        """Assign contacts to service accounts; returns how many new assignments were made. Audited."""
+        ...
+
+    def unassign(
+        self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]
+    ) -> int:
+        """Remove contacts from service accounts; returns how many assignments were removed. Audited."""
+        ...
+
+    def update_contact(self, customer_id: int, contact_id: int, changes: Mapping[str, str | None]) -> None:
+        """Change fields (name, phone, email, language) of one contact. Audited."""
+        ...

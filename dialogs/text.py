@@ -1,0 +1,95 @@
+"""Messages as data: catalog ids with parameters, and the folding of what customers type.
+
+Dialogs never hold user-facing text. They name a catalog message (its English source text, marked
+with :func:`N_` so Babel extracts it) and the parameters to fill in; the channel renders it in the
+session's language. Parameters may themselves be :class:`Msg` (rendered in the same language).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it (it is translated when rendered)."""
+    return message
+
+
+def NP_(singular: str, plural: str) -> tuple[str, str]:
+    """Mark a singular/plural pair for extraction; rendered with ``ngettext``."""
+    return singular, plural
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """One catalog message with its parameters.
+
+    Attributes:
+        id: the msgid (English source text) in the catalogs.
+        params: values for the ``{name}`` placeholders; a value may be another ``Msg``.
+        plural: the plural msgid when the message depends on ``n``.
+        n: the count that picks the plural form.
+        locale: render in this language whatever the session's (a language's own name).
+    """
+
+    id: str
+    params: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+    plural: str | None = None
+    n: int = 1
+    locale: str | None = None
+
+    @classmethod
+    def of(cls, msgid: str, **params: Any) -> Msg:
+        """Build a message from its id and keyword parameters."""
+        return cls(msgid, MappingProxyType(params) if params else _EMPTY)
+
+    @classmethod
+    def native(cls, msgid: str, locale: str) -> Msg:
+        """A message always shown in ``locale`` (e.g. "Tiếng Việt" in an English menu)."""
+        return cls(msgid, _EMPTY, locale=locale)
+
+    @classmethod
+    def count(cls, forms: tuple[str, str], n: int, **params: Any) -> Msg:
+        """Build a plural message; ``n`` is also available as ``{n}``."""
+        return cls(forms[0], MappingProxyType({"n": n, **params}), forms[1], n)
+
+
+@dataclass(frozen=True, slots=True)
+class Literal:
+    """Text that is data, not prose (a name, a phone number): shown as is, never translated."""
+
+    text: str
+
+
+_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l"})
+
+
+def fold(text: str) -> str:
+    """Fold what a customer typed for matching: no diacritics, upper case, single spaces.
+
+    ``"  Không "``, ``"khong"`` and ``"KHONG"`` all fold to ``"KHONG"``; ``"tất  cả"`` to ``"TAT CA"``.
+    """
+    decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
+    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return " ".join(bare.upper().split())
+
+
+def clean(text: str, limit: int) -> str | None:
+    """Normalize free text typed by a customer, or ``None`` when it cannot be used.
+
+    Control and format characters are dropped, white space is collapsed, Unicode is NFC. Text longer
+    than ``limit`` after cleaning is refused rather than cut, so nothing is stored half-typed.
+    """
+    kept = "".join(
+        ch if unicodedata.category(ch)[0] != "C" else " " for ch in unicodedata.normalize("NFC", text)
+    )
+    cleaned = " ".join(kept.split())
+    if not cleaned or len(cleaned) > limit:
+        return None
+    return cleaned
