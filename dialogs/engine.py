@@ -160,22 +160,22 @@ class GraphError(ValueError):
     """The dialog table is not a sound graph."""
 
 
-# Global commands, as folded words. "short" words are ambiguous in free-text states (a person may be
-# called "Vi"), so there only the long forms count.
+# Global commands, as folded words: (always, not in free text). Short language names are ambiguous
+# where a name is typed (a person may be called "Vi"), so there only the long forms count.
 _LANG_WORDS = {
     "vi": ({"TIENG VIET", "VIETNAMESE", "VIET NGU"}, {"VI", "VN", "VIET"}),
     "en": ({"ENGLISH", "TIENG ANH"}, {"EN", "ENG"}),
 }
 _MENU_WORDS = ({"MENU", "MENU CHINH", "TRANG CHINH", "MAIN MENU"}, set[str]())
-_BACK_WORDS = ({"BACK", "QUAY LAI", "TRO LAI", "GO BACK"}, {"0"})
-_HELP_WORDS = ({"HELP", "INFO", "GIUP", "TRO GIUP", "GIUP DO", "HUONG DAN"}, {"?"})
-_ABANDON_WORDS = ({"EXIT", "HUY BO", "HUY THAO TAC", "THOAT", "ABORT"}, {"X"})
+_BACK_WORDS = ({"0", "BACK", "QUAY LAI", "TRO LAI", "GO BACK"}, set[str]())
+_HELP_WORDS = ({"?", "HELP", "INFO", "GIUP", "TRO GIUP", "GIUP DO", "HUONG DAN"}, set[str]())
+_ABANDON_WORDS = ({"X", "EXIT", "HUY BO", "HUY THAO TAC", "THOAT", "ABORT"}, set[str]())
 
 _SWITCHED = {"vi": N_("Switched to Vietnamese."), "en": N_("Switched to English.")}
 _RANGE = re.compile(r"^(\d{1,4})\s*-\s*(\d{1,4})$")
 _ALL_WORDS = {"ALL", "TAT CA", "CA HAI", "BOTH"}
-YES_WORDS = frozenset({"Y", "C", "CO", "YES", "DONG Y", "OK", "U", "UM", "VANG", "DA", "1"})
-NO_WORDS = frozenset({"N", "K", "KHONG", "NO", "KO", "2"})
+YES_WORDS = frozenset({"Y", "C", "CO", "YES", "DONG Y", "OK", "VANG", "DA", "CO LUU", "LUU"})
+NO_WORDS = frozenset({"N", "K", "KHONG", "NO", "KO", "KHONG LUU"})
 
 
 def _is(words: tuple[set[str], set[str]], folded: str, free_text: bool) -> bool:
@@ -359,6 +359,8 @@ class Engine:
         lang = self._language_word(folded, state.free_text)
         if lang is not None:
             session.locale = lang
+            if state.name == self.start:  # naming a language is the answer here
+                return self._enter(turn, self.menu)
             turn.say(Msg.of(_SWITCHED[lang]))
             return self._enter(turn, state.name)
         if _is(_HELP_WORDS, folded, state.free_text):

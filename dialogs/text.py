@@ -67,6 +67,7 @@ class Literal:
     text: str
 
 
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l"})
 
 
@@ -84,8 +85,11 @@ def clean(text: str, limit: int) -> str | None:
     """Normalize free text typed by a customer, or ``None`` when it cannot be used.
 
     Control and format characters are dropped, white space is collapsed, Unicode is NFC. Text longer
-    than ``limit`` after cleaning is refused rather than cut, so nothing is stored half-typed.
+    than ``limit`` after cleaning is refused rather than cut, so nothing is stored half-typed, and so is
+    text with bidirectional overrides (it can show one thing and mean another).
     """
+    if any(ch in _BIDI for ch in text):
+        return None
     kept = "".join(
         ch if unicodedata.category(ch)[0] != "C" else " " for ch in unicodedata.normalize("NFC", text)
     )

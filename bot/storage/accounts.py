@@ -8,6 +8,7 @@ id it is given, and ids chosen in a dialog are re-checked against that customer 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -79,7 +80,7 @@ class AccountsRepo:
         if throttle.failures >= policy.address_failures:
             log.info("verification throttled for %s:%s", self.channel, mask(self.address))
             minutes = (throttle.window_start + policy.address_window - self.now).total_seconds() / 60
-            return VerifyResult(None, throttled=True, retry_minutes=max(1, round(minutes + 0.5)))
+            return VerifyResult(None, throttled=True, retry_minutes=max(1, math.ceil(minutes)))
 
         row = self.conn.execute(_CUSTOMER_BY_NUMBER, {"number": account_number}).first()
         matches = self.hasher.verify(access_code, row.access_code_hash if row else None)

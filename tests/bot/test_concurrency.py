@@ -1,0 +1,123 @@
+"""Two turns for one address at the same moment never lose an update or interleave.
+
+Turn A is a verification: its scrypt hash makes it hold the session for tens of milliseconds.
+Turn B arrives while A runs. B must see A's committed result (it is answered from the contacts
+menu), never the state before A (where "6" would be taken as an access code and fail).
+Tested with threads in one process, and with two processes sharing one database.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+import time
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import build
+from bot.channels.base import Inbound, render_text
+from bot.storage.models import AuditEntry, ChatSession
+from tests.conftest import DEMO, make_settings
+
+ADDRESS = "+17145550123"
+SLOW = 2**14  # a real production-cost hash, so that turn A is slow
+
+
+def _prepare(url: str) -> None:
+    """Demo data, and a session that stands at the access-code question."""
+    app = build(make_settings(url, scrypt_n=SLOW), migrate_db=False)
+    from bot.importer import import_file
+    import_file(app.db, app.hasher, DEMO)
+    for text in ("", "2", "1", "700000001"):
+        app.conversation.handle(Inbound("sms", ADDRESS, text))
+    app.close()
+
+
+def _turn(url: str, text: str, started: Any, wait_for: Any, out: Any) -> None:
+    app = build(make_settings(url, scrypt_n=SLOW), migrate_db=False)
+    app.conversation.handle(Inbound("sms", "warm-up", ""))
+    if wait_for is not None:
+        wait_for.wait(10)
+        time.sleep(0.02)
+    else:
+        started.set()
+    reply = app.conversation.handle(Inbound("sms", ADDRESS, text))
+    out.put((text, "\n".join(render_text(reply, app.catalogs)), reply.state))
+    app.close()
+
+
+def _check(url: str, results: dict[str, tuple[str, str]]) -> None:
+    assert "Verified: Phở Bolsa LLC." in results["482913"][0]
+    list_reply, list_state = results["6"]
+    assert list_state == "contacts.menu"
+    assert "Nguyễn Văn An, (714) 555-0101" in list_reply  # B ran on A's committed, verified session
+    app = build(make_settings(url), migrate_db=False)
+    with app.db.engine.connect() as conn:
+        actions = [r[0] for r in conn.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+        version = conn.execute(select(ChatSession.version).where(ChatSession.address == ADDRESS)).scalar_one()
+    app.close()
+    assert actions == ["verify.success"]
+    assert version == 6  # four turns to prepare, then A and B: none lost
+
+
+def test_two_threads_one_address(database_url: str) -> None:
+    _prepare(database_url)
+    started = threading.Event()
+    import queue
+    out: queue.Queue[tuple[str, str, str]] = queue.Queue()
+    a = threading.Thread(target=_turn, args=(database_url, "482913", started, None, out))
+    b = threading.Thread(target=_turn, args=(database_url, "6", None, started, out))
+    a.start(), b.start()
+    a.join(30), b.join(30)
+    results = {}
+    while not out.empty():
+        text, reply, state = out.get()
+        results[text] = (reply, state)
+    _check(database_url, results)
+
+
+def test_two_processes_one_address(database_url: str) -> None:
+    _prepare(database_url)
+    ctx = mp.get_context("spawn")
+    started, out = ctx.Event(), ctx.Queue()
+    a = ctx.Process(target=_turn, args=(database_url, "482913", started, None, out))
+    b = ctx.Process(target=_turn, args=(database_url, "6", None, started, out))
+    a.start(), b.start()
+    results = {}
+    for _ in range(2):
+        text, reply, state = out.get(timeout=60)
+        results[text] = (reply, state)
+    a.join(30), b.join(30)
+    assert a.exitcode == 0 and b.exitcode == 0
+    _check(database_url, results)
+
+
+def test_many_turns_from_many_threads_are_all_counted(database_url: str) -> None:
+    _prepare(database_url)
+    app = build(make_settings(database_url), migrate_db=False)
+    app.conversation.handle(Inbound("sms", ADDRESS, "482913"))
+    replies: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(25):
+            reply = app.conversation.handle(Inbound("sms", ADDRESS, "6"))
+            with lock:
+                replies.append("\n".join(render_text(reply, app.catalogs)))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    with app.db.engine.connect() as conn:
+        version = conn.execute(select(ChatSession.version).where(ChatSession.address == ADDRESS)).scalar_one()
+    app.close()
+    assert len(replies) == 100
+    assert all(r.count("Nguyễn Văn An,") == 1 and r.endswith("6 See contacts") for r in replies)
+    assert version == 5 + 100
+
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -1,0 +1,376 @@
+"""A whole conversation, turn by turn, in both languages, on a real database.
+
+Each table row is (what the customer types, the state the bot is then in, words the reply contains).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from bot.app import App
+from bot.storage.models import AuditEntry, Contact, ContactAssignment, ServiceAccount
+from tests.conftest import Chat, verified_chat
+
+
+def contact_accounts(app: App, name: str) -> list[str]:
+    """The service account numbers a contact is assigned to, from the database."""
+    with app.db.engine.connect() as conn:
+        rows = conn.execute(
+            select(ServiceAccount.number)
+            .join(ContactAssignment, ContactAssignment.service_account_id == ServiceAccount.id)
+            .join(Contact, Contact.id == ContactAssignment.contact_id)
+            .where(Contact.name == name).order_by(ServiceAccount.number))
+        return [r[0] for r in rows]
+
+
+def contact_row(app: App, name: str) -> Contact | None:
+    with app.db.engine.connect() as conn:
+        row = conn.execute(select(Contact.__table__).where(Contact.name == name)).first()
+        return row  # type: ignore[return-value]
+
+
+def audit_actions(app: App) -> list[str]:
+    with app.db.engine.connect() as conn:
+        return [r[0] for r in conn.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+
+
+def walk(chat: Chat, steps: list[tuple[str, str, str]]) -> None:
+    for text, state, words in steps:
+        reply = chat.say(text)
+        assert chat.state == state, f"after {text!r}: {reply}"
+        assert words in reply, f"after {text!r} expected {words!r} in:\n{reply}"
+
+
+# -- first contact ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("hint", "first_line"), [
+    ("vi", "Cảnh báo cắt điện luân phiên. Xin chọn ngôn ngữ:"),
+    ("en", "Rotating outage alerts. Please choose a language:"),
+    (None, "Rotating outage alerts. Please choose a language:"),
+])
+def test_first_contact_greets_in_the_hinted_language_first_and_offers_both(app: App, hint: str | None,
+                                                                             first_line: str) -> None:
+    chat = Chat(app, locale_hint=hint)
+    reply = chat.say("hello")
+    assert reply.splitlines()[0] == first_line
+    assert "1 Tiếng Việt" in reply and "2 English" in reply
+    assert chat.state == "start.language"
+
+
+@pytest.mark.parametrize(("answer", "menu_words"), [
+    ("1", "Menu chính. Xin chọn:"), ("tieng viet", "Menu chính"), ("TIẾNG VIỆT", "Menu chính"),
+    ("2", "Main menu. Please choose:"), ("english", "Main menu"),
+])
+def test_language_choice_leads_to_the_main_menu(chat: Chat, answer: str, menu_words: str) -> None:
+    chat.say("")
+    assert menu_words in chat.say(answer)
+    assert chat.state == "menu"
+
+
+# -- verification ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("locale", "steps"), [
+    ("en", [("1", "verify.account", "Customer Account Number"),
+            ("7000-0000 1", "verify.code", "access code"),
+            ("482913", "contacts.menu", "Verified: Phở Bolsa LLC.")]),
+    ("vi", [("1", "verify.account", "Số Tài Khoản Khách Hàng"),
+            ("700 000 001", "verify.code", "mã số truy cập"),
+            ("482913", "contacts.menu", "Đã xác minh: Phở Bolsa LLC.")]),
+])
+def test_verify_with_account_number_and_access_code(chat: Chat, locale: str,
+                                                    steps: list[tuple[str, str, str]]) -> None:
+    chat.say("")
+    chat.say("1" if locale == "vi" else "2")
+    walk(chat, steps)
+
+
+# -- the five operations ---------------------------------------------------------------------------
+
+ADD = {
+    "en": [("1", "add.name", "full name"),
+           ("Lê Thị Cúc", "add.phone", "Mobile number of Lê Thị Cúc"),
+           ("626.555.0177", "add.email", "Email of Lê Thị Cúc"),
+           ("n", "add.language", "1 Tiếng Việt"),
+           ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, group A012"),
+           ("1,3", "add.confirm",
+            "Add Lê Thị Cúc, (626) 555-0177, no email, Vietnamese, to *1001, *1003. Save? Y/N"),
+           ("y", "contacts.menu", "Saved. Lê Thị Cúc will get alerts for 2 service accounts.")],
+    "vi": [("1", "add.name", "họ và tên"),
+           ("Lê Thị Cúc", "add.phone", "Số di động của Lê Thị Cúc"),
+           ("+1 626 555 0177", "add.email", "Email của Lê Thị Cúc"),
+           ("khong", "add.language", "2 English"),
+           ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, nhóm A012"),
+           ("1-3", "add.confirm",
+            "Thêm Lê Thị Cúc, (626) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ. "
+            "Lưu? C/K"),
+           ("có", "contacts.menu", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ.")],
+}
+
+
+@pytest.mark.parametrize("locale", ["en", "vi"])
+def test_add_a_new_contact_to_several_service_accounts_entered_once(app: App, locale: str) -> None:
+    chat = verified_chat(app, locale)
+    walk(chat, ADD[locale])
+    expected = ["3-001-1001", "3-001-1003"] if locale == "en" else ["3-001-1001", "3-001-1002", "3-001-1003"]
+    assert contact_accounts(app, "Lê Thị Cúc") == expected
+    row = contact_row(app, "Lê Thị Cúc")
+    assert row is not None and row.phone == "+16265550177" and row.language == "vi" and row.email is None
+    assert audit_actions(app)[-1] == "contact.add"
+
+
+@pytest.mark.parametrize("locale", ["en", "vi"])
+def test_declining_the_read_back_saves_nothing(app: App, locale: str) -> None:
+    chat = verified_chat(app, locale)
+    steps = ADD[locale][:-1]
+    walk(chat, steps)
+    reply = chat.say("n" if locale == "en" else "k")
+    assert chat.state == "contacts.menu"
+    assert ("Not saved." if locale == "en" else "Chưa lưu.") in reply
+    assert contact_row(app, "Lê Thị Cúc") is None
+
+
+def test_a_phone_already_on_file_is_not_added_twice(app: App) -> None:
+    chat = verified_chat(app, "en")
+    reply = chat.run("1", "Someone Else", "(714) 555-0101")
+    assert "(714) 555-0101 is already the number of Nguyễn Văn An." in reply
+    assert chat.state == "contacts.menu"
+
+
+@pytest.mark.parametrize(("locale", "steps"), [
+    ("en", [("2", "link.contact", "Which contact?"),
+            ("3", "link.accounts", "Add Trần Thị Bích to which service accounts?"),
+            ("ALL", "link.confirm", "Add Trần Thị Bích to *1001, *1003. Save? Y/N"),
+            ("Y", "contacts.menu", "Saved. Trần Thị Bích was added to 2 service accounts.")]),
+    ("vi", [("2", "link.contact", "Xin chọn người liên lạc:"),
+            ("3", "link.accounts", "Thêm Trần Thị Bích vào tài khoản dịch vụ nào?"),
+            ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Lưu? C/K"),
+            ("C", "contacts.menu", "Đã lưu. Đã thêm Trần Thị Bích vào 2 tài khoản dịch vụ.")]),
+])
+def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str,
+                                                           steps: list[tuple[str, str, str]]) -> None:
+    chat = verified_chat(app, locale)
+    # contacts are listed by name: 1 Nguyễn Văn An, 2 ... wait: ordering is by name, so check it
+    listing = chat.say("2")
+    assert "1 Nguyễn Văn An *0101" in listing and "2 Trần Thị Bích *0102" in listing
+    chat.say("0")  # back to the contacts menu
+    steps = [(steps[0][0], steps[0][1], steps[0][2]), ("2", *steps[1][1:]), *steps[2:]]
+    walk(chat, steps)
+    assert contact_accounts(app, "Trần Thị Bích") == ["3-001-1001", "3-001-1002", "3-001-1003"]
+    assert audit_actions(app)[-1] == "contact.assign"
+
+
+@pytest.mark.parametrize(("locale", "steps", "field", "value"), [
+    ("en", [("3", "edit.contact", "Which contact do you want to edit?"),
+            ("1", "edit.field", "What do you want to change for Nguyễn Văn An?"),
+            ("2", "edit.phone", "New mobile number for Nguyễn Văn An?"),
+            ("(714) 555-0155", "edit.confirm",
+             "Nguyễn Văn An, Mobile number: (714) 555-0101 to (714) 555-0155. Save? Y/N"),
+            ("yes", "contacts.menu", "Saved. Nguyễn Văn An was updated.")], "phone", "+17145550155"),
+    ("vi", [("3", "edit.contact", "Quý khách muốn sửa thông tin của ai?"),
+            ("1", "edit.field", "Quý khách muốn đổi gì cho Nguyễn Văn An?"),
+            ("4", "edit.language", "Nguyễn Văn An muốn nhận cảnh báo bằng ngôn ngữ nào?"),
+            ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: Tiếng Việt thành Tiếng Anh. Lưu? C/K"),
+            ("dong y", "contacts.menu", "Đã lưu. Đã cập nhật Nguyễn Văn An.")], "language", "en"),
+    ("en", [("3", "edit.contact", "edit"), ("1", "edit.field", "change"),
+            ("3", "edit.email", "New email for Nguyễn Văn An?"),
+            ("N", "edit.confirm", "Nguyễn Văn An, Email: an@phobolsa.example to no email. Save? Y/N"),
+            ("Y", "contacts.menu", "updated")], "email", None),
+    ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "đổi"),
+            ("1", "edit.name", "Tên mới cho Nguyễn Văn An?"),
+            ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: Nguyễn Văn An thành Nguyễn Văn Ân."),
+            ("c", "contacts.menu", "Đã cập nhật Nguyễn Văn An.")], "name", "Nguyễn Văn Ân"),
+])
+def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[str, str, str]], field: str,
+                                     value: str | None) -> None:
+    chat = verified_chat(app, locale)
+    walk(chat, steps)
+    with app.db.engine.connect() as conn:
+        row = conn.execute(select(Contact.__table__).where(Contact.id == 1)).one()
+    assert getattr(row, field) == value
+    assert audit_actions(app)[-1] == "contact.edit"
+
+
+@pytest.mark.parametrize(("locale", "steps"), [
+    ("en", [("4", "unlink.contact", "Which contact do you want to remove from service accounts?"),
+            ("1", "unlink.accounts", "Remove Nguyễn Văn An from which service accounts?"),
+            ("2", "unlink.confirm", "Remove Nguyễn Văn An from *1002. No more alerts there. Save? Y/N"),
+            ("y", "contacts.menu", "Saved. Nguyễn Văn An was removed from 1 service account.")]),
+    ("vi", [("4", "unlink.contact", "Quý khách muốn xóa ai khỏi tài khoản dịch vụ?"),
+            ("1", "unlink.accounts", "Xóa Nguyễn Văn An khỏi tài khoản dịch vụ nào?"),
+            ("2", "unlink.confirm", "Xóa Nguyễn Văn An khỏi *1002, sẽ không nhận cảnh báo ở đó nữa. Lưu? C/K"),
+            ("C", "contacts.menu", "Đã lưu. Đã xóa Nguyễn Văn An khỏi 1 tài khoản dịch vụ.")]),
+])
+def test_remove_a_contact_from_some_service_accounts(app: App, locale: str,
+                                                     steps: list[tuple[str, str, str]]) -> None:
+    chat = verified_chat(app, locale)
+    walk(chat, steps)
+    assert contact_accounts(app, "Nguyễn Văn An") == ["3-001-1001"]
+    assert audit_actions(app)[-1] == "contact.unassign"
+
+
+@pytest.mark.parametrize(("locale", "steps", "expected"), [
+    ("en", [("5", "all.action", "ALL service accounts: what would you like to do?"),
+            ("1", "all.contacts", "Which contacts?"),
+            ("1,2", "all.confirm", "Add Nguyễn Văn An, Trần Thị Bích to ALL 3 service accounts. Save? Y/N"),
+            ("y", "contacts.menu", "Saved. 2 contacts are now on ALL service accounts.")],
+     {"Nguyễn Văn An": 3, "Trần Thị Bích": 3}),
+    ("vi", [("5", "all.action", "TẤT CẢ tài khoản dịch vụ: quý khách muốn làm gì?"),
+            ("2", "all.contacts", "Chọn người liên lạc."),
+            ("TẤT CẢ", "all.confirm", "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Lưu? C/K"),
+            ("c", "contacts.menu", "Đã lưu. Đã xóa 2 người liên lạc khỏi TẤT CẢ tài khoản dịch vụ.")],
+     {"Nguyễn Văn An": 0, "Trần Thị Bích": 0}),
+])
+def test_add_or_remove_contacts_on_all_service_accounts(app: App, locale: str,
+                                                        steps: list[tuple[str, str, str]],
+                                                        expected: dict[str, int]) -> None:
+    chat = verified_chat(app, locale)
+    walk(chat, steps)
+    assert {name: len(contact_accounts(app, name)) for name in expected} == expected
+
+
+def test_see_contacts_lists_each_contact_with_its_accounts(app: App) -> None:
+    chat = verified_chat(app, "en")
+    reply = chat.say("6")
+    assert "Nguyễn Văn An, (714) 555-0101, Vietnamese: *1001, *1002" in reply
+    assert "Trần Thị Bích, (714) 555-0102, Vietnamese: *1002" in reply
+
+
+# -- information -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("locale", "choice", "words"), [
+    ("en", "2", "advance notice of rotating outages"),
+    ("en", "3", "Cooling Centers are open"),
+    ("en", "4", "I-6, BIP, OBMC, CPP, DBP"),
+    ("en", "5", "Customer Support: 1-800-990-7788"),
+    ("vi", "2", "thông báo trước về cắt điện luân phiên"),
+    ("vi", "3", "Trạm Làm Mát"),
+    ("vi", "4", "đại diện tài khoản"),
+    ("vi", "5", "Hỗ Trợ Khách Hàng: 1-800-990-7788"),
+])
+def test_information_answers_without_verification(chat: Chat, locale: str, choice: str, words: str) -> None:
+    chat.say("")
+    chat.say("1" if locale == "vi" else "2")
+    assert words in chat.say(choice)
+    assert chat.state == "menu"
+
+
+def test_medical_answer_says_how_to_apply(chat: Chat) -> None:
+    chat.run("", "2")
+    assert "To apply for medical advance notice, call Customer Support at 1-800-990-7788." in chat.say("2")
+
+
+# -- global commands -------------------------------------------------------------------------------
+
+def test_switching_language_keeps_the_place_and_what_was_typed(app: App) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc")
+    reply = chat.say("tiếng việt")
+    assert chat.state == "add.phone"
+    assert "Đã chuyển sang tiếng Việt." in reply and "Số di động của Lê Thị Cúc?" in reply
+    reply = chat.say("EN")
+    assert chat.state == "add.phone" and "Mobile number of Lê Thị Cúc?" in reply
+
+
+def test_short_language_words_are_names_in_a_name_field(app: App) -> None:
+    chat = verified_chat(app, "en")
+    chat.say("1")
+    reply = chat.say("Vi")
+    assert chat.state == "add.phone" and "Mobile number of Vi?" in reply
+
+
+@pytest.mark.parametrize("word", ["0", "back", "Quay lại", "quay lai"])
+def test_back_returns_to_the_previous_step(app: App, word: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc")
+    chat.say(word)
+    assert chat.state == "add.name"
+
+
+@pytest.mark.parametrize("word", ["MENU", "menu", "x", "Hủy bỏ", "huy bo", "exit", "thoát"])
+def test_menu_and_cancel_abandon_the_operation_and_save_nothing(app: App, word: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("1", "Lê Thị Cúc", "(626) 555-0177")
+    reply = chat.say(word)
+    assert "Đã hủy. Không có gì thay đổi." in reply
+    assert chat.state == "menu"
+    assert contact_row(app, "Lê Thị Cúc") is None
+
+
+@pytest.mark.parametrize(("word", "words"), [
+    ("help", "0: back. MENU: main menu. X: cancel."), ("?", "1-800-990-7788"), ("giup", "0: back"),
+])
+def test_help_explains_the_commands_and_stays(app: App, word: str, words: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1")
+    assert words in chat.say(word)
+    assert chat.state == "add.name"
+
+
+def test_three_invalid_answers_in_a_row_offer_help_and_the_support_number(chat: Chat) -> None:
+    chat.run("", "2", "1")  # English, then verify
+    first = chat.say("abc")
+    assert "only digits" in first and "1-800-990-7788" not in first
+    chat.say("def")
+    third = chat.say("ghi")
+    assert "Need help? Call Customer Support at 1-800-990-7788." in third
+    assert chat.state == "verify.account"
+    assert "1-800-990-7788" not in chat.say("jkl")  # the count starts again
+
+
+def test_sign_out_drops_the_verification(app: App) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("MENU")
+    assert "You are signed out." in chat.say("6")
+    assert "Customer Account Number" in chat.say("1")
+
+
+# -- expiry ----------------------------------------------------------------------------------------
+
+def test_an_idle_session_returns_to_the_start_and_drops_the_verification(app: App, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = verified_chat(app, "en")
+    chat.run("5", "1", "1,2")
+    assert chat.state == "all.confirm"
+    clock.advance(minutes=15, seconds=1)
+    reply = chat.say("y")  # a stale yes must not be acted on
+    assert "Your session ended after 15 minutes without activity." in reply
+    assert chat.state == "menu"
+    assert contact_accounts(app, "Trần Thị Bích") == ["3-001-1002"]
+    assert "Customer Account Number" in chat.say("1")
+
+
+def test_a_session_just_under_the_idle_limit_goes_on(app: App, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = verified_chat(app, "en")
+    clock.advance(minutes=14, seconds=59)
+    chat.say("1")
+    assert chat.state == "add.name"
+
+
+def test_a_verification_expires_after_twelve_hours_even_when_active(app: App, clock) -> None:  # type: ignore[no-untyped-def]
+    chat = verified_chat(app, "en")
+    for _ in range(12 * 6):
+        clock.advance(minutes=10)
+        chat.say("6")
+    assert chat.state == "contacts.menu"
+    clock.advance(minutes=10)
+    reply = chat.say("6")
+    assert "please verify your account again" in reply and chat.state == "menu"
+
+
+# -- scope -----------------------------------------------------------------------------------------
+
+def test_a_customer_sees_only_its_own_service_accounts_and_contacts(app: App) -> None:
+    chat = verified_chat(app, "en", account="700000002", code="731562")
+    assert "Maria Lopez" in chat.say("2") and "Nguyễn" not in chat.last_text
+    reply = chat.say("1")
+    assert "*2002" in reply and "*1001" not in reply  # Maria is on *2001 already
+
+
+def test_contacts_of_one_customer_cannot_be_counted_in_another(app: App) -> None:
+    with app.db.engine.connect() as conn:
+        before = conn.execute(select(func.count()).select_from(ContactAssignment)).scalar_one()
+    chat = verified_chat(app, "en", account="700000002", code="731562")
+    chat.run("5", "1", "ALL", "y")
+    with app.db.engine.connect() as conn:
+        after = conn.execute(select(func.count()).select_from(ContactAssignment)).scalar_one()
+    assert after == before + 1  # Maria Lopez onto her customer's second account only

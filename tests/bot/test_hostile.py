@@ -1,0 +1,88 @@
+"""Garbage, huge, hostile or wrong-script input gets a clear re-prompt and changes nothing."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select, text
+
+from bot.app import App
+from tests.conftest import TABLES, verified_chat
+
+HOSTILE = [
+    pytest.param("", id="empty"),
+    pytest.param("   \t  ", id="blank"),
+    pytest.param("A" * 10_000, id="10k-chars"),
+    pytest.param("\x00\x07\x1b[31m\x7f", id="control-chars"),
+    pytest.param("😀🔥💡", id="emoji"),
+    pytest.param("'; DROP TABLE contacts; --", id="sql"),
+    pytest.param("1 OR 1=1", id="sql-or"),
+    pytest.param("Сергей Иванов", id="cyrillic"),
+    pytest.param("王小明", id="han"),
+    pytest.param("‮1‬", id="bidi-override"),
+    pytest.param("99", id="out-of-range"),
+    pytest.param("1,2", id="two-where-one"),
+]
+STATES = {
+    "contacts.menu": (),
+    "add.name": ("1",),
+    "add.phone": ("1", "Lê Thị Cúc"),
+    "add.accounts": ("1", "Lê Thị Cúc", "(626) 555-0177", "n", "1"),
+    "add.confirm": ("1", "Lê Thị Cúc", "(626) 555-0177", "n", "1", "1"),
+}
+
+
+def counts(app: App) -> dict[str, int]:
+    with app.db.engine.connect() as conn:
+        return {t: conn.execute(select(func.count()).select_from(text(t))).scalar_one()
+                for t in TABLES if t != "sessions" and t != "audit_log"}
+
+
+@pytest.mark.parametrize("state", list(STATES))
+@pytest.mark.parametrize("garbage", HOSTILE)
+def test_hostile_input_reprompts_and_changes_nothing(app: App, state: str, garbage: str) -> None:
+    if state == "add.accounts" and garbage == "1,2":
+        pytest.skip("several accounts at once is a valid answer here")
+    chat = verified_chat(app, "vi")
+    chat.run(*STATES[state])
+    assert chat.state == state
+    prompt = chat.say("")  # an empty message shows the question again, and nothing else
+    before = counts(app)
+    reply = chat.say(garbage)
+    assert chat.state == state, reply
+    assert counts(app) == before
+    assert reply.endswith(prompt), reply
+    if garbage.strip():
+        assert len(reply) > len(prompt)  # a short hint comes first
+
+
+@pytest.mark.parametrize("garbage", ["99", "1,2", "1 OR 1=1", "A" * 61, "X Æ A-12"])
+def test_a_name_must_be_letters(app: App, garbage: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.say("1")
+    reply = chat.say(garbage)
+    assert chat.state == "add.name"
+    assert "letters only" in reply or "too long" in reply
+
+
+@pytest.mark.parametrize("phone", ["12345", "555-0100", "+1 800 555 01", "(626) 555-0100 ext 5 and more text here"])
+def test_a_phone_must_be_a_valid_mobile_number(app: App, phone: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc")
+    assert "not a valid mobile number" in chat.say(phone)
+    assert chat.state == "add.phone"
+
+
+@pytest.mark.parametrize("email", ["nope", "a@b", "a b@c.com", "x@" + "y" * 300 + ".com"])
+def test_an_email_must_look_like_one(app: App, email: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc", "(626) 555-0177")
+    assert "does not look right" in chat.say(email)
+    assert chat.state == "add.email"
+
+
+def test_a_message_over_the_limit_is_refused_whole(app: App) -> None:
+    chat = verified_chat(app, "en")
+    chat.say("1")
+    reply = chat.say("Nguyen " * 200)
+    assert "That message is too long. Please answer briefly." in reply
+    assert chat.state == "add.name"

@@ -1,0 +1,112 @@
+"""Verification: one neutral answer, lockout per account, throttle per address, nothing in the clear."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot.app import App
+from bot.storage.models import AuditEntry, CustomerAccount
+from tests.conftest import Chat, Clock
+
+NEUTRAL = "We could not verify that account number and access code. Please try again, or call 1-800-990-7788."
+
+
+def attempt(chat: Chat, account: str, code: str) -> str:
+    if not chat.state:
+        chat.run("", "2")
+    if chat.state != "verify.account":
+        chat.say("1")
+    chat.say(account)
+    return chat.say(code)
+
+
+@pytest.fixture
+def english(chat: Chat) -> Chat:
+    chat.run("", "2")
+    return chat
+
+
+def test_unknown_account_wrong_code_and_locked_account_get_the_same_words(app: App, english: Chat) -> None:
+    unknown = attempt(english, "123456789", "482913")
+    wrong = attempt(english, "700000001", "000000")
+    for _ in range(4):
+        attempt(english, "700000001", "000000")  # fifth consecutive failure locks the account
+    locked_right_code = attempt(english, "700000001", "482913")
+    assert unknown == wrong == locked_right_code
+    assert NEUTRAL in unknown
+    assert english.state == "verify.account"
+
+
+def test_five_consecutive_failures_lock_the_account_for_fifteen_minutes(app: App, english: Chat,
+                                                                       clock: Clock) -> None:
+    for _ in range(5):
+        attempt(english, "700000001", "wrong")
+    other = Chat(app, address="+16265550999")
+    other.run("", "2")
+    assert NEUTRAL in attempt(other, "700000001", "482913")  # locked, whoever asks
+    clock.advance(minutes=15, seconds=1)
+    assert "session ended" in other.say("")  # idle as long as the lock: back to the main menu
+    assert "Verified: Phở Bolsa LLC." in attempt(other, "700000001", "482913")
+
+
+def test_a_success_resets_the_failure_count(app: App, english: Chat) -> None:
+    for _ in range(4):
+        attempt(english, "700000001", "wrong")
+    assert "Verified" in attempt(english, "700000001", "482913")
+    with app.db.engine.connect() as conn:
+        failed = conn.execute(select(CustomerAccount.failed_attempts).where(
+            CustomerAccount.number == "700000001")).scalar_one()
+    assert failed == 0
+
+
+def test_an_address_is_throttled_after_ten_failures_across_accounts(app: App, english: Chat,
+                                                                   clock: Clock) -> None:
+    for i in range(10):
+        assert NEUTRAL in attempt(english, f"99999999{i}", "000000")
+    reply = attempt(english, "700000002", "731562")  # even the right pair
+    assert "Too many attempts. Please wait 15 minutes, or call 1-800-990-7788." in reply
+    assert english.state == "menu"
+    clock.advance(minutes=15, seconds=1)
+    english.say("")
+    assert "Verified: Sunrise Bakery Inc." in attempt(english, "700000002", "731562")
+
+
+def test_the_throttle_survives_a_session_reset(app: App, english: Chat, clock: Clock) -> None:
+    for i in range(10):
+        attempt(english, f"99999999{i}", "000000")
+    clock.advance(minutes=14)  # within the window, but the session was idle: it resets
+    english.say("2")
+    assert "Too many attempts" in attempt(english, "700000002", "731562")
+
+
+def test_the_access_code_is_stored_nowhere_in_the_clear(app: App, english: Chat) -> None:
+    attempt(english, "700000001", "482913")
+    attempt(Chat(app, address="x"), "700000001", "wrongcode77")
+    url = app.settings.database_url
+    if not url.startswith("sqlite"):
+        pytest.skip("file check is for SQLite")
+    app.close()
+    raw = b"".join(p.read_bytes() for p in Path(url.removeprefix("sqlite:///")).parent.glob("outagebot.db*"))
+    for secret in (b"482913", b"731562", b"wrongcode77"):
+        assert secret not in raw
+        assert secret.decode().encode("utf-16-le") not in raw
+
+
+def test_failures_are_audited_with_the_account_number_masked(app: App, english: Chat) -> None:
+    attempt(english, "700000001", "000000")
+    with app.db.engine.connect() as conn:
+        entry = conn.execute(select(AuditEntry.action, AuditEntry.details)
+                             .order_by(AuditEntry.id.desc())).first()
+    assert entry is not None
+    assert entry.action == "verify.failure"
+    assert entry.details == {"account": "*****0001", "reason": "wrong_code"}
+
+
+@pytest.mark.parametrize("number", ["12345", "abcdefgh", "7000000011234567890123", "７００００００01"])
+def test_account_numbers_that_cannot_exist_are_refused_before_any_lookup(english: Chat, number: str) -> None:
+    english.say("1")
+    reply = english.say(number)
+    assert "only digits" in reply and english.state == "verify.account"

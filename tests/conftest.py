@@ -1,0 +1,154 @@
+"""Shared fixtures: a real database (SQLite file, and PostgreSQL when configured), a clock, a chat.
+
+Every test that touches storage runs on SQLite; when ``OUTAGEBOT_TEST_POSTGRES_URL`` is set it runs
+again on PostgreSQL. Nothing of our own is mocked: the chat helper drives ``Conversation.handle``
+exactly as a channel does.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from bot.app import App, build
+from bot.channels.base import Inbound, render_text
+from bot.config import Settings
+from bot.importer import import_file
+from bot.storage.db import make_engine, migrate
+from dialogs.engine import Reply
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "bot" / "demo_accounts.csv"
+PG_URL = os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL")
+TABLES = ("audit_log", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts")
+
+
+class Clock:
+    """An injected clock that only moves when a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kwargs: float) -> None:
+        self.now += timedelta(**kwargs)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()  # the last connection to close folds the WAL into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_migrated() -> str | None:
+    if not PG_URL:
+        return None
+    engine = make_engine(PG_URL)
+    migrate(engine)
+    engine.dispose()
+    return PG_URL
+
+
+def _params() -> list[object]:
+    marks = [pytest.param("sqlite", id="sqlite")]
+    marks.append(pytest.param("postgresql", id="postgresql", marks=[
+        pytest.mark.postgres,
+        pytest.mark.skipif(not PG_URL, reason="OUTAGEBOT_TEST_POSTGRES_URL is not set")]))
+    return marks
+
+
+@pytest.fixture(params=_params())
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> Iterator[str]:
+    """A migrated, empty database: a fresh SQLite file, or the PostgreSQL test database truncated."""
+    if request.param == "sqlite":
+        path = tmp_path / "outagebot.db"
+        shutil.copy(sqlite_template, path)
+        yield f"sqlite:///{path}"
+        return
+    url = request.getfixturevalue("pg_migrated")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    yield url
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    """Test settings: a cheap scrypt so that suites stay fast; everything else as in production."""
+    values: dict[str, object] = {"database_url": database_url, "pepper": "test-pepper", "scrypt_n": 16}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def app(database_url: str, clock: Clock) -> Iterator[App]:
+    """The application on a database holding the demo accounts."""
+    application = build(make_settings(database_url), clock=clock, migrate_db=False)
+    import_file(application.db, application.hasher, DEMO)
+    yield application
+    application.close()
+
+
+@dataclass
+class Chat:
+    """One customer talking to the bot through ``Conversation.handle``, as a channel would."""
+
+    app: App
+    address: str = "+17145550123"
+    channel: str = "console"
+    locale_hint: str | None = None
+    last: Reply | None = None
+    last_text: str = ""
+
+    def say(self, text: str) -> str:
+        """Send ``text``; returns the whole rendered reply as one string."""
+        self.last = self.app.conversation.handle(
+            Inbound(self.channel, self.address, text, locale_hint=self.locale_hint))
+        self.last_text = "\n".join(render_text(self.last, self.app.catalogs))
+        return self.last_text
+
+    @property
+    def state(self) -> str:
+        """The state the last reply left the conversation in ("" before the first message)."""
+        return self.last.state if self.last is not None else ""
+
+    def run(self, *texts: str) -> str:
+        """Send several messages; returns the last reply."""
+        reply = ""
+        for t in texts:
+            reply = self.say(t)
+        return reply
+
+
+@pytest.fixture
+def chat(app: App) -> Chat:
+    return Chat(app)
+
+
+def verified_chat(app: App, locale: str = "en", account: str = "700000001", code: str = "482913",
+                  address: str = "+17145550123") -> Chat:
+    """A chat that has chosen ``locale`` and verified ``account``; it stands at the contacts menu."""
+    c = Chat(app, address=address)
+    c.say("")
+    c.say("1" if locale == "vi" else "2")
+    c.run("1", account, code)
+    assert c.state == "contacts.menu", c.say("")
+    return c
