@@ -1,0 +1,81 @@
+"""The ``outagebot`` command, run as a real process, as a user or a script would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+
+def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+               "OUTAGEBOT_SCRYPT_N": "16", **env}
+    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
+                          cwd=tmp_path, env=environ, timeout=120, check=False)
+
+
+def test_a_scripted_vietnamese_conversation_on_a_fresh_database(tmp_path: Path) -> None:
+    script = "1\n1\n700000001\n482913\n1\nLê Thị Cúc\n714.555.0177\nk\n1\ntat ca\nc\n"
+    result = run(["chat", "--lang", "vi"], tmp_path, script)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("Cảnh báo cắt điện luân phiên. Xin chọn ngôn ngữ:\n")
+    assert "Đã xác minh: Phở Bolsa LLC." in out
+    assert "Thêm Lê Thị Cúc, (714) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ." in out
+    assert "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ." in out
+    assert "Loaded the demo accounts" in result.stderr
+
+
+def test_a_scripted_english_conversation_and_a_second_session(tmp_path: Path) -> None:
+    first = run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n731562\n6\n")
+    assert "Maria Lopez, (626) 555-0100, English: *2001" in first.stdout
+    again = run(["chat", "--address", "someone-else"], tmp_path, "2\n5\n")
+    assert "Customer Support: 1-800-990-7788." in again.stdout
+    assert "Loaded the demo accounts" not in again.stderr
+
+
+def test_dialogs_prints_a_mermaid_diagram(tmp_path: Path) -> None:
+    result = run(["dialogs", "--mermaid"], tmp_path)
+    assert result.returncode == 0
+    assert result.stdout.startswith("stateDiagram-v2\n") and "verify_code --> contacts_menu" in result.stdout
+    assert "graph and catalogs OK" in run(["dialogs"], tmp_path).stdout
+
+
+def test_import_accounts_reports_bad_rows_and_imports_nothing(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text((ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8")
+                   + "700000003,1,X,3-003-0001,Somewhere,G,abc,,,,\n", encoding="utf-8")
+    result = run(["import-accounts", str(bad)], tmp_path)
+    assert result.returncode == 1
+    assert "line 8: demand_kw is not a number of kW: 'abc'" in result.stderr
+    assert "nothing imported" in result.stderr
+    ok = run(["import-accounts", "--skip-invalid", str(bad)], tmp_path)
+    assert ok.returncode == 3 and "imported 6 of 7 rows" in ok.stdout
+
+
+def test_import_accounts_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.csv"
+    path.write_bytes("customer_account\nCafé Bolsa\n".encode("latin-1"))
+    result = run(["import-accounts", str(path)], tmp_path)
+    assert result.returncode == 2 and "not UTF-8" in result.stderr
+
+
+def test_seed_demo_and_python_dash_m(tmp_path: Path) -> None:
+    result = run(["seed-demo"], tmp_path)
+    assert result.returncode == 0 and "700000001" in result.stdout
+
+
+def test_bad_settings_are_refused_clearly(tmp_path: Path) -> None:
+    result = run(["dialogs"], tmp_path, OUTAGEBOT_TIMEZONE="Mars/Olympus")
+    assert result.returncode != 0 and "timezone" in result.stderr
+
+
+@pytest.mark.parametrize("lang", ["fr", "VIET"])
+def test_chat_refuses_an_unknown_language(tmp_path: Path, lang: str) -> None:
+    result = run(["chat", "--lang", lang], tmp_path)
+    assert result.returncode == 2 and "--lang must be vi or en" in result.stderr

@@ -1,0 +1,161 @@
+"""The catalogs: complete, in step with the code, polite, and within the SMS segment budget."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from babel.messages.extract import extract_from_dir
+
+from bot.channels.base import render_text
+from bot.channels.segments import count_segments
+from bot.i18n import LOCALE_DIR, Catalogs, format_when, load_catalog
+from dialogs.engine import Choice, Reply, Session, Turn
+from dialogs.graph import build_engine
+from dialogs.text import Literal, Msg
+from tests.conftest import ROOT
+
+CATALOGS = Catalogs()
+KEYWORDS = {"_": None, "N_": None, "gettext": None, "ngettext": (1, 2), "NP_": (1, 2)}
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+LONG_PARAMS = {  # the longest realistic values, so that budgets hold for real data
+    "support": Literal("1-800-990-7788"), "name": Literal("Nguyễn Thị Minh Khai"), "minutes": 15,
+    "phone": Literal("(626) 555-0100"), "n": 12, "last4": Literal("1001"), "group": Literal("A012"),
+    "email": Literal("an@phobolsa.example"), "first": Literal(""), "second": Literal(""),
+}
+
+
+def code_messages() -> set[str | tuple[str, str]]:
+    found: set[str | tuple[str, str]] = set()
+    for folder in ("bot", "dialogs"):
+        for _file, _line, message, _comments, _ctx in extract_from_dir(
+                ROOT / folder, keywords=KEYWORDS, comment_tags=()):
+            found.add(message if isinstance(message, str) else tuple(message))  # type: ignore[arg-type]
+    return found
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_every_entry_is_translated_and_none_is_fuzzy(locale: str) -> None:
+    catalog = load_catalog(locale)
+    bad = [m.id for m in catalog if m.id and (m.fuzzy or not all(
+        m.string if isinstance(m.string, tuple) else (m.string,)))]
+    assert bad == []
+
+
+def test_every_message_used_in_code_is_in_both_catalogs() -> None:
+    used = code_messages()
+    assert len(used) > 80
+    for locale in ("vi", "en"):
+        ids = {m.id if isinstance(m.id, str) else tuple(m.id) for m in load_catalog(locale) if m.id}
+        assert sorted(map(str, used - ids)) == [], locale
+
+
+def test_no_catalog_entry_is_left_over_from_deleted_code() -> None:
+    used = code_messages()
+    ids = {m.id if isinstance(m.id, str) else tuple(m.id) for m in load_catalog("vi") if m.id}
+    assert sorted(map(str, ids - used)) == []
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_translations_keep_the_placeholders(locale: str) -> None:
+    for message in load_catalog(locale):
+        if not message.id:
+            continue
+        source = message.id if isinstance(message.id, str) else message.id[-1]
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            assert set(PLACEHOLDER.findall(string)) == set(PLACEHOLDER.findall(source)), message.id
+
+
+def test_vietnamese_is_polite_and_has_its_diacritics() -> None:
+    catalog = load_catalog("vi")
+    strings = [m.string if isinstance(m.string, str) else m.string[0] for m in catalog if m.id]
+    assert not any(re.search(r"\b(bạn|mày|anh|chị|em)\b", s) for s in strings if "Tiếng Anh" not in s)
+    assert sum("quý khách" in s.lower() for s in strings) >= 10
+    # words a Vietnamese reader expects with marks must never appear without them
+    bare = re.compile(r"\b(khong|tai khoan|lien lac|dich vu|xac minh|canh bao|dien)\b", re.IGNORECASE)
+    assert [s for s in strings if bare.search(s)] == []
+
+
+def test_glossary_terms_are_the_utilitys_own_words() -> None:
+    catalog = load_catalog("vi")
+    text = " ".join(m.string if isinstance(m.string, str) else m.string[0] for m in catalog if m.id)
+    for term in ("Số Tài Khoản Khách Hàng", "mã số truy cập", "tài khoản dịch vụ", "người liên lạc",
+                 "cắt điện luân phiên", "Trạm Làm Mát", "bệnh trạng", "đại diện tài khoản",
+                 "Hỗ Trợ Khách Hàng", "TẤT CẢ"):
+        assert term.lower() in text.lower(), term
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_every_message_fits_two_sms_segments(locale: str) -> None:
+    """Each catalog message, filled with long realistic values, is at most 2 segments (134 UCS-2)."""
+    over = []
+    for message in load_catalog(locale):
+        if not message.id:
+            continue
+        msgid = message.id if isinstance(message.id, str) else message.id[0]
+        plural = None if isinstance(message.id, str) else message.id[1]
+        params = {k: v for k, v in LONG_PARAMS.items() if "{" + k + "}" in str(message.id)}
+        for key in PLACEHOLDER.findall(str(message.id)):
+            params.setdefault(key, Literal("*1001, *1002"))
+        text = CATALOGS.render(Msg(msgid, params, plural, 2), locale)
+        if count_segments(text).count > 2:
+            over.append((count_segments(text).units, text))
+    assert over == []
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_every_fixed_menu_with_its_choices_fits_two_segments(locale: str) -> None:
+    engine = build_engine()
+    session = Session(locale=locale, customer_id=1)
+    turn = Turn(session, None, datetime.now(UTC), engine.settings)  # type: ignore[arg-type]
+    fixed = [s for s in engine.states.values() if s.choices or s.name == "menu"]
+    assert len(fixed) >= 6
+    for state in fixed:
+        choices = tuple(state.options(turn)) if state.options else state.choices
+        params = {k: LONG_PARAMS.get(k, Literal("x")) for k in PLACEHOLDER.findall(state.prompt)}
+        if state.params and state.name == "start.language":
+            params = dict(state.params(turn))
+        reply = Reply((Msg.of(state.prompt, **params),), choices, False, locale, state.name)
+        text = render_text(reply, CATALOGS)[-1]
+        assert count_segments(text).count <= 2, (state.name, len(text), text)
+
+
+def test_segment_counter_knows_gsm7_and_ucs2() -> None:
+    assert count_segments("a" * 160).count == 1 and count_segments("a" * 161).count == 2
+    assert count_segments("{" * 80).units == 160
+    assert count_segments("ệ" * 70).count == 1 and count_segments("ệ" * 71).count == 2
+    assert count_segments("ệ" * 134).count == 2 and count_segments("ệ" * 135).count == 3
+    assert count_segments("Xin chào").encoding == "GSM-7"
+    assert count_segments("Xin chào quý khách").encoding == "UCS-2"
+
+
+def test_a_language_name_is_shown_in_its_own_language() -> None:
+    assert CATALOGS.render(Msg.native("Vietnamese", "vi"), "en") == "Tiếng Việt"
+    assert CATALOGS.render(Msg.native("English", "en"), "vi") == "English"
+    assert CATALOGS.render(Msg.of("English"), "vi") == "Tiếng Anh"
+
+
+def test_plurals_follow_each_language() -> None:
+    forms = ("ALL {n} service account", "ALL {n} service accounts")
+    assert CATALOGS.render(Msg.count(forms, 1), "en") == "ALL 1 service account"
+    assert CATALOGS.render(Msg.count(forms, 3), "en") == "ALL 3 service accounts"
+    assert CATALOGS.render(Msg.count(forms, 3), "vi") == "TẤT CẢ 3 tài khoản dịch vụ"
+
+
+def test_choice_labels_render_as_a_numbered_list() -> None:
+    reply = Reply((Msg.of("Main menu. Please choose:"),),
+                  (Choice("a", Msg.of("Cooling Centers")), Choice("b", Msg.of("Sign out"))), False, "vi", "menu")
+    assert render_text(reply, CATALOGS) == ["Menu chính. Xin chọn:\n1 Trạm Làm Mát\n2 Đăng xuất"]
+
+
+@pytest.mark.parametrize(("locale", "expected"), [("vi", "14:00 27/11/26"), ("en", "11/27/26, 2:00\u202fPM")])
+def test_times_are_shown_in_the_utilitys_zone(locale: str, expected: str) -> None:
+    when = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+    assert format_when(when, locale, ZoneInfo("America/Los_Angeles")) == expected
+
+
+def test_catalogs_are_read_from_the_po_files_so_nothing_is_stale() -> None:
+    assert not list(LOCALE_DIR.glob("*/LC_MESSAGES/*.mo"))

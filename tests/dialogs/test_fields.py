@@ -1,0 +1,57 @@
+"""What the value parsers accept and refuse."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from dialogs.engine import DialogSettings, Invalid, Session, Turn
+from dialogs.fields import parse_email, parse_name, parse_phone, parse_yes_no
+
+TURN = Turn(Session(), None, datetime.now(UTC), DialogSettings())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("typed", "e164"), [
+    ("(626) 555-0100", "+16265550100"), ("626.555.0100", "+16265550100"), ("+1 626 555 0100", "+16265550100"),
+    ("6265550100", "+16265550100"), ("1-626-555-0100", "+16265550100"), ("+84 912 345 678", "+84912345678"),
+])
+def test_phone_numbers_in_common_formats(typed: str, e164: str) -> None:
+    assert parse_phone(TURN, typed) == e164
+
+
+@pytest.mark.parametrize("typed", ["555-0100", "12345", "(800) 555-0100x", "+1 999 555 0100", "phone", "9" * 40])
+def test_phone_numbers_that_are_not_mobile_numbers(typed: str) -> None:
+    assert isinstance(parse_phone(TURN, typed), Invalid)
+
+
+@pytest.mark.parametrize(("typed", "name"), [
+    ("Nguyễn Văn An", "Nguyễn Văn An"), ("Mary-Jane O'Neil", "Mary-Jane O'Neil"), ("Dr. Lê", "Dr. Lê"),
+])
+def test_names(typed: str, name: str) -> None:
+    assert parse_name(TURN, typed) == name
+
+
+@pytest.mark.parametrize("typed", ["A", "123", "Ana 2", "王小明", "Анна", "😀 Ann", "a" * 61, "<script>"])
+def test_not_names(typed: str) -> None:
+    assert isinstance(parse_name(TURN, typed), Invalid)
+
+
+@pytest.mark.parametrize(("typed", "value"), [
+    ("An@PhoBolsa.example", "an@phobolsa.example"), ("n", ""), ("K", ""), ("khong", ""), ("-", ""),
+])
+def test_emails_and_skipping_them(typed: str, value: str) -> None:
+    assert parse_email(TURN, typed) == value
+
+
+@pytest.mark.parametrize(("typed", "value"), [
+    ("y", True), ("Y", True), ("c", True), ("Có", True), ("co", True), ("yes", True), ("đồng ý", True),
+    ("n", False), ("K", False), ("Không", False), ("khong", False), ("no", False),
+])
+def test_yes_and_no_in_both_languages(typed: str, value: bool) -> None:
+    assert parse_yes_no(TURN, typed) is value
+
+
+@pytest.mark.parametrize("typed", ["1", "2", "maybe", "STOP", "yess"])
+def test_anything_else_is_not_an_answer_to_a_confirmation(typed: str) -> None:
+    assert isinstance(parse_yes_no(TURN, typed), Invalid)
