@@ -24,7 +24,7 @@ from bot.storage.db import is_empty
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="outagebot: rotating-outage alert contacts, in Vietnamese and English.")
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True, highlight=False)
 
 
 def _app() -> App:
