@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, select, update
+from sqlalchemy import JSON, Connection, and_, bindparam, delete, insert, select, update
 
 from bot.security import CodeHasher, FailureAlarm, mask
 from bot.storage.models import AuditEntry, Contact, ContactAssignment, CustomerAccount, ServiceAccount
+from bot.storage.prepared import Prepared
 from bot.storage.sessions import AddressThrottle
 from dialogs.ports import ContactView, NewContact, ServiceAccountView, VerifyResult
 
@@ -29,16 +30,25 @@ _co = Contact.__table__
 _as = ContactAssignment.__table__
 _audit = AuditEntry.__table__
 
-_CUSTOMER_BY_NUMBER = select(_ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts,
-                             _ca.c.locked_until).where(_ca.c.number == bindparam("number"))
-_CUSTOMER_RESULT = (update(_ca).where(_ca.c.id == bindparam("b_id"))
-                    .values(failed_attempts=bindparam("b_failed"), locked_until=bindparam("b_locked")))
-_SERVICE_ACCOUNTS = (select(_sa.c.id, _sa.c.number, _sa.c.service_address, _sa.c.outage_group)
-                     .where(_sa.c.customer_id == bindparam("cid")).order_by(_sa.c.number))
-_CONTACTS = (select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language, _as.c.service_account_id)
-             .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
-             .where(_co.c.customer_id == bindparam("cid")).order_by(_co.c.name, _co.c.id))
-_AUDIT = insert(_audit)
+_CUSTOMER_BY_NUMBER = Prepared(select(_ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts,
+                                      _ca.c.locked_until).where(_ca.c.number == bindparam("number")))
+_CUSTOMER_RESULT = Prepared(update(_ca).where(_ca.c.id == bindparam("b_id"))
+                            .values(failed_attempts=bindparam("b_failed"), locked_until=bindparam("b_locked")))
+_SERVICE_ACCOUNTS = Prepared(select(_sa.c.id, _sa.c.number, _sa.c.service_address, _sa.c.outage_group)
+                             .where(_sa.c.customer_id == bindparam("cid")).order_by(_sa.c.number))
+_CONTACTS = Prepared(select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language,
+                            _as.c.service_account_id)
+                     .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
+                     .where(_co.c.customer_id == bindparam("cid")).order_by(_co.c.name, _co.c.id))
+_AUDIT = Prepared(insert(_audit).values(
+    at=bindparam("at"), channel=bindparam("channel"), address=bindparam("address"),
+    customer_id=bindparam("customer_id"), action=bindparam("action"), details=bindparam("details", type_=JSON)))
+_NEW_CONTACT = Prepared(insert(_co).values(
+    customer_id=bindparam("customer_id"), name=bindparam("name"), phone=bindparam("phone"),
+    email=bindparam("email"), language=bindparam("language"), created_at=bindparam("at"),
+    updated_at=bindparam("at")).returning(_co.c.id))
+_ASSIGN = Prepared(insert(_as).values(contact_id=bindparam("contact_id"),
+                                      service_account_id=bindparam("service_account_id")))
 _EDITABLE = {"name", "phone", "email", "language"}
 
 
@@ -67,7 +77,7 @@ class AccountsRepo:
 
     def audit(self, action: str, customer_id: int | None, **details: Any) -> None:
         """Write one audit row in the turn's transaction."""
-        self.conn.execute(_AUDIT, {"at": self.now, "channel": self.channel, "address": self.address,
+        _AUDIT.execute(self.conn, {"at": self.now, "channel": self.channel, "address": self.address,
                                    "customer_id": customer_id, "action": action, "details": details})
 
     # -- verification ----------------------------------------------------------------------------
@@ -82,24 +92,26 @@ class AccountsRepo:
             minutes = (throttle.window_start + policy.address_window - self.now).total_seconds() / 60
             return VerifyResult(None, throttled=True, retry_minutes=max(1, math.ceil(minutes)))
 
-        row = self.conn.execute(_CUSTOMER_BY_NUMBER, {"number": account_number}).first()
-        matches = self.hasher.verify(access_code, row.access_code_hash if row else None)
-        locked = row is not None and row.locked_until is not None and row.locked_until > self.now
-        if row is not None and matches and not locked:
-            self.conn.execute(_CUSTOMER_RESULT, {"b_id": row.id, "b_failed": 0, "b_locked": None})
-            self.audit("verify.success", row.id)
-            return VerifyResult(row.id, row.name)
+        row = _CUSTOMER_BY_NUMBER.first(self.conn, {"number": account_number})
+        customer_id, name, stored_hash, failed_attempts, locked_until = row or (None, None, None, 0, None)
+        matches = self.hasher.verify(access_code, stored_hash)
+        locked = locked_until is not None and locked_until > self.now
+        if customer_id is not None and matches and not locked:
+            if failed_attempts:
+                _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": 0, "b_locked": None})
+            self.audit("verify.success", customer_id)
+            return VerifyResult(customer_id, name)
 
         throttle.failures += 1
-        reason = "unknown" if row is None else "locked" if locked else "wrong_code"
-        if row is not None and not locked:
-            failed = row.failed_attempts + 1
+        reason = "unknown" if customer_id is None else "locked" if locked else "wrong_code"
+        if customer_id is not None and not locked:
+            failed = failed_attempts + 1
             lock_until = None
             if failed >= policy.account_failures:
                 failed, lock_until = 0, self.now + policy.account_lock
                 log.warning("customer account %s locked until %s", mask(account_number), lock_until)
-            self.conn.execute(_CUSTOMER_RESULT, {"b_id": row.id, "b_failed": failed, "b_locked": lock_until})
-        self.audit("verify.failure", row.id if row else None, account=mask(account_number), reason=reason)
+            _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": failed, "b_locked": lock_until})
+        self.audit("verify.failure", customer_id, account=mask(account_number), reason=reason)
         if self.alarm is not None:
             self.alarm.failure()
         return VerifyResult(None)
@@ -110,8 +122,7 @@ class AccountsRepo:
         """The customer's service accounts, ordered by number (read once per turn)."""
         cached = self._accounts.get(customer_id)
         if cached is None:
-            rows = self.conn.execute(_SERVICE_ACCOUNTS, {"cid": customer_id})
-            cached = [ServiceAccountView(r.id, r.number, r.service_address, r.outage_group) for r in rows]
+            cached = [ServiceAccountView(*r) for r in _SERVICE_ACCOUNTS.all(self.conn, {"cid": customer_id})]
             self._accounts[customer_id] = cached
         return cached
 
@@ -120,12 +131,11 @@ class AccountsRepo:
         cached = self._contacts.get(customer_id)
         if cached is None:
             grouped: dict[int, tuple[Any, set[int]]] = {}
-            for r in self.conn.execute(_CONTACTS, {"cid": customer_id}):
-                entry = grouped.setdefault(r.id, (r, set()))
-                if r.service_account_id is not None:
-                    entry[1].add(r.service_account_id)
-            cached = [ContactView(r.id, r.name, r.phone, r.email, r.language, frozenset(ids))
-                      for r, ids in grouped.values()]
+            for row in _CONTACTS.all(self.conn, {"cid": customer_id}):
+                entry = grouped.setdefault(row[0], (row[:5], set()))
+                if row[5] is not None:
+                    entry[1].add(row[5])
+            cached = [ContactView(*fields, frozenset(ids)) for fields, ids in grouped.values()]
             self._contacts[customer_id] = cached
         return cached
 
@@ -141,13 +151,15 @@ class AccountsRepo:
     def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> int:
         """Create a contact of ``customer_id`` and assign it to those of its service accounts."""
         accounts = self._own_accounts(customer_id, service_account_ids)
-        result = self.conn.execute(insert(_co).returning(_co.c.id), {
+        row = _NEW_CONTACT.first(self.conn, {
             "customer_id": customer_id, "name": contact.name, "phone": contact.phone, "email": contact.email,
-            "language": contact.language, "created_at": self.now, "updated_at": self.now})
-        contact_id = int(result.scalar_one())
+            "language": contact.language, "at": self.now})
+        if row is None:  # pragma: no cover - RETURNING always returns the new row
+            raise RuntimeError("contact was not inserted")
+        contact_id = int(row[0])
         if accounts:
-            self.conn.execute(insert(_as), [{"contact_id": contact_id, "service_account_id": a}
-                                            for a in accounts])
+            _ASSIGN.execute_many(self.conn, [{"contact_id": contact_id, "service_account_id": a}
+                                             for a in accounts])
         self.audit("contact.add", customer_id, contact_id=contact_id, name=contact.name, phone=contact.phone,
                    email=contact.email, language=contact.language, service_accounts=accounts)
         self._contacts.pop(customer_id, None)
@@ -160,7 +172,7 @@ class AccountsRepo:
         rows = [{"contact_id": c.id, "service_account_id": a}
                 for c in contacts.values() for a in accounts if a not in c.service_account_ids]
         if rows:
-            self.conn.execute(insert(_as), rows)
+            _ASSIGN.execute_many(self.conn, rows)
         self.audit("contact.assign", customer_id, contacts=sorted(contacts), service_accounts=accounts,
                    added=len(rows))
         self._contacts.pop(customer_id, None)

@@ -7,6 +7,9 @@ SQLite's sleep-and-retry busy loop. PostgreSQL serializes turns of one address w
 ``SELECT ... FOR UPDATE`` on the session row and lets different addresses run in parallel.
 
 Each thread keeps one long-lived connection: a turn costs no pool checkout and no reset round trip.
+A turn's transaction is begun and ended on the driver connection; SQLAlchemy joins it only when the
+turn runs a Core statement (most turns only read and write their session row, see
+``bot.storage.sessions``), which saves its bookkeeping on the hot path.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            raw = conn.connection.driver_connection
+            if not raw.in_transaction:  # type: ignore[union-attr]  # a turn may have begun already
+                raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
         return engine
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
@@ -96,17 +101,32 @@ class Database:
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One transaction: committed when the block ends, rolled back if it raises.
+
+        On SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is held from the first read.
+        """
         lock = self._writer or contextlib.nullcontext()
         with lock:
             conn = self._connection()
+            raw: Any = conn.connection.driver_connection
             try:
-                with conn.begin():
-                    yield conn
+                if self.dialect == "sqlite":
+                    raw.execute("BEGIN IMMEDIATE")
+                yield conn
             except BaseException:
-                if conn.invalidated:
-                    self._local.conn = None
+                try:
+                    if conn.in_transaction():
+                        conn.rollback()
+                    else:
+                        raw.rollback()
+                finally:
+                    if conn.invalidated:
+                        self._local.conn = None
                 raise
+            if conn.in_transaction():
+                conn.commit()
+            else:
+                raw.commit()
 
     def close(self) -> None:
         """Close every connection this object opened and dispose of the engine."""

@@ -1,8 +1,9 @@
-"""Sessions on the hot path: Core statements built once, one row read under lock and written back.
+"""Sessions on the hot path: one row read under lock and written back, statements prepared once.
 
 A turn costs: (BEGIN IMMEDIATE on SQLite) + one SELECT (``FOR UPDATE`` on PostgreSQL) + one UPDATE +
 COMMIT. The first turn of an address inserts its row first (``ON CONFLICT DO NOTHING``, so two first
-turns racing each other end with one row).
+turns racing each other end with one row). The UPDATE checks the version it read, so a write that
+raced past the lock would be refused rather than lost.
 """
 
 from __future__ import annotations
@@ -16,26 +17,32 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.storage.models import ChatSession
+from bot.storage.prepared import Prepared
 from dialogs.engine import Session
 
 _t = ChatSession.__table__
 _COLUMNS = (_t.c.id, _t.c.state, _t.c.slots, _t.c.locale, _t.c.customer_id, _t.c.verified_at,
             _t.c.last_seen_at, _t.c.invalid_count, _t.c.auth_failures, _t.c.auth_window_start, _t.c.version)
-_WHERE = (_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
-_SELECT = select(*_COLUMNS).where(*_WHERE)
-_SELECT_FOR_UPDATE = _SELECT.with_for_update()
+_SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
+_READ = Prepared(_SELECT)
+_READ_FOR_UPDATE = Prepared(_SELECT.with_for_update())
+_NEW = {"state": "", "slots": "{}", "invalid_count": 0, "auth_failures": 0, "version": 0}
 _INSERTS = {
-    "sqlite": sqlite_insert(_t).on_conflict_do_nothing(index_elements=["channel", "address"]),
-    "postgresql": pg_insert(_t).on_conflict_do_nothing(index_elements=["channel", "address"]),
+    "sqlite": Prepared(sqlite_insert(_t).values(**_NEW, channel=bindparam("channel"), address=bindparam("address"),
+                                                locale=bindparam("locale"))
+                       .on_conflict_do_nothing(index_elements=["channel", "address"])),
+    "postgresql": Prepared(pg_insert(_t).values(**_NEW, channel=bindparam("channel"), address=bindparam("address"),
+                                                locale=bindparam("locale"))
+                           .on_conflict_do_nothing(index_elements=["channel", "address"])),
 }
-_UPDATE = (
+_WRITE = Prepared(
     update(_t)
     .where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version"))
     .values(state=bindparam("b_state"), slots=bindparam("b_slots"), locale=bindparam("b_locale"),
             customer_id=bindparam("b_customer_id"), verified_at=bindparam("b_verified_at"),
             last_seen_at=bindparam("b_last_seen_at"), invalid_count=bindparam("b_invalid_count"),
             auth_failures=bindparam("b_auth_failures"), auth_window_start=bindparam("b_auth_window_start"),
-            version=_t.c.version + 1)
+            version=bindparam("b_next_version"))
 )
 
 
@@ -63,31 +70,31 @@ class StoredSession:
 
 def load_for_update(conn: Connection, channel: str, address: str, locale_hint: str | None) -> StoredSession:
     """The session of ``(channel, address)``, locked for this transaction; created when new."""
-    params = {"channel": channel, "address": address}
-    statement = _SELECT_FOR_UPDATE if conn.dialect.name == "postgresql" else _SELECT
-    row = conn.execute(statement, params).first()
+    read = _READ_FOR_UPDATE if conn.dialect.name == "postgresql" else _READ
+    key = {"channel": channel, "address": address}
+    row = read.first(conn, key)
     if row is None:
-        insert = _INSERTS.get(conn.dialect.name, _INSERTS["sqlite"])
-        conn.execute(insert, {**params, "state": "", "slots": "{}", "locale": locale_hint or "en",
-                              "invalid_count": 0, "auth_failures": 0, "version": 0})
-        row = conn.execute(statement, params).one()
-    session = Session(state=row.state, slots=json.loads(row.slots), locale=row.locale,
-                      customer_id=row.customer_id, verified_at=row.verified_at,
-                      last_seen_at=row.last_seen_at, invalid_count=row.invalid_count)
-    return StoredSession(row.id, session, AddressThrottle(row.auth_failures, row.auth_window_start),
-                         row.version)
+        _INSERTS.get(conn.dialect.name, _INSERTS["sqlite"]).execute(conn, {**key, "locale": locale_hint or "en"})
+        row = read.first(conn, key)
+        if row is None:  # pragma: no cover - inserted in this very transaction
+            raise LostUpdate(f"session of {channel} vanished")
+    (sid, state, slots, locale, customer_id, verified_at, last_seen_at, invalid_count, auth_failures,
+     auth_window_start, version) = row
+    session = Session(state=state, slots=json.loads(slots), locale=locale, customer_id=customer_id,
+                      verified_at=verified_at, last_seen_at=last_seen_at, invalid_count=invalid_count)
+    return StoredSession(sid, session, AddressThrottle(auth_failures, auth_window_start), version)
 
 
 def save(conn: Connection, stored: StoredSession) -> None:
     """Write the session back; raises :class:`LostUpdate` if its version moved."""
     s, throttle = stored.session, stored.throttle
-    result = conn.execute(_UPDATE, {
-        "b_id": stored.id, "b_version": stored.version, "b_state": s.state,
-        "b_slots": json.dumps(s.slots, ensure_ascii=False, separators=(",", ":")),
+    updated = _WRITE.execute(conn, {
+        "b_id": stored.id, "b_version": stored.version, "b_next_version": stored.version + 1,
+        "b_state": s.state, "b_slots": json.dumps(s.slots, ensure_ascii=False, separators=(",", ":")),
         "b_locale": s.locale, "b_customer_id": s.customer_id, "b_verified_at": s.verified_at,
         "b_last_seen_at": s.last_seen_at, "b_invalid_count": s.invalid_count,
         "b_auth_failures": throttle.failures, "b_auth_window_start": throttle.window_start,
     })
-    if result.rowcount != 1:
+    if updated != 1:
         raise LostUpdate(f"session {stored.id} changed concurrently")
     stored.version += 1
