@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -28,13 +27,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy import insert, text
 
-from bot.app import build  # noqa: E402
-from bot.channels.base import Inbound, render_text  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from bot.storage.db import make_engine, migrate  # noqa: E402
-from bot.storage.models import CustomerAccount, ServiceAccount  # noqa: E402
+from bot.app import build
+from bot.channels.base import Inbound, render_text
+from bot.config import Settings
+from bot.storage.db import make_engine, migrate
+from bot.storage.models import CustomerAccount, ServiceAccount
 
 CUSTOMERS = 200
 CODE = "482913"

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 
 from bot.security import CodeHasher
 from bot.storage.db import Database
-from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount
+from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
 
 COLUMNS = ("customer_account", "access_code", "customer_name", "service_account", "service_address",
            "outage_group", "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language")
@@ -35,10 +35,10 @@ _LANGUAGES = {"": "en", "en": "en", "english": "en", "vi": "vi", "vietnamese": "
               "tiếng việt": "vi"}
 _CHUNK = 500
 
-_ca = CustomerAccount.__table__
-_sa = ServiceAccount.__table__
-_co = Contact.__table__
-_as = ContactAssignment.__table__
+_ca = table(CustomerAccount)
+_sa = table(ServiceAccount)
+_co = table(Contact)
+_as = table(ContactAssignment)
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,9 +324,9 @@ def _import_contacts(conn: Connection, rows: Sequence[Row], customer_ids: dict[s
     ids: dict[tuple[int, str], int] = {}
     held: set[tuple[int, int]] = set()
     for chunk in _chunks(sorted({cid for cid, _ in wanted})):
-        for c in conn.execute(select(_co.c.id, _co.c.customer_id, _co.c.phone, _co.c.email)
-                              .where(_co.c.customer_id.in_(chunk))):
-            ids[(c.customer_id, c.phone or f"email:{c.email}")] = c.id
+        for saved in conn.execute(select(_co.c.id, _co.c.customer_id, _co.c.phone, _co.c.email)
+                                  .where(_co.c.customer_id.in_(chunk))):
+            ids[(saved.customer_id, saved.phone or f"email:{saved.email}")] = saved.id
         for a in conn.execute(select(_as.c.contact_id, _as.c.service_account_id)
                               .join(_co, _co.c.id == _as.c.contact_id).where(_co.c.customer_id.in_(chunk))):
             held.add((a.contact_id, a.service_account_id))

@@ -30,7 +30,7 @@ from dialogs.fields import (
     show_phone,
 )
 from dialogs.ports import ContactView, NewContact
-from dialogs.text import NP_, Literal, Msg, N_
+from dialogs.text import N_, NP_, Literal, Msg
 
 MENU = "contacts.menu"
 _CONFIRM_HINT = N_("Please answer Y (yes) or N (no).")

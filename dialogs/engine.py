@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from dialogs.ports import AccountsPort
-from dialogs.text import Msg, N_, clean, fold
+from dialogs.text import N_, Msg, clean, fold
 
 LOCALES = ("vi", "en")
 

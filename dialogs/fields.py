@@ -15,7 +15,7 @@ import phonenumbers
 
 from dialogs.engine import NO_WORDS, YES_WORDS, Choice, Invalid, Turn
 from dialogs.ports import ContactView, ServiceAccountView
-from dialogs.text import NP_, Literal, Msg, N_, fold
+from dialogs.text import N_, NP_, Literal, Msg, fold
 
 LANGUAGE_NAMES = {"vi": N_("Vietnamese"), "en": N_("English")}
 LANGUAGE_CHOICES = (

@@ -6,7 +6,7 @@ from typing import Any
 
 from dialogs.engine import Choice, State, Turn
 from dialogs.fields import LANGUAGE_CHOICES
-from dialogs.text import Msg, N_
+from dialogs.text import N_, Msg
 
 START = "start.language"
 MENU = "menu"

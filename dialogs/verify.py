@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dialogs.engine import Invalid, State, Turn
-from dialogs.text import Literal, Msg, N_
+from dialogs.text import N_, Literal, Msg
 
 _SEPARATORS = re.compile(r"[\s\-.]")
 

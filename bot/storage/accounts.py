@@ -17,18 +17,18 @@ from typing import Any
 from sqlalchemy import JSON, Connection, and_, bindparam, delete, insert, select, update
 
 from bot.security import CodeHasher, FailureAlarm, mask
-from bot.storage.models import AuditEntry, Contact, ContactAssignment, CustomerAccount, ServiceAccount
+from bot.storage.models import AuditEntry, Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
 from bot.storage.prepared import Prepared
 from bot.storage.sessions import AddressThrottle
 from dialogs.ports import ContactView, NewContact, ServiceAccountView, VerifyResult
 
 log = logging.getLogger(__name__)
 
-_ca = CustomerAccount.__table__
-_sa = ServiceAccount.__table__
-_co = Contact.__table__
-_as = ContactAssignment.__table__
-_audit = AuditEntry.__table__
+_ca = table(CustomerAccount)
+_sa = table(ServiceAccount)
+_co = table(Contact)
+_as = table(ContactAssignment)
+_audit = table(AuditEntry)
 
 _CUSTOMER_BY_NUMBER = Prepared(select(_ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts,
                                       _ca.c.locked_until).where(_ca.c.number == bindparam("number")))
@@ -130,12 +130,12 @@ class AccountsRepo:
         """The customer's contacts with their assignments, ordered by name (read once per turn)."""
         cached = self._contacts.get(customer_id)
         if cached is None:
-            grouped: dict[int, tuple[Any, set[int]]] = {}
+            grouped: dict[int, tuple[tuple[Any, ...], set[int]]] = {}
             for row in _CONTACTS.all(self.conn, {"cid": customer_id}):
-                entry = grouped.setdefault(row[0], (row[:5], set()))
+                entry = grouped.setdefault(row[0], (row, set()))
                 if row[5] is not None:
                     entry[1].add(row[5])
-            cached = [ContactView(*fields, frozenset(ids)) for fields, ids in grouped.values()]
+            cached = [ContactView(r[0], r[1], r[2], r[3], r[4], frozenset(ids)) for r, ids in grouped.values()]
             self._contacts[customer_id] = cached
         return cached
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     Numeric,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -143,3 +145,8 @@ class AuditEntry(Base):
     customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(40))
     details: Mapped[dict[str, object]] = mapped_column(JSON)
+
+
+def table(model: type[Base]) -> Table:
+    """A model's table, typed as a Table for Core statements."""
+    return cast(Table, model.__table__)

@@ -10,7 +10,7 @@ inside the caller's transaction on the same connection, so it mixes freely with 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection
@@ -94,7 +94,7 @@ class Prepared:
         finally:
             cursor.close()
 
-    def execute_many(self, conn: Connection, rows: list[Mapping[str, Any]]) -> None:
+    def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run an INSERT, UPDATE or DELETE once per parameter set."""
         compiled = self._for(conn)
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]

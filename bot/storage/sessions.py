@@ -16,11 +16,11 @@ from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.storage.models import ChatSession
+from bot.storage.models import ChatSession, table
 from bot.storage.prepared import Prepared
 from dialogs.engine import Session
 
-_t = ChatSession.__table__
+_t = table(ChatSession)
 _COLUMNS = (_t.c.id, _t.c.state, _t.c.slots, _t.c.locale, _t.c.customer_id, _t.c.verified_at,
             _t.c.last_seen_at, _t.c.invalid_count, _t.c.auth_failures, _t.c.auth_window_start, _t.c.version)
 _SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
