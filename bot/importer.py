@@ -227,6 +227,9 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
     for row in rows:
         customers.setdefault(row.customer, row)
     with db.transaction() as conn:
+        if conn.dialect.name == "postgresql":
+            # Fresh statistics, so the look-ups below use the indexes even right after a large import.
+            conn.exec_driver_sql("ANALYZE customer_accounts, service_accounts, contacts, contact_assignments")
         known = _existing(conn, _ca.c.number, customers, _ca.c.id, _ca.c.name, _ca.c.access_code_hash)
         jobs = [(hasher.pepper, hasher.n, r.code, known[num].access_code_hash if num in known else None)
                 for num, r in customers.items()]

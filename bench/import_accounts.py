@@ -1,0 +1,93 @@
+"""How long ``import-accounts`` takes for a 100,000-row CIS export, first import and re-import.
+
+The file is generated: CUSTOMERS business customers, each with SERVICE service accounts and two
+contacts on every one of them (rows = customers x service accounts x 2). Validation and the database
+work scale with rows; the access codes cost one scrypt hash per customer account (spread over every
+core), so the printout gives both parts. Run: ``python bench/import_accounts.py [--customers 1000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import text  # noqa: E402
+
+from bot.config import Settings  # noqa: E402
+from bot.importer import COLUMNS, import_file  # noqa: E402
+from bot.security import CodeHasher  # noqa: E402
+from bot.storage.db import Database, make_engine, migrate  # noqa: E402
+
+
+def generate(path: Path, rows: int, customers: int) -> None:
+    per_customer = rows // customers
+    accounts = per_customer // 2
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for c in range(customers):
+            for a in range(accounts):
+                for k in range(2):
+                    writer.writerow([f"8{c:08d}", f"code{c:06d}", f"Doanh nghiệp Số {c}", f"7-{c:06d}-{a:03d}",
+                                     f"{100 + a} Bolsa Ave, Westminster", f"G{(c + a) % 40:03d}", "120.5",
+                                     f"Người Liên Lạc {k} của {c}", f"+1 714 {200 + c // 10000:03d} {c % 10000:04d}"
+                                     if k == 0 else f"+1 626 {200 + c // 10000:03d} {c % 10000:04d}",
+                                     f"c{c}k{k}@example.com", "vi" if k == 0 else "en"])
+
+
+def run(url: str, path: Path, settings: Settings) -> tuple[float, float, int]:
+    engine = make_engine(url)
+    migrate(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("TRUNCATE audit_log, contact_assignments, contacts, sessions, service_accounts, "
+                              "customer_accounts RESTART IDENTITY CASCADE"))
+    db = Database(engine)
+    hasher = CodeHasher(settings.pepper.get_secret_value().encode(), settings.scrypt_n)
+    t0 = time.perf_counter()
+    first = import_file(db, hasher, path)
+    t1 = time.perf_counter()
+    again = import_file(db, hasher, path)
+    t2 = time.perf_counter()
+    db.close()
+    assert first.imported and again.imported and again.contacts_added == 0
+    return t1 - t0, t2 - t1, first.codes_hashed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--customers", type=int, default=1_000)
+    parser.add_argument("--postgres", default=os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL",
+                                                            "postgresql://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    settings = Settings(pepper="bench")
+    n = settings.scrypt_n
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "export.csv"
+        generate(path, args.rows, args.customers)
+        t0 = time.perf_counter()
+        hasher = CodeHasher(b"bench", n)
+        for _ in range(5):
+            hasher.hash("code000001")
+        one_hash = (time.perf_counter() - t0) / 5
+        print(f"{args.rows} rows, {args.customers} customer accounts; scrypt N=2^{n.bit_length() - 1}: "
+              f"{one_hash * 1000:.0f} ms a hash on one core, {os.cpu_count()} cores")
+        targets = {"SQLite": f"sqlite:///{tmp}/import.db"}
+        if args.postgres.lower() != "none":
+            targets["PostgreSQL"] = args.postgres
+        for name, url in targets.items():
+            first, again, hashed = run(url, path, settings)
+            print(f"{name:10} first import {first:6.1f} s ({args.rows / first:8.0f} rows/s, {hashed} codes hashed)"
+                  f"   re-import {again:6.1f} s ({args.rows / again:8.0f} rows/s)")
+
+
+if __name__ == "__main__":
+    main()
