@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import text  # noqa: E402
+from sqlalchemy import text
 
-from bot.config import Settings  # noqa: E402
-from bot.importer import COLUMNS, import_file  # noqa: E402
-from bot.security import CodeHasher  # noqa: E402
-from bot.storage.db import Database, make_engine, migrate  # noqa: E402
+from bot.config import Settings
+from bot.importer import COLUMNS, import_file
+from bot.security import CodeHasher
+from bot.storage.db import Database, make_engine, migrate
 
 
 def generate(path: Path, rows: int, customers: int) -> None:

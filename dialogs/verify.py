@@ -47,7 +47,7 @@ def _code(turn: Turn, code: str) -> str:
         return "verify.account"
     turn.session.customer_id = result.customer_id
     turn.session.verified_at = turn.now
-    turn.say(Msg.of(N_("Verified: {name}."), name=Literal(result.customer_name or "")))
+    turn.say(Msg.of(N_("Verified. Customer: {name}"), name=Literal(result.customer_name or "")))
     return "contacts.menu"
 
 

@@ -25,7 +25,7 @@ def test_a_scripted_vietnamese_conversation_on_a_fresh_database(tmp_path: Path) 
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert out.startswith("Cảnh báo cắt điện luân phiên. Xin chọn ngôn ngữ:\n")
-    assert "Đã xác minh: Phở Bolsa LLC." in out
+    assert "Đã xác minh. Khách hàng: Phở Bolsa LLC" in out
     assert "Thêm Lê Thị Cúc, (714) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ." in out
     assert "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ." in out
     assert "Loaded the demo accounts" in result.stderr

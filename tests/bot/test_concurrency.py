@@ -49,7 +49,7 @@ def _turn(url: str, text: str, started: Any, wait_for: Any, out: Any) -> None:
 
 
 def _check(url: str, results: dict[str, tuple[str, str]]) -> None:
-    assert "Verified: Phở Bolsa LLC." in results["482913"][0]
+    assert "Verified. Customer: Phở Bolsa LLC" in results["482913"][0]
     list_reply, list_state = results["6"]
     assert list_state == "contacts.menu"
     assert "Nguyễn Văn An, (714) 555-0101" in list_reply  # B ran on A's committed, verified session

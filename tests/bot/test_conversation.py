@@ -73,10 +73,10 @@ def test_language_choice_leads_to_the_main_menu(chat: Chat, answer: str, menu_wo
 @pytest.mark.parametrize(("locale", "steps"), [
     ("en", [("1", "verify.account", "Customer Account Number"),
             ("7000-0000 1", "verify.code", "access code"),
-            ("482913", "contacts.menu", "Verified: Phở Bolsa LLC.")]),
+            ("482913", "contacts.menu", "Verified. Customer: Phở Bolsa LLC")]),
     ("vi", [("1", "verify.account", "Số Tài Khoản Khách Hàng"),
             ("700 000 001", "verify.code", "mã số truy cập"),
-            ("482913", "contacts.menu", "Đã xác minh: Phở Bolsa LLC.")]),
+            ("482913", "contacts.menu", "Đã xác minh. Khách hàng: Phở Bolsa LLC")]),
 ])
 def test_verify_with_account_number_and_access_code(chat: Chat, locale: str,
                                                     steps: list[tuple[str, str, str]]) -> None:

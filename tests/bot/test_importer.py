@@ -71,7 +71,7 @@ def test_reimporting_updates_in_place_and_keeps_what_customers_added(empty_app: 
     assert (report.customers_updated, report.codes_hashed, report.service_accounts_updated) == (1, 1, 1)
     other = Chat(empty_app, address="other")
     other.run("", "2", "1", "700000002")
-    assert "Verified: Sunrise Bakery LLC." in other.say("999111")
+    assert "Verified. Customer: Sunrise Bakery LLC" in other.say("999111")
 
 
 def write_csv_text(path: Path, text: str) -> Path:

@@ -49,7 +49,7 @@ def test_five_consecutive_failures_lock_the_account_for_fifteen_minutes(app: App
     assert NEUTRAL in attempt(other, "700000001", "482913")  # locked, whoever asks
     clock.advance(minutes=15, seconds=1)
     assert "session ended" in other.say("")  # idle as long as the lock: back to the main menu
-    assert "Verified: Phở Bolsa LLC." in attempt(other, "700000001", "482913")
+    assert "Verified. Customer: Phở Bolsa LLC" in attempt(other, "700000001", "482913")
 
 
 def test_a_success_resets_the_failure_count(app: App, english: Chat) -> None:
@@ -71,7 +71,7 @@ def test_an_address_is_throttled_after_ten_failures_across_accounts(app: App, en
     assert english.state == "menu"
     clock.advance(minutes=15, seconds=1)
     english.say("")
-    assert "Verified: Sunrise Bakery Inc." in attempt(english, "700000002", "731562")
+    assert "Verified. Customer: Sunrise Bakery Inc" in attempt(english, "700000002", "731562")
 
 
 def test_the_throttle_survives_a_session_reset(app: App, english: Chat, clock: Clock) -> None:
