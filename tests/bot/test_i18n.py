@@ -159,3 +159,17 @@ def test_times_are_shown_in_the_utilitys_zone(locale: str, expected: str) -> Non
 
 def test_catalogs_are_read_from_the_po_files_so_nothing_is_stale() -> None:
     assert not list(LOCALE_DIR.glob("*/LC_MESSAGES/*.mo"))
+
+
+RESERVED = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START", "YES",
+            "UNSTOP", "HELP", "INFO"}
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_no_message_asks_for_a_word_that_carriers_reserve_on_sms(locale: str) -> None:
+    """Twilio acts on these words itself (opt-out, opt-in, help), so no prompt may ask for one."""
+    for message in load_catalog(locale):
+        strings = message.string if isinstance(message.string, tuple) else (message.string,)
+        for string in strings:
+            words = set(re.findall(r"[A-Za-zÀ-ỹ]+", string))
+            assert not words & RESERVED, (message.id, words & RESERVED)
