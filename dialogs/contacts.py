@@ -131,11 +131,6 @@ def _add_language(turn: Turn, language: str) -> str:
     return "add.accounts"
 
 
-def _add_accounts(turn: Turn, ids: list[str]) -> str:
-    turn.slots["accounts"] = ids
-    return "add.confirm"
-
-
 def _add_confirm_params(turn: Turn) -> dict[str, Any]:
     s = turn.slots
     return {"name": Literal(s["name"]), "phone": show_phone(s["phone"]), "email": show_email(s["email"]),
@@ -152,11 +147,9 @@ def _add_confirm(turn: Turn, yes: bool) -> str:
         return MENU
     ids = [int(i) for i in s["accounts"]]
     turn.ports.add_contact(turn.customer_id, contact, ids)
-    turn.say(Msg.count(NP_("Saved. {name} will get alerts for {n} service account.",
-                           "Saved. {name} will get alerts for {n} service accounts."),
-                       len(ids), name=Literal(contact.name)))
-    turn.slots.clear()
-    return MENU
+    return _saved(turn, NP_("Saved. {name} will get alerts for {n} service account.",
+                            "Saved. {name} will get alerts for {n} service accounts."),
+                  len(ids), name=Literal(contact.name))
 
 
 # -- 2. add an existing contact to other service accounts ------------------------------------------
@@ -182,33 +175,47 @@ def _link_contact(turn: Turn, contact_id: str) -> str:
     return "link.accounts"
 
 
-def _link_options(turn: Turn) -> list[Choice]:
-    contact = _contact(turn)
-    held = contact.service_account_ids if contact else frozenset()
-    return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if a.id not in held)
-
-
-def _link_accounts(turn: Turn, ids: list[str]) -> str:
-    turn.slots["accounts"] = ids
-    return "link.confirm"
+def _accounts_of_contact(on: bool) -> Any:
+    """Options: the service accounts the chosen contact is on (``on``), or is not on."""
+    def options(turn: Turn) -> list[Choice]:
+        contact = _contact(turn)
+        held = contact.service_account_ids if contact else frozenset()
+        return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if (a.id in held) == on)
+    return options
 
 
 def _accounts_params(turn: Turn) -> dict[str, Any]:
     return {**_name(turn), "accounts": accounts_named(turn, turn.slots["accounts"])}
 
 
-def _link_confirm(turn: Turn, yes: bool) -> str:
+def _pick_accounts(confirm_state: str) -> Any:
+    """The act of a state where service accounts are picked for the chosen contact."""
+    def act(turn: Turn, ids: list[str]) -> str:
+        turn.slots["accounts"] = ids
+        return confirm_state
+    return act
+
+
+def _saved(turn: Turn, forms: tuple[str, str], n: int, **params: Any) -> str:
+    turn.say(Msg.count(forms, n, **params))
+    turn.slots.clear()
+    return MENU
+
+
+def _change_accounts(turn: Turn, yes: bool, change: Any, forms: tuple[str, str]) -> str:
+    """Confirm step shared by 'add to more accounts' and 'remove from accounts'."""
     if not yes:
         return _not_saved(turn)
     contact = _contact(turn)
     if contact is None:
         return _gone(turn)
-    added = turn.ports.assign(turn.customer_id, [contact.id], [int(i) for i in turn.slots["accounts"]])
-    turn.say(Msg.count(NP_("Saved. {name} was added to {n} service account.",
-                           "Saved. {name} was added to {n} service accounts."),
-                       added, name=Literal(contact.name)))
-    turn.slots.clear()
-    return MENU
+    count = change(turn.customer_id, [contact.id], [int(i) for i in turn.slots["accounts"]])
+    return _saved(turn, forms, count, name=Literal(contact.name))
+
+
+def _link_confirm(turn: Turn, yes: bool) -> str:
+    return _change_accounts(turn, yes, turn.ports.assign, NP_(
+        "Saved. {name} was added to {n} service account.", "Saved. {name} was added to {n} service accounts."))
 
 
 # -- 3. edit a contact -----------------------------------------------------------------------------
@@ -286,29 +293,9 @@ def _unlink_contact(turn: Turn, contact_id: str) -> str:
     return "unlink.accounts"
 
 
-def _unlink_options(turn: Turn) -> list[Choice]:
-    contact = _contact(turn)
-    held = contact.service_account_ids if contact else frozenset()
-    return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if a.id in held)
-
-
-def _unlink_accounts(turn: Turn, ids: list[str]) -> str:
-    turn.slots["accounts"] = ids
-    return "unlink.confirm"
-
-
 def _unlink_confirm(turn: Turn, yes: bool) -> str:
-    if not yes:
-        return _not_saved(turn)
-    contact = _contact(turn)
-    if contact is None:
-        return _gone(turn)
-    removed = turn.ports.unassign(turn.customer_id, [contact.id], [int(i) for i in turn.slots["accounts"]])
-    turn.say(Msg.count(NP_("Saved. {name} was removed from {n} service account.",
-                           "Saved. {name} was removed from {n} service accounts."),
-                       removed, name=Literal(contact.name)))
-    turn.slots.clear()
-    return MENU
+    return _change_accounts(turn, yes, turn.ports.unassign, NP_(
+        "Saved. {name} was removed from {n} service account.", "Saved. {name} was removed from {n} service accounts."))
 
 
 # -- 5. add or remove contacts on ALL service accounts ---------------------------------------------
@@ -346,15 +333,11 @@ def _all_confirm(turn: Turn, yes: bool) -> str:
     account_ids = [a.id for a in turn.ports.service_accounts(turn.customer_id)]
     if turn.slots["action"] == "add":
         turn.ports.assign(turn.customer_id, contact_ids, account_ids)
-        turn.say(Msg.count(NP_("Saved. {n} contact is now on ALL service accounts.",
-                               "Saved. {n} contacts are now on ALL service accounts."), len(contact_ids)))
-    else:
-        turn.ports.unassign(turn.customer_id, contact_ids, account_ids)
-        turn.say(Msg.count(NP_("Saved. {n} contact was removed from ALL service accounts.",
-                               "Saved. {n} contacts were removed from ALL service accounts."),
-                           len(contact_ids)))
-    turn.slots.clear()
-    return MENU
+        return _saved(turn, NP_("Saved. {n} contact is now on ALL service accounts.",
+                                "Saved. {n} contacts are now on ALL service accounts."), len(contact_ids))
+    turn.ports.unassign(turn.customer_id, contact_ids, account_ids)
+    return _saved(turn, NP_("Saved. {n} contact was removed from ALL service accounts.",
+                            "Saved. {n} contacts were removed from ALL service accounts."), len(contact_ids))
 
 
 def _all_contact_options(turn: Turn) -> list[Choice]:
@@ -388,7 +371,7 @@ STATES = (
           verified=True),
     State(name="add.accounts", prompt=N_("Which service accounts for {name}? Example: 1,3 or 1-3 or ALL"),
           params=_name, options=lambda t: account_choices(t.ports.service_accounts(t.customer_id)),
-          multi=True, parse=_invalid_pick, act=_add_accounts, goes_to=("add.confirm",),
+          multi=True, parse=_invalid_pick, act=_pick_accounts("add.confirm"), goes_to=("add.confirm",),
           back="add.language", verified=True),
     _confirm("add.confirm", N_("Add {name}, {phone}, {email}, {language}, to {accounts}. Save? Y/N"),
              _add_confirm, "add.accounts", _add_confirm_params),
@@ -396,7 +379,8 @@ STATES = (
     State(name="link.contact", prompt=N_("Which contact?"), options=_all_contact_options,
           act=_link_contact, goes_to=("link.accounts", MENU), back=MENU, verified=True),
     State(name="link.accounts", prompt=N_("Add {name} to which service accounts? Example: 1,3 or ALL"),
-          params=_name, options=_link_options, multi=True, parse=_invalid_pick, act=_link_accounts,
+          params=_name, options=_accounts_of_contact(on=False), multi=True, parse=_invalid_pick,
+          act=_pick_accounts("link.confirm"),
           goes_to=("link.confirm",), back="link.contact", verified=True),
     _confirm("link.confirm", N_("Add {name} to {accounts}. Save? Y/N"), _link_confirm, "link.accounts",
              _accounts_params),
@@ -428,7 +412,7 @@ STATES = (
           back=MENU, verified=True),
     State(name="unlink.accounts",
           prompt=N_("Remove {name} from which service accounts? Example: 1,3 or ALL"), params=_name,
-          options=_unlink_options, multi=True, parse=_invalid_pick, act=_unlink_accounts,
+          options=_accounts_of_contact(on=True), multi=True, parse=_invalid_pick, act=_pick_accounts("unlink.confirm"),
           goes_to=("unlink.confirm",), back="unlink.contact", verified=True),
     _confirm("unlink.confirm", N_("Remove {name} from {accounts}. No more alerts there. Save? Y/N"),
              _unlink_confirm, "unlink.accounts", _accounts_params),
