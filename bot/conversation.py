@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import OperationalError
 
 from bot.channels.base import Inbound
-from bot.security import CodeHasher, FailureAlarm, mask
-from bot.storage.accounts import AccountsRepo, LockoutPolicy
+from bot.security import CodeChecker, CodeHasher, FailureAlarm, PrecheckedCodes, mask
+from bot.storage.accounts import AccountsRepo, LockoutPolicy, stored_code_hash
 from bot.storage.db import Database
-from bot.storage.sessions import LostUpdate, load_for_update, save
+from bot.storage.sessions import LostUpdate, load_for_update, peek, save
 from dialogs.engine import Engine, Reply
+from dialogs.verify import pending_check
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,31 @@ class Conversation:
                             type(exc).__name__)
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def _precheck(self, inbound: Inbound) -> PrecheckedCodes | None:
+        """On SQLite, check an access code before the turn takes the database's only write lock.
+
+        The check is a deliberately slow hash; inside the lock it would stall every other turn.
+        PostgreSQL locks only this conversation's row, so there the turn simply checks it itself.
+        """
+        if self.db.dialect != "sqlite":
+            return None
+        conn = self.db.connection()
+        session = peek(conn, inbound.channel, inbound.address)
+        pending = pending_check(session, inbound.text) if session is not None else None
+        if pending is None:
+            return None
+        account, code = pending
+        codes = PrecheckedCodes(self.hasher)
+        codes.precheck(code, stored_code_hash(conn, account))
+        return codes
+
     def _turn(self, inbound: Inbound) -> Reply:
+        checker: CodeChecker = self._precheck(inbound) or self.hasher
         now = self.clock()
         with self.db.transaction() as conn:
             stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint)
             repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now,
-                                hasher=self.hasher, policy=self.policy, throttle=stored.throttle,
+                                hasher=checker, policy=self.policy, throttle=stored.throttle,
                                 alarm=self.alarm)
             reply = self.engine.step(stored.session, inbound.text, repo, now)
             save(conn, stored)

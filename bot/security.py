@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,37 @@ class CodeHasher:
             log.error("unreadable access-code hash; refusing")
             return False
         return hmac.compare_digest(actual, expected)
+
+
+class CodeChecker(Protocol):
+    """What verification needs: compare a code with a stored hash."""
+
+    def verify(self, code: str, stored: str | None) -> bool:
+        """Whether ``code`` matches ``stored``."""
+        ...
+
+
+class PrecheckedCodes:
+    """A :class:`CodeHasher` that remembers checks made ahead of time.
+
+    On SQLite a turn holds the database's only write lock; a scrypt check inside it would stall every
+    other turn for its whole cost. The conversation checks the code first, outside the lock, and the
+    turn then finds the answer here, for exactly that code and that stored hash (if the hash changed
+    in between, it is checked again).
+    """
+
+    def __init__(self, hasher: CodeHasher) -> None:
+        self.hasher = hasher
+        self._known: dict[tuple[str, str | None], bool] = {}
+
+    def precheck(self, code: str, stored: str | None) -> None:
+        """Check now and remember the answer."""
+        self._known[(code, stored)] = self.hasher.verify(code, stored)
+
+    def verify(self, code: str, stored: str | None) -> bool:
+        """The remembered answer, or a fresh check."""
+        known = self._known.get((code, stored))
+        return self.hasher.verify(code, stored) if known is None else known
 
 
 def _b64(raw: bytes) -> str:

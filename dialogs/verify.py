@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from dialogs.engine import Invalid, State, Turn
-from dialogs.text import N_, Literal, Msg
+from dialogs.engine import Invalid, Session, State, Turn
+from dialogs.text import N_, Literal, Msg, clean
 
 _SEPARATORS = re.compile(r"[\s\-.]")
 
@@ -26,11 +26,25 @@ def _account(turn: Turn, number: str) -> str:
     return "verify.code"
 
 
-def _parse_code(turn: Turn, text: str) -> str | Invalid:
+def _parse_code(turn: Turn | None, text: str) -> str | Invalid:
     code = text.strip()
     if not 1 <= len(code) <= 64 or " " in code:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
     return code
+
+
+def pending_check(session: Session, text: str, max_chars: int = 500) -> tuple[str, str] | None:
+    """The (account number, access code) this message would be checked as, if any.
+
+    Lets the service compute the deliberately slow hash before it takes the turn's write lock; the
+    turn itself still decides, and gets the same answer (see ``bot.conversation``).
+    """
+    account = session.slots.get("account")
+    if session.state != "verify.code" or not isinstance(account, str):
+        return None
+    cleaned = clean(text, max_chars)
+    code = _parse_code(None, cleaned) if cleaned is not None else None
+    return (account, code) if isinstance(code, str) else None
 
 
 def _code(turn: Turn, code: str) -> str:

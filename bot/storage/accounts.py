@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, and_, bindparam, delete, insert, select, update
 
-from bot.security import CodeHasher, FailureAlarm, mask
+from bot.security import CodeChecker, FailureAlarm, mask
 from bot.storage.models import AuditEntry, Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
 from bot.storage.prepared import Prepared
 from bot.storage.sessions import AddressThrottle
@@ -52,6 +52,12 @@ _ASSIGN = Prepared(insert(_as).values(contact_id=bindparam("contact_id"),
 _EDITABLE = {"name", "phone", "email", "language"}
 
 
+def stored_code_hash(conn: Connection, account_number: str) -> str | None:
+    """The access-code hash of a customer account (None when there is no such account)."""
+    row = _CUSTOMER_BY_NUMBER.first(conn, {"number": account_number})
+    return None if row is None else str(row[2])
+
+
 @dataclass(frozen=True, slots=True)
 class LockoutPolicy:
     """How many failures lock an account or throttle an address, and for how long."""
@@ -65,7 +71,7 @@ class LockoutPolicy:
 class AccountsRepo:
     """Accounts and contacts for one turn (implements :class:`dialogs.ports.AccountsPort`)."""
 
-    def __init__(self, conn: Connection, *, channel: str, address: str, now: datetime, hasher: CodeHasher,
+    def __init__(self, conn: Connection, *, channel: str, address: str, now: datetime, hasher: CodeChecker,
                  policy: LockoutPolicy, throttle: AddressThrottle, alarm: FailureAlarm | None = None) -> None:
         self.conn = conn
         self.channel, self.address, self.now = channel, address, now

@@ -90,6 +90,10 @@ class Database:
         self._connections: list[Connection] = []
         self._guard = threading.Lock()
 
+    def connection(self) -> Connection:
+        """This thread's connection, outside any transaction (for reads that need no lock)."""
+        return self._connection()
+
     def _connection(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -68,6 +69,20 @@ class StoredSession:
     version: int
 
 
+def _session(row: tuple[Any, ...]) -> StoredSession:
+    (sid, state, slots, locale, customer_id, verified_at, last_seen_at, invalid_count, auth_failures,
+     auth_window_start, version) = row
+    session = Session(state=state, slots=json.loads(slots), locale=locale, customer_id=customer_id,
+                      verified_at=verified_at, last_seen_at=last_seen_at, invalid_count=invalid_count)
+    return StoredSession(sid, session, AddressThrottle(auth_failures, auth_window_start), version)
+
+
+def peek(conn: Connection, channel: str, address: str) -> Session | None:
+    """The session as last committed, read without a lock (it may change before the turn runs)."""
+    row = _READ.first(conn, {"channel": channel, "address": address})
+    return None if row is None else _session(row).session
+
+
 def load_for_update(conn: Connection, channel: str, address: str, locale_hint: str | None) -> StoredSession:
     """The session of ``(channel, address)``, locked for this transaction; created when new."""
     read = _READ_FOR_UPDATE if conn.dialect.name == "postgresql" else _READ
@@ -78,11 +93,7 @@ def load_for_update(conn: Connection, channel: str, address: str, locale_hint: s
         row = read.first(conn, key)
         if row is None:  # pragma: no cover - inserted in this very transaction
             raise LostUpdate(f"session of {channel} vanished")
-    (sid, state, slots, locale, customer_id, verified_at, last_seen_at, invalid_count, auth_failures,
-     auth_window_start, version) = row
-    session = Session(state=state, slots=json.loads(slots), locale=locale, customer_id=customer_id,
-                      verified_at=verified_at, last_seen_at=last_seen_at, invalid_count=invalid_count)
-    return StoredSession(sid, session, AddressThrottle(auth_failures, auth_window_start), version)
+    return _session(row)
 
 
 def save(conn: Connection, stored: StoredSession) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -121,3 +122,34 @@ def test_many_turns_from_many_threads_are_all_counted(database_url: str) -> None
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+def test_on_sqlite_a_slow_code_check_does_not_hold_up_other_conversations(tmp_path: Path) -> None:
+    """The scrypt check runs before the turn takes SQLite's single write lock."""
+    url = f"sqlite:///{tmp_path / 'lock.db'}"
+    from bot.storage.db import make_engine, migrate
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    _prepare(url)
+    app = build(make_settings(url, scrypt_n=2**15), migrate_db=False)
+    app.conversation.handle(Inbound("sms", "other", ""))
+    timing: dict[str, float] = {}
+
+    def verify() -> None:
+        t0 = time.perf_counter()
+        app.conversation.handle(Inbound("sms", ADDRESS, "482913"))
+        timing["verify"] = time.perf_counter() - t0
+
+    a = threading.Thread(target=verify)
+    a.start()
+    time.sleep(0.02)
+    others = []
+    for text in ("2", "0", "2"):
+        t0 = time.perf_counter()
+        app.conversation.handle(Inbound("sms", "other", text))
+        others.append(time.perf_counter() - t0)
+    a.join(30)
+    app.close()
+    assert timing["verify"] > 0.05
+    assert max(others) < timing["verify"] / 3, (others, timing)
