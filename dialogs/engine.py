@@ -292,7 +292,7 @@ class Engine:
                 continue
             label = "" if kind == "next" else ": back"
             lines.append(f"    {_mm(source)} --> {_mm(target)}{label}")
-        lines.append(f"    note right of {_mm(self.menu)}: MENU, X, 0, HELP, VI/EN work in every state")
+        lines.append(f"    note right of {_mm(self.menu)} : MENU, X, 0, HELP, VI or EN work in every state")
         return "\n".join(dict.fromkeys(lines)) + "\n"
 
     def _back_target(self, state: State) -> str:

@@ -113,3 +113,9 @@ def test_folding_ignores_diacritics_case_and_spacing(typed: str, folded: str) ->
 ])
 def test_cleaning_free_text(text: str, expected: str | None) -> None:
     assert clean(text, 10) == expected
+
+
+def test_the_diagram_in_the_docs_is_the_graph_as_built() -> None:
+    from pathlib import Path
+    page = (Path(__file__).resolve().parents[2] / "docs" / "dialogs.md").read_text(encoding="utf-8")
+    assert build_engine().mermaid() in page, "run: outagebot dialogs --mermaid, and paste it into docs/dialogs.md"
