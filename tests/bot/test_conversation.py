@@ -177,7 +177,7 @@ def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str
             ("N", "edit.confirm", "Nguyễn Văn An, Email: an@phobolsa.example to no email. Save? Y/N"),
             ("Y", "contacts.menu", "updated")], "email", None),
     ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "đổi"),
-            ("1", "edit.name", "Tên mới cho Nguyễn Văn An?"),
+            ("1", "edit.name", "Tên mới của Nguyễn Văn An là gì?"),
             ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: Nguyễn Văn An thành Nguyễn Văn Ân."),
             ("c", "contacts.menu", "Đã cập nhật Nguyễn Văn An.")], "name", "Nguyễn Văn Ân"),
 ])
