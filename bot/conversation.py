@@ -8,6 +8,7 @@ on PostgreSQL.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from bot.storage.accounts import AccountsRepo, LockoutPolicy, stored_code_hash
 from bot.storage.db import Database
 from bot.storage.sessions import LostUpdate, load_for_update, peek, save
 from dialogs.engine import Engine, Reply
+from dialogs.text import N_, Msg
 from dialogs.verify import pending_check
 
 log = logging.getLogger(__name__)
@@ -41,16 +43,34 @@ class Conversation:
         self.clock, self.alarm, self.attempts = clock, alarm, attempts
 
     def handle(self, inbound: Inbound) -> Reply:
-        """Run one turn for ``inbound`` and return the reply (after it is committed)."""
+        """Run one turn for ``inbound`` and return the reply (after it is committed).
+
+        A turn that fails (the database is away, a bug) is rolled back whole, so nothing is half
+        saved, and the customer is told to try again rather than left without an answer.
+        """
         for attempt in range(1, self.attempts + 1):
             try:
                 return self._turn(inbound)
             except (LostUpdate, OperationalError) as exc:
-                if attempt == self.attempts or not _retryable(exc):
-                    raise
-                log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
-                            type(exc).__name__)
+                if attempt < self.attempts and _retryable(exc):
+                    log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
+                                type(exc).__name__)
+                    continue
+                return self._failed(inbound, exc)
+            except Exception as exc:
+                return self._failed(inbound, exc)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _failed(self, inbound: Inbound, exc: Exception) -> Reply:
+        log.error("turn for %s:%s failed and was rolled back: %s", inbound.channel, mask(inbound.address),
+                  type(exc).__name__, exc_info=exc)
+        locale = inbound.locale_hint or "en"
+        with contextlib.suppress(Exception):
+            session = peek(self.db.connection(), inbound.channel, inbound.address)
+            locale = session.locale if session is not None else locale
+        message = Msg.of(N_("Sorry, something went wrong and nothing was changed. Please try again, "
+                            "or call {support}."), support=self.engine.settings.support_phone)
+        return Reply((message,), (), False, locale, "")
 
     def _precheck(self, inbound: Inbound) -> PrecheckedCodes | None:
         """On SQLite, check an access code before the turn takes the database's only write lock.

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App
-from bot.storage.models import AuditEntry, Contact, ContactAssignment, ServiceAccount
+from bot.storage.models import AuditEntry, ChatSession, Contact, ContactAssignment, ServiceAccount
 from tests.conftest import Chat, verified_chat
 
 
@@ -374,3 +374,20 @@ def test_contacts_of_one_customer_cannot_be_counted_in_another(app: App) -> None
     with app.db.engine.connect() as conn:
         after = conn.execute(select(func.count()).select_from(ContactAssignment)).scalar_one()
     assert after == before + 1  # Maria Lopez onto her customer's second account only
+
+
+def test_a_turn_that_fails_is_rolled_back_whole_and_the_customer_is_told(app: App) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("1", "Lê Thị Cúc", "(626) 555-0177", "k", "1", "1")
+    with app.db.engine.begin() as conn:  # the audit log goes away: the save cannot complete
+        conn.exec_driver_sql("ALTER TABLE audit_log RENAME TO audit_log_away")
+    try:
+        reply = chat.say("c")
+    finally:
+        with app.db.engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE audit_log_away RENAME TO audit_log")
+    assert "Xin lỗi, đã có lỗi và chưa có gì thay đổi." in reply and "1-800-990-7788" in reply
+    assert contact_row(app, "Lê Thị Cúc") is None
+    with app.db.engine.connect() as conn:
+        state = conn.execute(select(ChatSession.state).where(ChatSession.address == chat.address)).scalar_one()
+    assert state == "add.confirm"  # the session did not move either
