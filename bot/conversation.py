@@ -22,7 +22,7 @@ from bot.storage.db import Database
 from bot.storage.sessions import LostUpdate, load_for_update, peek, save
 from dialogs.engine import Engine, Reply
 from dialogs.text import N_, Msg
-from dialogs.verify import pending_check
+from dialogs.verify import CODE_STATE, pending_check
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ class Conversation:
         if self.db.dialect != "sqlite":
             return None
         conn = self.db.connection()
-        session = peek(conn, inbound.channel, inbound.address)
+        session = peek(conn, inbound.channel, inbound.address, only_in=CODE_STATE)
         pending = pending_check(session, inbound.text) if session is not None else None
         if pending is None:
             return None

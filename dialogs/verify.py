@@ -12,6 +12,7 @@ from dialogs.engine import Invalid, Session, State, Turn
 from dialogs.text import N_, Literal, Msg, clean
 
 _SEPARATORS = re.compile(r"[\s\-.]")
+CODE_STATE = "verify.code"
 
 
 def _parse_account(turn: Turn, text: str) -> str | Invalid:
@@ -40,7 +41,7 @@ def pending_check(session: Session, text: str, max_chars: int = 500) -> tuple[st
     turn itself still decides, and gets the same answer (see ``bot.conversation``).
     """
     account = session.slots.get("account")
-    if session.state != "verify.code" or not isinstance(account, str):
+    if session.state != CODE_STATE or not isinstance(account, str):
         return None
     cleaned = clean(text, max_chars)
     code = _parse_code(None, cleaned) if cleaned is not None else None
@@ -75,7 +76,7 @@ STATES = (
         hint=N_("The Customer Account Number has only digits. Please check your bill."),
     ),
     State(
-        name="verify.code",
+        name=CODE_STATE,
         prompt=N_("Please type the access code the utility assigned to you."),
         parse=_parse_code,
         act=_code,

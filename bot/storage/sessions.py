@@ -26,6 +26,7 @@ _COLUMNS = (_t.c.id, _t.c.state, _t.c.slots, _t.c.locale, _t.c.customer_id, _t.c
             _t.c.last_seen_at, _t.c.invalid_count, _t.c.auth_failures, _t.c.auth_window_start, _t.c.version)
 _SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
 _READ = Prepared(_SELECT)
+_STATE = Prepared(select(_t.c.state).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address")))
 _READ_FOR_UPDATE = Prepared(_SELECT.with_for_update())
 _NEW = {"state": "", "slots": "{}", "invalid_count": 0, "auth_failures": 0, "version": 0}
 _INSERTS = {
@@ -77,9 +78,17 @@ def _session(row: tuple[Any, ...]) -> StoredSession:
     return StoredSession(sid, session, AddressThrottle(auth_failures, auth_window_start), version)
 
 
-def peek(conn: Connection, channel: str, address: str) -> Session | None:
-    """The session as last committed, read without a lock (it may change before the turn runs)."""
-    row = _READ.first(conn, {"channel": channel, "address": address})
+def peek(conn: Connection, channel: str, address: str, only_in: str | None = None) -> Session | None:
+    """The session as last committed, read without a lock (it may change before the turn runs).
+
+    With ``only_in``, a session in any other state is not even decoded (None is returned).
+    """
+    key = {"channel": channel, "address": address}
+    if only_in is not None:
+        state = _STATE.first(conn, key)
+        if state is None or state[0] != only_in:
+            return None
+    row = _READ.first(conn, key)
     return None if row is None else _session(row).session
 
 
