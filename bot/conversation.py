@@ -65,8 +65,8 @@ class Conversation:
         log.error("turn for %s:%s failed and was rolled back: %s", inbound.channel, mask(inbound.address),
                   type(exc).__name__, exc_info=exc)
         locale = inbound.locale_hint or "en"
-        with contextlib.suppress(Exception):
-            session = peek(self.db.connection(), inbound.channel, inbound.address)
+        with contextlib.suppress(Exception), self.db.unlocked() as conn:
+            session = peek(conn, inbound.channel, inbound.address)
             locale = session.locale if session is not None else locale
         message = Msg.of(N_("Sorry, something went wrong and nothing was changed. Please try again, "
                             "or call {support}."), support=self.engine.settings.support_phone)
@@ -80,14 +80,14 @@ class Conversation:
         """
         if self.db.dialect != "sqlite":
             return None
-        conn = self.db.connection()
-        session = peek(conn, inbound.channel, inbound.address, only_in=CODE_STATE)
-        pending = pending_check(session, inbound.text) if session is not None else None
-        if pending is None:
-            return None
-        account, code = pending
+        with self.db.unlocked() as conn:
+            session = peek(conn, inbound.channel, inbound.address, only_in=CODE_STATE)
+            pending = pending_check(session, inbound.text) if session is not None else None
+            if pending is None:
+                return None
+            stored = stored_code_hash(conn, pending[0])
         codes = PrecheckedCodes(self.hasher)
-        codes.precheck(code, stored_code_hash(conn, account))
+        codes.precheck(pending[1], stored)
         return codes
 
     def _turn(self, inbound: Inbound) -> Reply:

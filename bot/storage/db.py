@@ -90,9 +90,19 @@ class Database:
         self._connections: list[Connection] = []
         self._guard = threading.Lock()
 
-    def connection(self) -> Connection:
-        """This thread's connection, outside any transaction (for reads that need no lock)."""
-        return self._connection()
+    @contextlib.contextmanager
+    def unlocked(self) -> Iterator[Connection]:
+        """This thread's connection for reads that need no lock and no transaction of their own.
+
+        On SQLite each statement then commits by itself. PostgreSQL's driver opens a transaction
+        implicitly; it is ended afterwards so the connection is not left idle in a transaction.
+        """
+        conn = self._connection()
+        try:
+            yield conn
+        finally:
+            if self.dialect != "sqlite" and not conn.in_transaction():
+                conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
 
     def _connection(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)
