@@ -206,6 +206,9 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
         yield items[start:start + size]
 
 
+Progress = Callable[[str, int], None]
+
+
 def _existing(conn: Connection, column: Any, keys: Iterable[str], *cols: Any) -> dict[str, Any]:
     found: dict[str, Any] = {}
     keys = sorted(set(keys))
@@ -215,43 +218,59 @@ def _existing(conn: Connection, column: Any, keys: Iterable[str], *cols: Any) ->
     return found
 
 
-Progress = Callable[[str, int], None]
+def _hash_codes(db: Database, hasher: CodeHasher, customers: dict[str, Row], step: Progress,
+                workers: int | None) -> tuple[dict[str, str | None], dict[str, str]]:
+    """New hashes for the customers' codes (None where the stored hash already matches).
+
+    Runs before the import's transaction: on SQLite that transaction holds the only write lock, and
+    the hashes are the slow part. Returns the hashes and the stored hashes they were compared with.
+    """
+    with db.unlocked() as conn:
+        stored = {number: row.access_code_hash
+                  for number, row in _existing(conn, _ca.c.number, customers, _ca.c.access_code_hash).items()}
+    jobs = [(hasher.pepper, hasher.n, r.code, stored.get(number)) for number, r in customers.items()]
+    hashes: list[str | None] = []
+    if len(jobs) > 8 and (workers is None or workers > 1):
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for digest in pool.map(_hash_job, jobs, chunksize=16):
+                hashes.append(digest)
+                step("codes", 1)
+    else:
+        for job in jobs:
+            hashes.append(_hash_job(job))
+            step("codes", 1)
+    return dict(zip(customers, hashes, strict=True)), stored
 
 
 def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: ImportReport,
                 progress: Progress | None = None, workers: int | None = None) -> ImportReport:
-    """Write validated rows in one transaction."""
+    """Hash the access codes, then write the validated rows in one transaction."""
     step: Progress = progress or (lambda _phase, _n: None)
     now = datetime.now(UTC)
     customers: dict[str, Row] = {}
     for row in rows:
         customers.setdefault(row.customer, row)
+    hashes, compared = _hash_codes(db, hasher, customers, step, workers)
+    report.codes_hashed = sum(h is not None for h in hashes.values())
     with db.transaction() as conn:
         if conn.dialect.name == "postgresql":
             # Fresh statistics, so the look-ups below use the indexes even right after a large import.
             conn.exec_driver_sql("ANALYZE customer_accounts, service_accounts, contacts, contact_assignments")
         known = _existing(conn, _ca.c.number, customers, _ca.c.id, _ca.c.name, _ca.c.access_code_hash)
-        jobs = [(hasher.pepper, hasher.n, r.code, known[num].access_code_hash if num in known else None)
-                for num, r in customers.items()]
-        hashes: list[str | None] = []
-        if len(jobs) > 8 and (workers is None or workers > 1):
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for digest in pool.map(_hash_job, jobs, chunksize=16):
-                    hashes.append(digest)
-                    step("codes", 1)
-        else:
-            for job in jobs:
-                hashes.append(_hash_job(job))
-                step("codes", 1)
-        report.codes_hashed = sum(h is not None for h in hashes)
         new_customers, changed_customers = [], []
-        for (number, r), digest in zip(customers.items(), hashes, strict=True):
+        for number, r in customers.items():
+            digest = hashes[number]
             if number not in known:
-                new_customers.append({"number": number, "name": r.customer_name, "access_code_hash": digest,
+                new_customers.append({"number": number, "name": r.customer_name,
+                                      "access_code_hash": digest or hasher.hash(r.code),
                                       "failed_attempts": 0, "updated_at": now})
-            elif digest is not None or known[number].name != r.customer_name:
+                continue
+            current = known[number].access_code_hash
+            if digest is None and current != compared.get(number):  # changed since it was compared
+                digest = None if hasher.verify(r.code, current) else hasher.hash(r.code)
+            if digest is not None or known[number].name != r.customer_name:
                 changed_customers.append({"b_id": known[number].id, "b_name": r.customer_name,
-                                          "b_hash": digest or known[number].access_code_hash, "b_at": now})
+                                          "b_hash": digest or current, "b_at": now})
         if new_customers:
             conn.execute(insert(_ca), new_customers)
         if changed_customers:

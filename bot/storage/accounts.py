@@ -150,7 +150,8 @@ class AccountsRepo:
         return sorted({i for i in ids if i in mine})
 
     def _own_contacts(self, customer_id: int, ids: Sequence[int]) -> dict[int, ContactView]:
-        return {c.id: c for c in self.contacts(customer_id) if c.id in set(ids)}
+        wanted = set(ids)
+        return {c.id: c for c in self.contacts(customer_id) if c.id in wanted}
 
     # -- writes ----------------------------------------------------------------------------------
 

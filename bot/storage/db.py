@@ -101,7 +101,9 @@ class Database:
         try:
             yield conn
         finally:
-            if self.dialect != "sqlite" and not conn.in_transaction():
+            if conn.in_transaction():  # a Core statement began one: end it, nothing was written
+                conn.rollback()
+            elif self.dialect != "sqlite":
                 conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
 
     def _connection(self) -> Connection:
