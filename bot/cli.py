@@ -1,7 +1,7 @@
 """The ``outagebot`` command: chat in the terminal, import accounts, seed demo data, draw the dialogs.
 
-Operator-facing output (import reports, errors) is English, like the rest of the operators' tools;
-everything a *customer* reads goes through the catalogs.
+What the command prints for operators (import reports, errors) comes from the catalogs too, in
+``OUTAGEBOT_OPERATOR_LANGUAGE``; what customers read is in their conversation's language.
 """
 
 from __future__ import annotations
@@ -19,12 +19,26 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 from bot.app import App, build
 from bot.channels.base import Inbound, render_text
 from bot.config import Settings
+from bot.i18n import OP, Catalogs
 from bot.importer import ImportReport, import_file
 from bot.storage.db import is_empty
+from dialogs.text import Literal, Msg
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="outagebot: rotating-outage alert contacts, in Vietnamese and English.")
 err = Console(stderr=True, soft_wrap=True, highlight=False)
+PHASES = {"validated": OP("checking rows"), "codes": OP("hashing access codes"),
+          "customers": OP("customer accounts"), "service accounts": OP("service accounts"),
+          "contacts": OP("contacts")}
+
+
+def say(catalogs: Catalogs, settings: Settings, msg: Msg, *, error: bool = False, to_stderr: bool = False) -> None:
+    """Print an operator message in the operator's language (never read as Rich markup)."""
+    text = catalogs.render(msg, settings.operator_language)
+    if error or to_stderr:
+        err.print(text, markup=False, style="red" if error else None)
+    else:
+        print(text)
 
 
 def _app() -> App:
@@ -45,12 +59,14 @@ def chat(
 ) -> None:
     """Chat with the bot in this terminal (reads one message per line when input is not a terminal)."""
     if lang not in (None, "vi", "en"):
-        raise typer.BadParameter("--lang must be vi or en")
+        settings = Settings()
+        raise typer.BadParameter(Catalogs().render(OP("--lang must be vi or en"), settings.operator_language))
     app = _app()
     try:
         if is_empty(app.db.engine):
             _seed(app)
-            err.print("[dim]Loaded the demo accounts (see README: 700000001 / 482913, 700000002 / 731562).[/]")
+            say(app.catalogs, app.settings, OP("Loaded the demo accounts (see README: 700000001 / 482913, "
+                                               "700000002 / 731562)."), to_stderr=True)
         interactive = sys.stdin.isatty()
 
         def turn(text: str) -> None:
@@ -79,6 +95,7 @@ def import_accounts(
 ) -> None:
     """Import (or update in place) customer accounts, service accounts and contacts from a CSV file."""
     app = _app()
+    catalogs, settings = app.catalogs, app.settings
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TimeElapsedColumn(), console=err, transient=True) as bar:
@@ -86,27 +103,34 @@ def import_accounts(
 
             def progress(phase: str, n: int) -> None:
                 if phase not in tasks:
-                    tasks[phase] = bar.add_task(phase, total=None)
+                    label = catalogs.render(PHASES.get(phase, Literal(phase)), settings.operator_language)
+                    tasks[phase] = bar.add_task(label, total=None)
                 bar.advance(tasks[phase], n)
 
             try:
                 report = import_file(app.db, app.hasher, file, skip_invalid=skip_invalid,
-                                     region=app.settings.default_region, progress=progress)
+                                     region=settings.default_region, progress=progress)
             except UnicodeDecodeError as exc:
-                err.print(f"[red]{file}: not UTF-8 text ({exc.reason} at byte {exc.start}); nothing imported.[/]")
+                say(catalogs, settings, OP("{file}: not UTF-8 text (byte {position}); nothing imported.",
+                                           file=Literal(str(file)), position=exc.start), error=True)
                 raise typer.Exit(2) from None
         for bad in report.bad:
-            err.print(f"line {bad.line}: {bad.reason}")
+            say(catalogs, settings, OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)),
+                to_stderr=True)
         if not report.imported:
-            err.print(f"[red]{len(report.bad)} bad row(s) of {report.rows}; nothing imported. "
-                      "Fix them, or use --skip-invalid to import the good rows.[/]")
+            say(catalogs, settings, OP("{bad} bad row(s) of {rows}; nothing imported. Fix them, or use "
+                                       "--skip-invalid to import the good rows.", bad=len(report.bad),
+                                       rows=report.rows), error=True)
             raise typer.Exit(1)
-        print(f"imported {report.rows - len(report.bad)} of {report.rows} rows: "
-              f"customers +{report.customers_added} ~{report.customers_updated}, "
-              f"access codes hashed {report.codes_hashed}, "
-              f"service accounts +{report.service_accounts_added} ~{report.service_accounts_updated}, "
-              f"contacts +{report.contacts_added} ~{report.contacts_updated}, "
-              f"assignments +{report.assignments_added}")
+        say(catalogs, settings, OP(
+            "imported {good} of {rows} rows: customer accounts +{customers_added} ~{customers_updated}, "
+            "access codes hashed {codes}, service accounts +{accounts_added} ~{accounts_updated}, "
+            "contacts +{contacts_added} ~{contacts_updated}, assignments +{assignments}",
+            good=report.rows - len(report.bad), rows=report.rows, customers_added=report.customers_added,
+            customers_updated=report.customers_updated, codes=report.codes_hashed,
+            accounts_added=report.service_accounts_added, accounts_updated=report.service_accounts_updated,
+            contacts_added=report.contacts_added, contacts_updated=report.contacts_updated,
+            assignments=report.assignments_added))
         if report.bad:
             raise typer.Exit(3)
     finally:
@@ -119,8 +143,8 @@ def seed_demo() -> None:
     app = _app()
     try:
         report = _seed(app)
-        print(f"demo data loaded: {report.rows} rows "
-              "(customer 700000001 code 482913; customer 700000002 code 731562)")
+        say(app.catalogs, app.settings, OP("demo data loaded: {rows} rows (customer 700000001 code 482913; "
+                                           "customer 700000002 code 731562)", rows=report.rows))
     finally:
         app.close()
 
@@ -128,15 +152,16 @@ def seed_demo() -> None:
 @cli.command()
 def dialogs(mermaid: Annotated[bool, typer.Option("--mermaid", help="print a Mermaid diagram")] = False) -> None:
     """Check the dialog graph against the catalogs; with --mermaid, draw it."""
-    from bot.i18n import Catalogs
     from dialogs.graph import build_engine
 
-    engine = build_engine(Settings().dialog_settings())
-    engine.check_catalog(Catalogs().has)
+    settings, catalogs = Settings(), Catalogs()
+    engine = build_engine(settings.dialog_settings())
+    engine.check_catalog(catalogs.has)
     if mermaid:
         print(engine.mermaid(), end="")
     else:
-        print(f"{len(engine.states)} states, {len(engine.edges())} transitions: graph and catalogs OK")
+        say(catalogs, settings, OP("{states} states, {transitions} transitions: graph and catalogs OK",
+                                   states=len(engine.states), transitions=len(engine.edges())))
 
 
 def main() -> None:

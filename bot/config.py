@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, SecretStr, field_validator
@@ -22,6 +23,7 @@ class Settings(BaseSettings):
         description="Secret mixed into every access-code hash; keep it outside the database.",
     )
     timezone: str = "America/Los_Angeles"
+    operator_language: Literal["en", "vi"] = Field(default="en", description="language of the CLI's reports")
     support_phone: str = "1-800-990-7788"
     default_region: str = "US"
     session_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)

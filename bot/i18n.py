@@ -27,7 +27,16 @@ from dialogs.text import Literal, Msg, fold
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
 
-__all__ = ["LOCALES", "Catalogs", "fold", "format_when", "load_catalog"]
+__all__ = ["LOCALES", "OP", "Catalogs", "fold", "format_when", "load_catalog"]
+
+
+def OP(message: str, **params: Any) -> Msg:
+    """A message for the utility's operators (the CLI), in the catalogs like every other text.
+
+    Its own extraction keyword lets the tests tell operator text (terminal only) from customer text
+    (which must fit the SMS budget).
+    """
+    return Msg.of(message, **params)
 
 
 def load_catalog(locale: str, locale_dir: Path = LOCALE_DIR) -> Catalog:

@@ -22,9 +22,11 @@ from typing import IO, Any
 import phonenumbers
 from sqlalchemy import Connection, bindparam, insert, select, update
 
+from bot.i18n import OP
 from bot.security import CodeHasher
 from bot.storage.db import Database
 from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
+from dialogs.text import Literal, Msg
 
 COLUMNS = ("customer_account", "access_code", "customer_name", "service_account", "service_address",
            "outage_group", "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language")
@@ -68,10 +70,10 @@ class Row:
 
 @dataclass(frozen=True, slots=True)
 class BadRow:
-    """A row that cannot be imported, and why (in English: this is an operator's tool)."""
+    """A row that cannot be imported, and every reason why (catalog messages for the operator)."""
 
     line: int
-    reason: str
+    problems: tuple[Msg, ...]
 
 
 @dataclass
@@ -99,20 +101,20 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
               phone_cache: dict[str, str | None]) -> Row | BadRow:
     """Validate and normalize one CSV record."""
     f = {name: _field(raw, name) for name in COLUMNS}
-    problems: list[str] = []
+    problems: list[Msg] = []
     if not _DIGITS.match(f["customer_account"]):
-        problems.append("customer_account must be 6 to 20 digits")
+        problems.append(OP("customer_account must be 6 to 20 digits"))
     code = (raw.get("access_code") or "").strip()
     if not code or len(code) > 64 or any(ch.isspace() for ch in code):
-        problems.append("access_code must be 1 to 64 characters without spaces")
+        problems.append(OP("access_code must be 1 to 64 characters without spaces"))
     if not f["customer_name"] or len(f["customer_name"]) > 200:
-        problems.append("customer_name is required (at most 200 characters)")
+        problems.append(OP("customer_name is required (at most 200 characters)"))
     if not _SA_NUMBER.match(f["service_account"]):
-        problems.append("service_account must be 4 to 20 letters, digits or dashes")
+        problems.append(OP("service_account must be 4 to 20 letters, digits or dashes"))
     if not f["service_address"] or len(f["service_address"]) > 200:
-        problems.append("service_address is required (at most 200 characters)")
+        problems.append(OP("service_address is required (at most 200 characters)"))
     if not f["outage_group"] or len(f["outage_group"]) > 20:
-        problems.append("outage_group is required (at most 20 characters)")
+        problems.append(OP("outage_group is required (at most 20 characters)"))
     demand: Decimal | None = None
     if f["demand_kw"]:
         try:
@@ -120,29 +122,30 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
             if not demand.is_finite() or demand < 0 or demand >= Decimal("1e8"):
                 raise InvalidOperation
         except InvalidOperation:
-            problems.append(f"demand_kw is not a number of kW: {f['demand_kw'][:20]!r}")
+            problems.append(OP("demand_kw is not a number of kW: {value}", value=Literal(repr(f["demand_kw"][:20]))))
     phone: str | None = None
     if f["contact_phone"]:
         if f["contact_phone"] not in phone_cache:
             phone_cache[f["contact_phone"]] = _e164(f["contact_phone"], region)
         phone = phone_cache[f["contact_phone"]]
         if phone is None:
-            problems.append(f"contact_phone is not a valid phone number: {f['contact_phone'][:32]!r}")
+            problems.append(OP("contact_phone is not a valid phone number: {value}",
+                                    value=Literal(repr(f["contact_phone"][:32]))))
     email = f["contact_email"].lower() or None
     if email and (len(email) > 254 or not _EMAIL.match(email)):
-        problems.append(f"contact_email is not an email address: {email[:60]!r}")
+        problems.append(OP("contact_email is not an email address: {value}", value=Literal(repr(email[:60]))))
     language = _LANGUAGES.get(f["contact_language"].lower())
     if language is None:
-        problems.append("contact_language must be vi or en")
+        problems.append(OP("contact_language must be vi or en"))
     if f["contact_name"]:
         if len(f["contact_name"]) > 100:
-            problems.append("contact_name is longer than 100 characters")
+            problems.append(OP("contact_name is longer than 100 characters"))
         if not f["contact_phone"] and not email:
-            problems.append("a contact needs a contact_phone or a contact_email")
+            problems.append(OP("a contact needs a contact_phone or a contact_email"))
     elif f["contact_phone"] or email:
-        problems.append("contact_name is required when a contact phone or email is given")
+        problems.append(OP("contact_name is required when a contact phone or email is given"))
     if problems:
-        return BadRow(line, "; ".join(problems))
+        return BadRow(line, tuple(problems))
     return Row(line, f["customer_account"], code, f["customer_name"], f["service_account"],
                f["service_address"], f["outage_group"], demand, f["contact_name"], phone, email,
                language or "en")
@@ -164,7 +167,7 @@ def read_rows(stream: IO[str], region: str = "US") -> tuple[list[Row], list[BadR
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
-        return [], [BadRow(1, f"missing columns: {', '.join(missing)}")]
+        return [], [BadRow(1, (OP("missing columns: {columns}", columns=[Literal(m) for m in missing]),))]
     reader.fieldnames = header
     rows: list[Row] = []
     bad: list[BadRow] = []
@@ -174,7 +177,7 @@ def read_rows(stream: IO[str], region: str = "US") -> tuple[list[Row], list[BadR
     for record in reader:
         line = reader.line_num
         if None in record:
-            bad.append(BadRow(line, "more fields than columns"))
+            bad.append(BadRow(line, (OP("more fields than columns"),)))
             continue
         parsed = parse_row(line, record, region, phone_cache)
         if isinstance(parsed, BadRow):
@@ -182,12 +185,13 @@ def read_rows(stream: IO[str], region: str = "US") -> tuple[list[Row], list[BadR
             continue
         first = customers.setdefault(parsed.customer, (parsed.code, parsed.customer_name, line))
         if first[:2] != (parsed.code, parsed.customer_name):
-            bad.append(BadRow(line, f"customer_account has another access_code or customer_name "
-                                    f"on line {first[2]}"))
+            bad.append(BadRow(line, (OP("customer_account has another access_code or customer_name on line {line}",
+                                        line=first[2]),)))
             continue
         owner = owners.setdefault(parsed.service_account, (parsed.customer, line))
         if owner[0] != parsed.customer:
-            bad.append(BadRow(line, f"service_account belongs to another customer_account on line {owner[1]}"))
+            bad.append(BadRow(line, (OP("service_account belongs to another customer_account on line {line}",
+                                        line=owner[1]),)))
             continue
         rows.append(parsed)
     return rows, bad

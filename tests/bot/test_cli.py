@@ -58,6 +58,15 @@ def test_import_accounts_reports_bad_rows_and_imports_nothing(tmp_path: Path) ->
     assert ok.returncode == 3 and "imported 6 of 7 rows" in ok.stdout
 
 
+def test_import_reports_speak_the_operators_language(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_account,access_code\n1,2\n", encoding="utf-8")
+    result = run(["import-accounts", str(bad)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi")
+    assert result.returncode == 1
+    assert "dòng 1: thiếu cột: customer_name, service_account" in result.stderr
+    assert "1 dòng lỗi trên 1 dòng; chưa nhập gì." in result.stderr
+
+
 def test_import_accounts_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("customer_account\nCafé Bolsa\n".encode("latin-1"))

@@ -10,9 +10,16 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.app import App, build
-from bot.importer import COLUMNS, import_file, read_rows
+from bot.i18n import Catalogs
+from bot.importer import COLUMNS, BadRow, import_file, read_rows
 from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount
 from tests.conftest import DEMO, Chat, make_settings, verified_chat
+
+CATALOGS = Catalogs()
+
+
+def reason(bad: BadRow, locale: str = "en") -> str:
+    return "; ".join(CATALOGS.render(problem, locale) for problem in bad.problems)
 
 
 @pytest.fixture
@@ -90,10 +97,11 @@ def test_a_bad_row_stops_the_whole_import_and_every_bad_row_is_listed(empty_app:
     ])
     report = import_file(empty_app.db, empty_app.hasher, path)
     assert not report.imported
-    assert [(b.line, b.reason.split(" ")[0]) for b in report.bad] == [
+    assert [(b.line, reason(b).split(" ")[0]) for b in report.bad] == [
         (3, "contact_phone"), (4, "customer_account"), (5, "customer_account"), (6, "demand_kw")]
-    assert "on line 2" in report.bad[2].reason
-    assert "contact_language must be vi or en" in report.bad[3].reason
+    assert "on line 2" in reason(report.bad[2])
+    assert "contact_language must be vi or en" in reason(report.bad[3])
+    assert reason(report.bad[3], "vi") == "demand_kw không phải là số kW: 'lots'; contact_language phải là vi hoặc en"
     assert count(empty_app, CustomerAccount) == 0
 
 
@@ -104,16 +112,16 @@ def test_skip_invalid_imports_the_good_rows(empty_app: App, tmp_path: Path) -> N
     assert count(empty_app, ServiceAccount) == 1
 
 
-@pytest.mark.parametrize(("text", "reason"), [
+@pytest.mark.parametrize(("text", "expected"), [
     ("a,b,c\n1,2,3\n", "missing columns"),
     (",".join(COLUMNS) + "\n" + ",".join(["1"] * 12) + "\n", "more fields than columns"),
     (",".join(COLUMNS) + "\n" + ",".join(good(contact_name="", contact_email="").values()) + "\n",
      "contact_name is required"),
     (",".join(COLUMNS) + "\n" + ",".join(good(service_account="x;DROP").values()) + "\n", "service_account"),
 ])
-def test_malformed_files_are_explained(text: str, reason: str) -> None:
+def test_malformed_files_are_explained(text: str, expected: str) -> None:
     rows, bad = read_rows(io.StringIO(text))
-    assert rows == [] and reason in bad[0].reason
+    assert rows == [] and expected in reason(bad[0])
 
 
 def test_a_service_account_cannot_belong_to_two_customers(tmp_path: Path) -> None:
@@ -123,7 +131,7 @@ def test_a_service_account_cannot_belong_to_two_customers(tmp_path: Path) -> Non
     writer.writerow(good())
     writer.writerow(good(customer_account="800000002"))
     rows, bad = read_rows(io.StringIO(text.getvalue()))
-    assert len(rows) == 1 and "belongs to another customer_account on line 2" in bad[0].reason
+    assert len(rows) == 1 and "belongs to another customer_account on line 2" in reason(bad[0])
 
 
 def test_no_access_code_is_stored_in_the_clear(empty_app: App) -> None:
