@@ -137,6 +137,28 @@ def import_accounts(
         app.close()
 
 
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8080,
+    workers: Annotated[int, typer.Option("--workers", help="worker processes (PostgreSQL for more than 1)")] = 1,
+) -> None:
+    """Serve the webhooks (SMS now) over HTTP with uvicorn."""
+    import uvicorn
+
+    settings = Settings()
+    catalogs = Catalogs()
+    if settings.sms_enabled:
+        say(catalogs, settings, OP("SMS webhooks on: {url}/sms/inbound (status callbacks: {url}/sms/status)",
+                                   url=Literal((settings.public_url or "").rstrip("/"))), to_stderr=True)
+    else:
+        say(catalogs, settings, OP("SMS webhooks are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
+                                   "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM."), to_stderr=True)
+    build(settings).close()  # migrate once, before any worker starts
+    uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
+                log_level="warning", access_log=False)
+
+
 @cli.command("seed-demo")
 def seed_demo() -> None:
     """Load the demo accounts (two businesses, Vietnamese and English contacts)."""

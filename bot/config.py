@@ -33,6 +33,13 @@ class Settings(BaseSettings):
     address_max_failures: int = Field(default=10, ge=1, le=1000)
     address_window_minutes: int = Field(default=15, ge=1, le=24 * 60)
     global_failure_alarm_per_minute: int = Field(default=60, ge=1)
+    public_url: str | None = Field(default=None, description="base URL Twilio calls, e.g. https://bot.example.com")
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = Field(default=None, description="the utility's SMS number (E.164)")
+    twilio_messaging_service_sid: str | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    sms_max_body_bytes: int = Field(default=16_384, ge=1024)
     scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
 
     @field_validator("timezone")
@@ -47,6 +54,12 @@ class Settings(BaseSettings):
         if value & (value - 1):
             raise ValueError("scrypt_n must be a power of two")
         return value
+
+    @property
+    def sms_enabled(self) -> bool:
+        """Whether every setting the SMS channel needs is present."""
+        return bool(self.public_url and self.twilio_account_sid and self.twilio_auth_token
+                    and (self.twilio_from or self.twilio_messaging_service_sid))
 
     @property
     def zone(self) -> ZoneInfo:

@@ -11,16 +11,19 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import Connection
 from sqlalchemy.exc import OperationalError
 
-from bot.channels.base import Inbound
+from bot.channels.base import Inbound, KeywordKind
 from bot.security import CodeChecker, CodeHasher, FailureAlarm, PrecheckedCodes, mask
+from bot.storage import optouts
 from bot.storage.accounts import AccountsRepo, LockoutPolicy, stored_code_hash
 from bot.storage.db import Database
 from bot.storage.sessions import LostUpdate, load_for_update, peek, save
-from dialogs.engine import Engine, Reply
+from dialogs.engine import Engine, Reply, Session
 from dialogs.text import N_, Msg
 from dialogs.verify import CODE_STATE, pending_check
 
@@ -32,6 +35,22 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The real clock."""
     return datetime.now(UTC)
+
+
+Render = Callable[[Reply], list[str]]
+
+_HELP = N_("Rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
+_OPTED_OUT = N_("You will get no more messages from rotating outage alerts. Help: {support}")
+_OPTED_IN = N_("You will get rotating outage alert messages again. Reply STOP to stop.")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A turn's rendered reply; ``reply`` is None when it is the remembered reply to a replay."""
+
+    texts: list[str]
+    reply: Reply | None
+    replayed: bool = False
 
 
 class Conversation:
@@ -48,17 +67,28 @@ class Conversation:
         A turn that fails (the database is away, a bug) is rolled back whole, so nothing is half
         saved, and the customer is told to try again rather than left without an answer.
         """
+        answer = self.answer(inbound, lambda reply: [])
+        assert answer.reply is not None  # only a replayed provider message has none
+        return answer.reply
+
+    def answer(self, inbound: Inbound, render: Render) -> Answer:
+        """Run one turn and render its reply, in the turn's transaction.
+
+        With ``inbound.external_id`` (a provider's message id) the rendered reply is remembered in the
+        same transaction, so a replay of that message gets the same texts and changes nothing.
+        """
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._turn(inbound)
+                return self._turn(inbound, render)
             except (LostUpdate, OperationalError) as exc:
                 if attempt < self.attempts and _retryable(exc):
                     log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
                                 type(exc).__name__)
                     continue
-                return self._failed(inbound, exc)
+                failed = self._failed(inbound, exc)
             except Exception as exc:
-                return self._failed(inbound, exc)
+                failed = self._failed(inbound, exc)
+            return Answer(render(failed), failed)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _failed(self, inbound: Inbound, exc: Exception) -> Reply:
@@ -90,17 +120,51 @@ class Conversation:
         codes.precheck(pending[1], stored)
         return codes
 
-    def _turn(self, inbound: Inbound) -> Reply:
+    def _turn(self, inbound: Inbound, render: Render) -> Answer:
         checker: CodeChecker = self._precheck(inbound) or self.hasher
         now = self.clock()
         with self.db.transaction() as conn:
             stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint)
+            if inbound.external_id:
+                seen = optouts.replayed(conn, inbound.channel, inbound.external_id)
+                if seen is not None:
+                    return Answer(seen, None, replayed=True)
             repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now,
                                 hasher=checker, policy=self.policy, throttle=stored.throttle,
                                 alarm=self.alarm)
-            reply = self.engine.step(stored.session, inbound.text, repo, now)
+            reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
+            if reply is None:
+                # a keyword with nothing to do: START shows where the conversation is; YES is a yes
+                text = "" if inbound.keyword and not inbound.keyword.passes_through else inbound.text
+                reply = self.engine.step(stored.session, text, repo, now)
             save(conn, stored)
-        return reply
+            texts = render(reply)
+            if inbound.external_id:
+                optouts.remember(conn, inbound.channel, inbound.external_id, texts, now)
+        return Answer(texts, reply)
+
+    def _keyword(self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo,
+                 now: datetime) -> Reply | None:
+        """Act on a subscription keyword; None hands the message to the dialog instead."""
+        keyword = inbound.keyword
+        assert keyword is not None
+        locale = keyword.locale or session.locale
+        session.last_seen_at = now
+        messages: tuple[Msg, ...] = ()
+        if keyword.kind is KeywordKind.OPT_OUT:
+            optouts.opt_out(conn, inbound.channel, inbound.address, keyword.word, now)
+            repo.audit("subscription.opt_out", session.customer_id, keyword=keyword.word)
+            if not keyword.provider_confirms:
+                messages = (Msg.of(_OPTED_OUT, support=self.engine.settings.support_phone),)
+        elif keyword.kind is KeywordKind.OPT_IN:
+            if not optouts.opt_in(conn, inbound.channel, inbound.address):
+                return None
+            repo.audit("subscription.opt_in", session.customer_id, keyword=keyword.word)
+            if not keyword.provider_confirms:
+                messages = (Msg.of(_OPTED_IN),)
+        else:
+            messages = (Msg.of(_HELP, support=self.engine.settings.support_phone),)
+        return Reply(messages, (), False, locale, session.state)
 
 
 def _retryable(exc: Exception) -> bool:

@@ -27,7 +27,8 @@ from dialogs.engine import Reply
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "bot" / "demo_accounts.csv"
 PG_URL = os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL")
-TABLES = ("audit_log", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts")
+TABLES = ("audit_log", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts",
+          "processed_messages", "opt_outs", "outbound_messages")
 
 
 class Clock:

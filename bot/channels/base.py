@@ -2,10 +2,41 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from bot.i18n import Catalogs
 from dialogs.engine import Reply
+
+
+class KeywordKind(enum.Enum):
+    """Whole-message words that act on the subscription, not on the dialog."""
+
+    OPT_OUT = "opt_out"
+    OPT_IN = "opt_in"
+    HELP = "help"
+
+
+@dataclass(frozen=True, slots=True)
+class Keyword:
+    """A keyword a channel recognised in a message.
+
+    Attributes:
+        kind: what it asks for.
+        word: the word as matched (folded), for the audit log.
+        locale: the language the word is in, when it tells (NGỪNG is Vietnamese; STOP tells nothing).
+        provider_confirms: the provider answers this word itself (Twilio confirms STOP and START),
+            so we must not send a second confirmation.
+        passes_through: when the keyword has nothing to do (START while not opted out), the dialog
+            gets the message itself (YES is then an ordinary "yes"); otherwise an empty message, which
+            shows the current question again.
+    """
+
+    kind: KeywordKind
+    word: str
+    locale: str | None = None
+    provider_confirms: bool = False
+    passes_through: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,7 +49,8 @@ class Inbound:
             of identity.
         text: what they wrote, untrusted.
         locale_hint: the language the channel suggests for a new conversation, if any.
-        external_id: the provider's message id, for dropping replays.
+        external_id: the provider's message id: a replay is answered again and changes nothing.
+        keyword: a subscription keyword the channel recognised in ``text``.
     """
 
     channel: str
@@ -26,6 +58,7 @@ class Inbound:
     text: str
     locale_hint: str | None = None
     external_id: str | None = None
+    keyword: Keyword | None = None
 
 
 def render_text(reply: Reply, catalogs: Catalogs) -> list[str]:

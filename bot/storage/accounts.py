@@ -18,6 +18,7 @@ from sqlalchemy import JSON, Connection, and_, bindparam, delete, insert, select
 
 from bot.security import CodeChecker, FailureAlarm, mask
 from bot.storage.models import AuditEntry, Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
+from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.storage.prepared import Prepared
 from bot.storage.sessions import AddressThrottle
 from dialogs.ports import ContactView, NewContact, ServiceAccountView, VerifyResult
@@ -34,6 +35,7 @@ _CUSTOMER_BY_NUMBER = Prepared(select(_ca.c.id, _ca.c.name, _ca.c.access_code_ha
                                       _ca.c.locked_until).where(_ca.c.number == bindparam("number")))
 _CUSTOMER_RESULT = Prepared(update(_ca).where(_ca.c.id == bindparam("b_id"))
                             .values(failed_attempts=bindparam("b_failed"), locked_until=bindparam("b_locked")))
+_CUSTOMER_NAME = Prepared(select(_ca.c.name).where(_ca.c.id == bindparam("cid")))
 _SERVICE_ACCOUNTS = Prepared(select(_sa.c.id, _sa.c.number, _sa.c.service_address, _sa.c.outage_group)
                              .where(_sa.c.customer_id == bindparam("cid")).order_by(_sa.c.number))
 _CONTACTS = Prepared(select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language,
@@ -169,6 +171,10 @@ class AccountsRepo:
                                              for a in accounts])
         self.audit("contact.add", customer_id, contact_id=contact_id, name=contact.name, phone=contact.phone,
                    email=contact.email, language=contact.language, service_accounts=accounts)
+        if contact.phone:  # CTIA: the new number is told who added it, what it will get, how to stop
+            business = _CUSTOMER_NAME.first(self.conn, {"cid": customer_id})
+            enqueue(self.conn, "sms", contact.phone, OPT_IN_NOTICE, contact.language,
+                    {"business": business[0] if business else "", "accounts": len(accounts)}, self.now)
         self._contacts.pop(customer_id, None)
         return contact_id
 

@@ -150,3 +150,46 @@ class AuditEntry(Base):
 def table(model: type[Base]) -> Table:
     """A model's table, typed as a Table for Core statements."""
     return cast(Table, model.__table__)
+
+
+class ProcessedMessage(Base):
+    """An inbound provider message already answered: a replay gets the same reply and changes nothing."""
+
+    __tablename__ = "processed_messages"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reply: Mapped[str] = mapped_column(Text, default="[]")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OptOut(Base):
+    """An address that asked to receive no more messages on a channel (SMS STOP, NGỪNG, ...)."""
+
+    __tablename__ = "opt_outs"
+
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    address: Mapped[str] = mapped_column(String(128), primary_key=True)
+    keyword: Mapped[str] = mapped_column(String(32))
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class OutboundMessage(Base):
+    """A message we send that is not a direct reply (opt-in notices now, alerts later), and its fate."""
+
+    __tablename__ = "outbound_messages"
+    __table_args__ = (Index("ix_outbound_messages_status", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    address: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(32))
+    locale: Mapped[str] = mapped_column(String(5))
+    params: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

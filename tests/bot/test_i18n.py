@@ -12,6 +12,7 @@ from babel.messages.extract import extract_from_dir
 from bot.channels.base import render_text
 from bot.channels.segments import count_segments
 from bot.i18n import LOCALE_DIR, Catalogs, format_when, load_catalog
+from bot.outbox import NOTICE
 from dialogs.engine import Choice, Reply, Session, Turn
 from dialogs.graph import build_engine
 from dialogs.text import Literal, Msg
@@ -37,6 +38,7 @@ def code_messages(keywords: dict[str, object] = KEYWORDS) -> set[str | tuple[str
 
 
 OPERATOR = code_messages({"OP": None})  # the CLI's reports: terminal only, never sent by SMS
+OUTBOUND = {NOTICE[0]}
 
 
 @pytest.mark.parametrize("locale", ["vi", "en"])
@@ -105,7 +107,8 @@ def test_every_message_fits_two_sms_segments(locale: str) -> None:
         for key in PLACEHOLDER.findall(str(message.id)):
             params.setdefault(key, Literal("*1001, *1002"))
         text = CATALOGS.render(Msg(msgid, params, plural, 2), locale)
-        if count_segments(text).count > 2:
+        budget = 3 if msgid in OUTBOUND else 2  # notices we send on our own count like alerts
+        if count_segments(text).count > budget:
             over.append((count_segments(text).units, text))
     assert over == []
 
@@ -171,9 +174,12 @@ RESERVED = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE",
 
 @pytest.mark.parametrize("locale", ["vi", "en"])
 def test_no_message_asks_for_a_word_that_carriers_reserve_on_sms(locale: str) -> None:
-    """Twilio acts on these words itself (opt-out, opt-in, help), so no prompt may ask for one."""
+    """Twilio acts on these words itself (opt-out, opt-in, help), so no prompt may ask for one.
+
+    The one use allowed is the word's own meaning, in the fixed instruction "Reply STOP to stop".
+    """
     for message in load_catalog(locale):
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for string in strings:
-            words = set(re.findall(r"[A-Za-zÀ-ỹ]+", string))
+            words = set(re.findall(r"[A-Za-zÀ-ỹ]+", string.replace("Reply STOP to stop", "")))
             assert not words & RESERVED, (message.id, words & RESERVED)

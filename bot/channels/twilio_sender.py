@@ -1,0 +1,102 @@
+"""Messages we send through Twilio that are not a direct reply (opt-in notices now, alerts later).
+
+Built on the real ``twilio.rest.Client``; its HTTP client honours ``OUTAGEBOT_TWILIO_API_URL`` so that
+tests talk to Stoplight Prism serving Twilio's own OpenAPI spec. Every outcome is a :class:`SendResult`
+whose ``outcome`` tells the caller what to do next: done, never again, or later.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from bot.config import Settings
+from bot.security import mask
+
+log = logging.getLogger(__name__)
+
+TWILIO_API = "https://api.twilio.com"
+OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
+PERMANENT = {21211, 21212, 21214, 21217, 21219, 21407, 21408, 21606, 21612, 21614, 21635, 30003, 30005, 30006}
+TOO_MANY = 20429
+
+
+class Outcome(enum.Enum):
+    """What a send attempt means for the message."""
+
+    ACCEPTED = "accepted"  # Twilio queued it; status callbacks follow
+    OPTED_OUT = "opted_out"  # the recipient said STOP: record it, never retry
+    PERMANENT = "permanent"  # invalid or not a mobile number, ...: never retry
+    TRANSIENT = "transient"  # rate limit, Twilio or network trouble: retry later
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one send, with the provider's message id or error code."""
+
+    outcome: Outcome
+    provider_id: str | None = None
+    error_code: int | None = None
+    retry_after: float | None = None
+
+
+class ApiUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
+    """Twilio's HTTP client, sending to another base URL (a local mock) when configured."""
+
+    def __init__(self, api_url: str, timeout: float = 10.0) -> None:
+        super().__init__(timeout=timeout)
+        self.api_url = api_url.rstrip("/")
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
+        if self.api_url != TWILIO_API and url.startswith(TWILIO_API):
+            url = self.api_url + url[len(TWILIO_API):]
+        response: Response = super().request(method, url, *args, **kwargs)
+        return response
+
+
+def classify_error(exc: TwilioRestException) -> SendResult:
+    """Map a Twilio REST error to what to do about it."""
+    code = exc.code
+    if code == OPTED_OUT:
+        return SendResult(Outcome.OPTED_OUT, error_code=code)
+    if exc.status == 429 or code == TOO_MANY or exc.status >= 500:
+        return SendResult(Outcome.TRANSIENT, error_code=code or exc.status)
+    if code in PERMANENT or 400 <= exc.status < 500:
+        return SendResult(Outcome.PERMANENT, error_code=code or exc.status)
+    return SendResult(Outcome.TRANSIENT, error_code=code or exc.status)  # pragma: no cover
+
+
+class TwilioSender:
+    """Sends SMS with the configured number or Messaging Service, asking for status callbacks."""
+
+    def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
+        if not settings.sms_enabled or settings.twilio_auth_token is None:
+            raise ValueError("Twilio settings are incomplete")
+        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
+                             http_client=ApiUrlHttpClient(settings.twilio_api_url, timeout))
+        self.sender: dict[str, str] = (
+            {"messaging_service_sid": settings.twilio_messaging_service_sid}
+            if settings.twilio_messaging_service_sid else {"from_": settings.twilio_from or ""})
+        self.status_callback = f"{(settings.public_url or '').rstrip('/')}/sms/status"
+
+    def send(self, to: str, body: str) -> SendResult:
+        """Send ``body`` to ``to``; never raises for a provider or network failure."""
+        try:
+            message = self.client.messages.create(to=to, body=body, status_callback=self.status_callback,
+                                                  **self.sender)
+        except TwilioRestException as exc:
+            result = classify_error(exc)
+            log.warning("SMS to %s not accepted: %s %s", mask(to), exc.status, exc.code)
+            return result
+        except (requests.Timeout, requests.ConnectionError) as exc:
+            log.warning("SMS to %s: Twilio unreachable (%s)", mask(to), type(exc).__name__)
+            return SendResult(Outcome.TRANSIENT)
+        return SendResult(Outcome.ACCEPTED, provider_id=message.sid)

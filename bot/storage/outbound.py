@@ -1,0 +1,26 @@
+"""Writing to the outbox (``outbound_messages``) inside a turn's transaction; ``bot.outbox`` sends."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Connection, bindparam
+
+from bot.storage.models import OutboundMessage, table
+from bot.storage.prepared import Prepared
+
+OPT_IN_NOTICE = "optin_notice"
+
+_m = table(OutboundMessage)
+_NEW = Prepared(_m.insert().values(
+    channel=bindparam("channel"), address=bindparam("address"), kind=bindparam("kind"),
+    locale=bindparam("locale"), params=bindparam("params", type_=JSON), status="pending", attempts=0,
+    next_attempt_at=bindparam("at"), created_at=bindparam("at"), updated_at=bindparam("at")))
+
+
+def enqueue(conn: Connection, channel: str, address: str, kind: str, locale: str, params: dict[str, Any],
+            now: datetime) -> None:
+    """Add a message to the outbox in the caller's transaction."""
+    _NEW.execute(conn, {"channel": channel, "address": address, "kind": kind, "locale": locale,
+                        "params": params, "at": now})

@@ -1,0 +1,197 @@
+"""The SMS webhook over HTTP (Starlette's test client), signed with Twilio's own RequestValidator."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from starlette.testclient import TestClient
+from twilio.request_validator import RequestValidator
+
+from bot.app import App, build
+from bot.importer import import_file
+from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage
+from bot.web import create_web
+from tests.conftest import DEMO, Clock, make_settings
+
+PUBLIC = "https://bot.example.test"
+TOKEN = "test-auth-token"
+TWILIO = {"public_url": PUBLIC, "twilio_account_sid": "AC" + "0" * 32, "twilio_auth_token": TOKEN,
+          "twilio_from": "+16265550000", "twilio_api_url": "http://127.0.0.1:9"}
+SIDS = itertools.count(1)
+
+
+@pytest.fixture
+def sms_app(database_url: str, clock: Clock) -> Iterator[App]:
+    app = build(make_settings(database_url, **TWILIO), clock=clock, migrate_db=False)
+    import_file(app.db, app.hasher, DEMO)
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def client(sms_app: App) -> Iterator[TestClient]:
+    with TestClient(create_web(sms_app), base_url="http://127.0.0.1:8080") as test_client:
+        yield test_client
+
+
+def signed(params: dict[str, str], path: str = "/sms/inbound", token: str = TOKEN) -> dict[str, str]:
+    return {"X-Twilio-Signature": RequestValidator(token).compute_signature(PUBLIC + path, params)}
+
+
+class Phone:
+    """A customer's phone texting the bot through Twilio."""
+
+    def __init__(self, client: TestClient, number: str = "+17145550123") -> None:
+        self.client, self.number = client, number
+
+    def text(self, body: str, sid: str | None = None, **extra: str) -> Any:
+        params = {"MessageSid": sid or f"SM{next(SIDS):032x}", "AccountSid": TWILIO["twilio_account_sid"],
+                  "From": self.number, "To": TWILIO["twilio_from"], "Body": body, "NumMedia": "0", **extra}
+        return self.client.post("/sms/inbound", data=params, headers=signed(params))
+
+    def say(self, body: str) -> str:
+        response = self.text(body)
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/xml")
+        return str(response.text)
+
+
+def rows(app: App, model: type, *where: Any) -> list[Any]:
+    with app.db.engine.connect() as conn:
+        return list(conn.execute(select(model.__table__).where(*where)))  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("locale_choice", "words"), [
+    ("1", ["Đã xác minh. Khách hàng: Phở Bolsa LLC", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 2 tài khoản dịch vụ."]),
+    ("2", ["Verified. Customer: Phở Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
+])
+def test_verify_and_add_a_contact_by_sms(client: TestClient, sms_app: App, locale_choice: str,
+                                         words: list[str]) -> None:
+    phone = Phone(client)
+    assert "<Message>" in phone.say("Hi")
+    replies = [phone.say(t) for t in (locale_choice, "1", "700000001", "482913", "1", "Lê Thị Cúc",
+                                      "(626) 555-0177", "k", "1", "1,3", "c")]
+    assert words[0] in replies[3] and words[1] in replies[-1]
+    notice = rows(sms_app, OutboundMessage, OutboundMessage.address == "+16265550177")
+    assert len(notice) == 1 and notice[0].kind == "optin_notice" and notice[0].locale == "vi"
+
+
+@pytest.mark.parametrize("headers", [
+    {}, {"X-Twilio-Signature": "forged"}, {"X-Twilio-Signature": RequestValidator("other-token").compute_signature(
+        PUBLIC + "/sms/inbound", {"MessageSid": "SM1", "From": "+17145550123", "Body": "1"})},
+])
+def test_unsigned_or_forged_requests_get_403_and_change_nothing(client: TestClient, sms_app: App,
+                                                                 headers: dict[str, str]) -> None:
+    response = client.post("/sms/inbound", data={"MessageSid": "SM1", "From": "+17145550123", "Body": "1"},
+                           headers=headers)
+    assert response.status_code == 403
+    assert rows(sms_app, ChatSession) == []
+
+
+def test_a_signature_for_other_parameters_is_refused(client: TestClient, sms_app: App) -> None:
+    params = {"MessageSid": "SM1", "From": "+17145550123", "Body": "1"}
+    response = client.post("/sms/inbound", data={**params, "Body": "2"}, headers=signed(params))
+    assert response.status_code == 403
+
+
+def test_a_replayed_message_gets_the_same_answer_and_changes_nothing(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("hi")
+    first = phone.text("2", sid="SM" + "f" * 32)
+    version = rows(sms_app, ChatSession)[0].version
+    again = phone.text("2", sid="SM" + "f" * 32)
+    assert again.status_code == 200 and again.text == first.text and "Main menu" in again.text
+    assert rows(sms_app, ChatSession)[0].version == version
+
+
+def test_english_stop_is_recorded_and_left_to_twilio_to_confirm(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    reply = phone.say("STOP")
+    assert reply.endswith("<Response />")  # Twilio sends its own confirmation
+    assert [r.keyword for r in rows(sms_app, OptOut)] == ["STOP"]
+    assert phone.say("start").endswith("<Response />")
+    assert rows(sms_app, OptOut) == []
+    actions = [r.action for r in rows(sms_app, AuditEntry)]
+    assert actions == ["subscription.opt_out", "subscription.opt_in"]
+
+
+def test_vietnamese_stop_is_recorded_and_confirmed_once_in_vietnamese(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    reply = phone.say("Ngừng")
+    assert reply.count("<Message>") == 1
+    assert "Quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa." in reply
+    assert len(rows(sms_app, OptOut)) == 1
+    assert "Quý khách sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
+    assert rows(sms_app, OptOut) == []
+
+
+def test_help_answers_with_the_program_support_and_how_to_stop(client: TestClient) -> None:
+    phone = Phone(client)
+    reply = phone.say("HELP")
+    assert "Rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop. Msg &amp; data rates may apply." in reply
+    assert "Gõ NGỪNG để ngừng nhận tin. Có thể tính phí tin nhắn và dữ liệu." in phone.say("giúp")
+
+
+def test_yes_is_an_answer_when_nothing_was_opted_out(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    for text in ("hi", "2", "1", "700000002", "731562", "5", "1", "ALL"):
+        phone.say(text)
+    assert "Saved. 1 contact is now on ALL service accounts." in phone.say("YES")
+
+
+@pytest.mark.parametrize(("body", "status"), [
+    ({"From": "+17145550123", "Body": "hi"}, 400),  # no MessageSid
+    ({"MessageSid": "SM1", "Body": "hi"}, 400),  # no From
+    ({"MessageSid": "SM1", "From": "12", "Body": "hi"}, 400),  # not a number
+    ({"MessageSid": "SM1", "From": "+17145550123"}, 200),  # no Body: the question again
+    ({"MessageSid": "SM2", "From": "+17145550123", "Body": "😀🔥"}, 200),
+])
+def test_signed_but_incomplete_or_odd_messages_never_give_a_500(client: TestClient, body: dict[str, str],
+                                                                 status: int) -> None:
+    assert client.post("/sms/inbound", data=body, headers=signed(body)).status_code == status
+
+
+def test_a_huge_body_gets_413_before_anything_else(client: TestClient) -> None:
+    params = {"MessageSid": "SM1", "From": "+17145550123", "Body": "x" * 100_000}
+    assert client.post("/sms/inbound", data=params, headers=signed(params)).status_code == 413
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\xfa=\x80", b"MessageSid=SM1&From=%2B17145550123&Body=%FF%FE", b"&&&==&"])
+def test_bodies_that_are_not_utf8_forms_never_give_a_500(client: TestClient, raw: bytes) -> None:
+    response = client.post("/sms/inbound", content=raw, headers={
+        "content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    assert response.status_code == 403
+
+
+def test_status_callbacks_are_signed_and_move_a_status_forward_only(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    for text in ("hi", "2", "1", "700000002", "731562", "1", "Anh Tran", "(626) 555-0190", "n", "2", "1", "y"):
+        phone.say(text)
+    with sms_app.db.engine.begin() as conn:
+        conn.execute(OutboundMessage.__table__.update().values(provider_id="SM" + "a" * 32, status="accepted"))
+
+    def callback(status: str, error: str = "") -> int:
+        params = {"MessageSid": "SM" + "a" * 32, "MessageStatus": status, "ErrorCode": error}
+        return int(client.post("/sms/status", data=params, headers=signed(params, "/sms/status")).status_code)
+
+    assert client.post("/sms/status", data={"MessageSid": "SM1", "MessageStatus": "sent"}).status_code == 403
+    assert callback("sent") == 204
+    assert callback("delivered") == 204
+    assert callback("sent") == 204  # late and out of order: ignored
+    assert [r.status for r in rows(sms_app, OutboundMessage)] == ["delivered"]
+
+
+def test_healthz_reports_the_database(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+def test_without_twilio_settings_the_sms_routes_are_off(database_url: str) -> None:
+    app = build(make_settings(database_url), migrate_db=False)
+    with TestClient(create_web(app)) as plain:
+        assert plain.post("/sms/inbound", data={"Body": "hi"}).status_code == 404
+        assert plain.get("/healthz").status_code == 200
+    app.close()
