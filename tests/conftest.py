@@ -7,6 +7,7 @@ exactly as a channel does.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -153,3 +154,19 @@ def verified_chat(app: App, locale: str = "en", account: str = "700000001", code
     c.run("1", account, code)
     assert c.state == "contacts.menu", c.say("")
     return c
+
+
+@pytest.fixture(scope="session")
+def twilio_api() -> Iterator[str]:
+    """Twilio's REST API as Prism serves it from Twilio's spec, behind our fault layer."""
+    from tests.peers import twilio
+
+    if not twilio.PRISM.exists() or not twilio.SPEC.exists():
+        pytest.skip(f"Twilio stand-in not installed (run: npm install): {twilio.describe()}")
+    prism = twilio.start_prism()
+    upstream = next(prism)
+    layer = twilio.start_fault_layer(upstream)
+    yield next(layer)
+    for generator in (layer, prism):
+        with contextlib.suppress(StopIteration):
+            next(generator)

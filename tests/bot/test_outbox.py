@@ -1,0 +1,117 @@
+"""The outbox: a notice exists if and only if its contact does, is sent once, and is tracked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from bot import outbox
+from bot.app import App, build
+from bot.channels.twilio_sender import TwilioSender
+from bot.importer import import_file
+from bot.storage import optouts
+from bot.storage.models import OptOut, OutboundMessage
+from tests.conftest import DEMO, Clock, make_settings, verified_chat
+
+
+@pytest.fixture
+def app(database_url: str, clock: Clock, twilio_api: str) -> Iterator[App]:
+    application = build(make_settings(
+        database_url, public_url="https://bot.example.test", twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="test-auth-token", twilio_from="+16265550000", twilio_api_url=twilio_api),
+        clock=clock, migrate_db=False)
+    import_file(application.db, application.hasher, DEMO)
+    yield application
+    application.close()
+
+
+def add_contact(app: App, phone: str, language: str = "1") -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Anh Tran", phone, "n", language, "1-2", "y")
+    assert "Saved." in chat.last_text
+
+
+def messages(app: App) -> list[OutboundMessage]:
+    with app.db.engine.connect() as conn:
+        return list(conn.execute(select(OutboundMessage.__table__).order_by(OutboundMessage.id)))  # type: ignore[arg-type]
+
+
+def flush(app: App, clock: Clock) -> int:
+    sender = TwilioSender(app.settings, timeout=1.0)
+    return outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone)
+
+
+def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, clock: Clock) -> None:
+    add_contact(app, "(626) 555-0190", language="1")
+    [pending] = messages(app)
+    assert (pending.status, pending.locale, pending.params) == ("pending", "vi", {"business": "Phở Bolsa LLC",
+                                                                                 "accounts": 2})
+    text = outbox.render(app.catalogs, outbox.Claimed(pending.id, "sms", pending.address, pending.kind, "vi",
+                                                      pending.params, 0, pending.created_at), "1-800-990-7788")
+    assert text.startswith("Phở Bolsa LLC đã đăng ký cho quý khách nhận cảnh báo cắt điện luân phiên cho 2 tài khoản")
+    assert flush(app, clock) == 1
+    [sent] = messages(app)
+    assert sent.status == "accepted" and sent.provider_id[:2] in ("SM", "MM") and sent.attempts == 1
+    assert flush(app, clock) == 0  # nothing is sent twice
+
+
+def test_declining_the_read_back_writes_no_notice(app: App) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Anh Tran", "(626) 555-0190", "n", "2", "1", "n")
+    assert messages(app) == []
+
+
+def test_an_opted_out_number_is_not_sent_to(app: App, clock: Clock) -> None:
+    add_contact(app, "(626) 555-0190")
+    with app.db.transaction() as conn:
+        optouts.opt_out(conn, "sms", "+16265550190", "STOP", clock())
+    flush(app, clock)
+    assert [m.status for m in messages(app)] == ["opted_out"]
+
+
+def test_twilio_saying_21610_records_the_opt_out(app: App, clock: Clock) -> None:
+    add_contact(app, "+1 213 555 0102")
+    flush(app, clock)
+    assert [(m.status, m.error_code) for m in messages(app)] == [("opted_out", 21610)]
+    with app.db.engine.connect() as conn:
+        assert [r.address for r in conn.execute(select(OptOut.__table__))] == ["+12135550102"]
+
+
+def test_an_invalid_number_is_not_retried(app: App, clock: Clock) -> None:
+    add_contact(app, "+1 213 555 0106")
+    flush(app, clock)
+    clock.advance(hours=1)
+    assert flush(app, clock) == 0
+    assert [(m.status, m.error_code) for m in messages(app)] == [("failed", 21614)]
+
+
+@pytest.mark.parametrize("number", ["+1 213 555 0103", "+1 213 555 0104", "+1 213 555 0105"])
+def test_rate_limits_server_errors_and_timeouts_are_retried_later(app: App, clock: Clock, number: str) -> None:
+    add_contact(app, number)
+    flush(app, clock)
+    [waiting] = messages(app)
+    assert waiting.status == "pending" and waiting.attempts == 1
+    assert waiting.next_attempt_at > clock()
+    assert flush(app, clock) == 0  # not before its time
+    clock.advance(minutes=11)
+    assert flush(app, clock) == 1
+    assert messages(app)[0].attempts == 2
+
+
+def test_a_worker_that_died_mid_send_leaves_the_message_to_the_next(app: App, clock: Clock) -> None:
+    add_contact(app, "(626) 555-0190")
+    claimed = outbox._claim(app.db, clock(), 10)  # claimed, then the worker dies before sending
+    assert len(claimed) == 1 and messages(app)[0].status == "sending"
+    assert flush(app, clock) == 0  # the lease holds
+    clock.advance(minutes=6)
+    assert flush(app, clock) == 1
+    assert messages(app)[0].status == "accepted"
+
+
+def test_a_notice_a_day_old_is_not_sent(app: App, clock: Clock) -> None:
+    add_contact(app, "(626) 555-0190")
+    clock.advance(hours=25)
+    flush(app, clock)
+    assert [m.status for m in messages(app)] == ["expired"]
