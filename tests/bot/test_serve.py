@@ -1,0 +1,81 @@
+"""End to end: a real ``outagebot serve`` process on a loopback port, texted as Twilio would."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, select
+from twilio.request_validator import RequestValidator
+
+from bot.storage.models import OutboundMessage
+from tests.peers.twilio import free_port, wait_for_port
+
+PUBLIC = "https://sms.utility.example"
+TOKEN = "e2e-auth-token"
+
+
+@pytest.fixture
+def server(tmp_path: Path, twilio_api: str, database_url: str) -> Iterator[tuple[str, str]]:
+    env = {**os.environ, "OUTAGEBOT_DATABASE_URL": database_url, "OUTAGEBOT_SCRYPT_N": "1024",
+           "OUTAGEBOT_PEPPER": "e2e", "OUTAGEBOT_PUBLIC_URL": PUBLIC, "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+           "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
+           "OUTAGEBOT_TWILIO_API_URL": twilio_api}
+    subprocess.run([sys.executable, "-m", "bot", "seed-demo"], env=env, check=True, capture_output=True)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for_port(port, 30)
+        yield f"http://127.0.0.1:{port}", database_url
+    finally:
+        process.terminate()
+        _out, err = process.communicate(timeout=10)
+        assert "SMS webhooks on: https://sms.utility.example/sms/inbound" in err
+
+
+def conversation(base: str, number: str, texts: list[str]) -> list[str]:
+    replies = []
+    with httpx.Client(base_url=base, timeout=10) as client:
+        for i, body in enumerate(texts):
+            params = {"MessageSid": f"SM{number[-4:]}{i:028d}", "From": number, "To": "+16265550000", "Body": body}
+            signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound", params)
+            response = client.post("/sms/inbound", data=params, headers={"X-Twilio-Signature": signature})
+            assert response.status_code == 200
+            replies.append(response.text)
+        forged = client.post("/sms/inbound", data={"MessageSid": "SM1", "From": number, "Body": "1"},
+                             headers={"X-Twilio-Signature": "forged"})
+        assert forged.status_code == 403
+    return replies
+
+
+@pytest.mark.parametrize(("number", "texts", "words"), [
+    ("+17145550131", ["chào", "1", "1", "700000001", "482913", "1", "Lê Thị Cúc", "(626) 555-0177", "k", "1",
+                      "tat ca", "c"],
+     "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ."),
+    ("+17145550132", ["hello", "2", "1", "700000002", "731562", "1", "Anh Tran", "(626) 555-0178", "n", "2",
+                      "1-2", "y"],
+     "Saved. Anh Tran will get alerts for 2 service accounts."),
+])
+def test_a_whole_conversation_over_http(server: tuple[str, str], number: str, texts: list[str],
+                                        words: str) -> None:
+    base, database_url = server
+    replies = conversation(base, number, texts)
+    assert words in replies[-1]
+    engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://"))
+    deadline = time.monotonic() + 10
+    status = None
+    while time.monotonic() < deadline:  # the notice goes out after the reply, in the background
+        with engine.connect() as conn:
+            status = conn.execute(select(OutboundMessage.status)).scalar()
+        if status == "accepted":
+            break
+        time.sleep(0.2)
+    engine.dispose()
+    assert status == "accepted"
