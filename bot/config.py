@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     sms_max_body_bytes: int = Field(default=16_384, ge=1024)
+    outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often due retries are sent")
     scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
 
     @field_validator("timezone")

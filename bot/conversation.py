@@ -51,6 +51,7 @@ class Answer:
     texts: list[str]
     reply: Reply | None
     replayed: bool = False
+    enqueued: int = 0  # outbox messages the turn wrote (send them soon)
 
 
 class Conversation:
@@ -71,15 +72,17 @@ class Conversation:
         assert answer.reply is not None  # only a replayed provider message has none
         return answer.reply
 
-    def answer(self, inbound: Inbound, render: Render) -> Answer:
+    def answer(self, inbound: Inbound, render: Render, prechecked: PrecheckedCodes | None = None,
+               *, checked: bool = False) -> Answer:
         """Run one turn and render its reply, in the turn's transaction.
 
         With ``inbound.external_id`` (a provider's message id) the rendered reply is remembered in the
         same transaction, so a replay of that message gets the same texts and changes nothing.
+        ``checked`` says the caller already asked :meth:`pending_code` (and passes ``prechecked``).
         """
         for attempt in range(1, self.attempts + 1):
             try:
-                return self._turn(inbound, render)
+                return self._turn(inbound, render, prechecked, checked)
             except (LostUpdate, OperationalError) as exc:
                 if attempt < self.attempts and _retryable(exc):
                     log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
@@ -102,26 +105,34 @@ class Conversation:
                             "or call {support}."), support=self.engine.settings.support_phone)
         return Reply((message,), (), False, locale, "")
 
-    def _precheck(self, inbound: Inbound) -> PrecheckedCodes | None:
-        """On SQLite, check an access code before the turn takes the database's only write lock.
+    def pending_code(self, inbound: Inbound) -> tuple[str, str | None] | None:
+        """On SQLite: the (code, stored hash) this message's turn would check, if any.
 
-        The check is a deliberately slow hash; inside the lock it would stall every other turn.
+        The check is a deliberately slow hash; inside the turn it would hold the database's only
+        write lock and stall every other conversation, so it is done before (see :meth:`precheck`).
         PostgreSQL locks only this conversation's row, so there the turn simply checks it itself.
         """
-        if self.db.dialect != "sqlite":
+        if self.db.dialect != "sqlite" or inbound.keyword is not None:
             return None
         with self.db.unlocked() as conn:
             session = peek(conn, inbound.channel, inbound.address, only_in=CODE_STATE)
             pending = pending_check(session, inbound.text) if session is not None else None
             if pending is None:
                 return None
-            stored = stored_code_hash(conn, pending[0])
+            return pending[1], stored_code_hash(conn, pending[0])
+
+    def precheck(self, pending: tuple[str, str | None]) -> PrecheckedCodes:
+        """Check a code against its stored hash now, for the turn to reuse."""
         codes = PrecheckedCodes(self.hasher)
-        codes.precheck(pending[1], stored)
+        codes.precheck(*pending)
         return codes
 
-    def _turn(self, inbound: Inbound, render: Render) -> Answer:
-        checker: CodeChecker = self._precheck(inbound) or self.hasher
+    def _turn(self, inbound: Inbound, render: Render, prechecked: PrecheckedCodes | None,
+              checked: bool) -> Answer:
+        if prechecked is None and not checked:
+            pending = self.pending_code(inbound)
+            prechecked = self.precheck(pending) if pending else None
+        checker: CodeChecker = prechecked or self.hasher
         now = self.clock()
         with self.db.transaction() as conn:
             stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint)
@@ -141,7 +152,7 @@ class Conversation:
             texts = render(reply)
             if inbound.external_id:
                 optouts.remember(conn, inbound.channel, inbound.external_id, texts, now)
-        return Answer(texts, reply)
+        return Answer(texts, reply, enqueued=repo.enqueued)
 
     def _keyword(self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo,
                  now: datetime) -> Reply | None:

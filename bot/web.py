@@ -8,6 +8,7 @@ the reply goes back as TwiML in the same HTTP response, well within Twilio's 15-
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -26,8 +27,10 @@ from twilio.request_validator import RequestValidator
 from bot import outbox
 from bot.app import App
 from bot.channels import sms
-from bot.channels.base import render_text
+from bot.channels.base import Inbound, render_text
 from bot.channels.twilio_sender import TwilioSender
+from bot.conversation import Answer
+from dialogs.engine import Reply
 
 log = logging.getLogger(__name__)
 MAX_FIELDS = 200
@@ -88,9 +91,26 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
         if sender is None:
             log.warning("SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                         "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)")
-        yield
+            yield
+            return
+        retries = asyncio.create_task(_retry_loop(app, sender, now, settings.outbox_interval_seconds))
+        try:
+            yield
+        finally:
+            retries.cancel()
 
     return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _retry_loop(app: App, sender: TwilioSender, now: Callable[[], datetime], interval: float) -> None:
+    """Send what is due in the outbox now and then: retries after backoff, leases that ran out."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(outbox.flush, app.db, sender.send, app.catalogs, now,
+                                    app.settings.support_phone)
+        except Exception:
+            log.exception("outbox flush failed; the next one will retry")
 
 
 def _healthz(app: App) -> Callable[[Request], object]:
@@ -142,11 +162,30 @@ def _inbound(app: App, validator: RequestValidator, base: str, sender: TwilioSen
         message = sms.inbound_from_form(form, settings.default_region)
         if message is None:
             return Response(status_code=400)
-        answer = await run_in_threadpool(app.conversation.answer, message,
-                                         lambda reply: render_text(reply, app.catalogs))
-        return Response(sms.twiml(answer.texts), media_type="application/xml", background=BackgroundTask(flush))
+        answer = await _answer(app, message)
+        background = BackgroundTask(run_in_threadpool, flush) if answer.enqueued else None
+        return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
 
     return inbound
+
+
+async def _answer(app: App, message: Inbound) -> Answer:
+    """Run the turn: on SQLite in the event loop, on PostgreSQL in the thread pool.
+
+    SQLite turns are serialized on one connection anyway and cost a few hundred microseconds, less
+    than handing them to a thread and back. Only the access-code hash (tens of milliseconds, and it
+    releases the GIL) goes to a thread, before the turn. PostgreSQL turns run in parallel threads.
+    """
+    conversation = app.conversation
+
+    def render(reply: Reply) -> list[str]:
+        return render_text(reply, app.catalogs)
+
+    if app.db.dialect != "sqlite":
+        return await run_in_threadpool(conversation.answer, message, render)
+    pending = conversation.pending_code(message)
+    prechecked = await run_in_threadpool(conversation.precheck, pending) if pending else None
+    return conversation.answer(message, render, prechecked=prechecked, checked=True)
 
 
 def _status(app: App, validator: RequestValidator, base: str,

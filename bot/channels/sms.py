@@ -9,6 +9,7 @@ words (NGỪNG, DỪNG, HỦY ĐĂNG KÝ; BẮT ĐẦU) are ours alone, so we co
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import phonenumbers
@@ -50,8 +51,13 @@ def classify(body: str) -> Keyword | None:
     return None
 
 
+_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+
+
 def normalize_number(raw: str, region: str = "US") -> str | None:
     """A phone number as E.164, or None when it is not one (short codes, garbage)."""
+    if _E164.match(raw):  # what Twilio sends: already E.164
+        return raw
     try:
         number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException:

@@ -78,6 +78,7 @@ class AccountsRepo:
         self.conn = conn
         self.channel, self.address, self.now = channel, address, now
         self.hasher, self.policy, self.throttle, self.alarm = hasher, policy, throttle, alarm
+        self.enqueued = 0  # outbox messages written in this turn
         self._accounts: dict[int, list[ServiceAccountView]] = {}
         self._contacts: dict[int, list[ContactView]] = {}
 
@@ -175,6 +176,7 @@ class AccountsRepo:
             business = _CUSTOMER_NAME.first(self.conn, {"cid": customer_id})
             enqueue(self.conn, "sms", contact.phone, OPT_IN_NOTICE, contact.language,
                     {"business": business[0] if business else "", "accounts": len(accounts)}, self.now)
+            self.enqueued += 1
         self._contacts.pop(customer_id, None)
         return contact_id
 
