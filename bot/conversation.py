@@ -106,11 +106,11 @@ class Conversation:
         return Reply((message,), (), False, locale, "")
 
     def pending_code(self, inbound: Inbound) -> tuple[str, str | None] | None:
-        """On SQLite: the (code, stored hash) this message's turn would check, if any.
+        """The (code, stored hash) this message's turn would check, if any.
 
-        The check is a deliberately slow hash; inside the turn it would hold the database's only
-        write lock and stall every other conversation, so it is done before (see :meth:`precheck`).
-        PostgreSQL locks only this conversation's row, so there the turn simply checks it itself.
+        The check is a deliberately slow hash. Inside the turn it would hold the session lock (and
+        on SQLite the database's only write lock, stalling every other conversation) and, in the web
+        server, the event loop; so it is done before, off the loop (see :meth:`precheck`).
         """
         if self.db.dialect != "sqlite" or inbound.keyword is not None:
             return None
