@@ -102,15 +102,19 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
     return Starlette(routes=routes, lifespan=lifespan)
 
 
+def _flush(app: App, sender: TwilioSender, now: Callable[[], datetime]) -> None:
+    """Send what is due in the outbox; a failure is logged and left to the next flush."""
+    try:
+        outbox.flush(app.db, sender.send, app.catalogs, now, app.settings.support_phone)
+    except Exception:
+        log.exception("outbox flush failed; the next one will retry")
+
+
 async def _retry_loop(app: App, sender: TwilioSender, now: Callable[[], datetime], interval: float) -> None:
     """Send what is due in the outbox now and then: retries after backoff, leases that ran out."""
     while True:
         await asyncio.sleep(interval)
-        try:
-            await run_in_threadpool(outbox.flush, app.db, sender.send, app.catalogs, now,
-                                    app.settings.support_phone)
-        except Exception:
-            log.exception("outbox flush failed; the next one will retry")
+        await run_in_threadpool(_flush, app, sender, now)
 
 
 def _healthz(app: App) -> Callable[[Request], object]:
@@ -149,12 +153,6 @@ def _inbound(app: App, validator: RequestValidator, base: str, sender: TwilioSen
              now: Callable[[], datetime]) -> Callable[[Request], object]:
     settings = app.settings
 
-    def flush() -> None:
-        try:
-            outbox.flush(app.db, sender.send, app.catalogs, now, settings.support_phone)
-        except Exception:
-            log.exception("outbox flush failed; the next one will retry")
-
     async def inbound(request: Request) -> Response:
         form = await _signed_form(request, validator, base, settings.sms_max_body_bytes)
         if isinstance(form, Response):
@@ -163,7 +161,7 @@ def _inbound(app: App, validator: RequestValidator, base: str, sender: TwilioSen
         if message is None:
             return Response(status_code=400)
         answer = await _answer(app, message)
-        background = BackgroundTask(run_in_threadpool, flush) if answer.enqueued else None
+        background = BackgroundTask(run_in_threadpool, _flush, app, sender, now) if answer.enqueued else None
         return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
 
     return inbound

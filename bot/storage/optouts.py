@@ -6,25 +6,17 @@ import json
 from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.storage.models import OptOut, ProcessedMessage, table
-from bot.storage.prepared import Prepared
+from bot.storage.prepared import InsertIgnoring, Prepared
 
 _o = table(OptOut)
 _p = table(ProcessedMessage)
 _KEY = (_o.c.channel == bindparam("channel"), _o.c.address == bindparam("address"))
 _IS_OUT = Prepared(select(_o.c.opted_out_at).where(*_KEY))
 _OPT_IN = Prepared(delete(_o).where(*_KEY))
-_OPT_OUT = {
-    "sqlite": Prepared(sqlite_insert(_o).values(channel=bindparam("channel"), address=bindparam("address"),
-                                                keyword=bindparam("keyword"), opted_out_at=bindparam("at"))
-                       .on_conflict_do_nothing(index_elements=["channel", "address"])),
-    "postgresql": Prepared(pg_insert(_o).values(channel=bindparam("channel"), address=bindparam("address"),
-                                                keyword=bindparam("keyword"), opted_out_at=bindparam("at"))
-                           .on_conflict_do_nothing(index_elements=["channel", "address"])),
-}
+_OPT_OUT = InsertIgnoring(_o, ["channel", "address"], channel=bindparam("channel"), address=bindparam("address"),
+                          keyword=bindparam("keyword"), opted_out_at=bindparam("at"))
 _SEEN = Prepared(select(_p.c.reply).where(_p.c.channel == bindparam("channel"),
                                           _p.c.external_id == bindparam("external_id")))
 _REMEMBER = Prepared(_p.insert().values(channel=bindparam("channel"), external_id=bindparam("external_id"),
@@ -38,8 +30,7 @@ def is_opted_out(conn: Connection, channel: str, address: str) -> bool:
 
 def opt_out(conn: Connection, channel: str, address: str, keyword: str, now: datetime) -> None:
     """Record an opt-out (the first one stands)."""
-    _OPT_OUT.get(conn.dialect.name, _OPT_OUT["sqlite"]).execute(
-        conn, {"channel": channel, "address": address, "keyword": keyword[:32], "at": now})
+    _OPT_OUT.execute(conn, {"channel": channel, "address": address, "keyword": keyword[:32], "at": now})
 
 
 def opt_in(conn: Connection, channel: str, address: str) -> bool:

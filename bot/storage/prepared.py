@@ -13,7 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
@@ -64,11 +66,14 @@ class Prepared:
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
 
+    def _statement(self, dialect: Dialect) -> ClauseElement:
+        return self.statement
+
     def _for(self, conn: Connection) -> _Compiled:
         key = f"{conn.dialect.name}+{conn.dialect.driver}"
         compiled = self._compiled.get(key)
         if compiled is None:
-            compiled = self._compiled[key] = _Compiled(self.statement, conn.dialect)
+            compiled = self._compiled[key] = _Compiled(self._statement(conn.dialect), conn.dialect)
         return compiled
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Compiled, Any]:
@@ -110,3 +115,15 @@ class Prepared:
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+
+class InsertIgnoring(Prepared):
+    """``INSERT ... ON CONFLICT (keys) DO NOTHING``, in each dialect's own syntax (SQLite, PostgreSQL)."""
+
+    def __init__(self, table: Table, keys: Sequence[str], **values: Any) -> None:
+        super().__init__(table.insert())
+        self.table, self.keys, self.values = table, list(keys), values
+
+    def _statement(self, dialect: Dialect) -> ClauseElement:
+        insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
+        return insert(self.table).values(**self.values).on_conflict_do_nothing(index_elements=self.keys)

@@ -14,11 +14,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from bot.storage.models import ChatSession, table
-from bot.storage.prepared import Prepared
+from bot.storage.prepared import InsertIgnoring, Prepared
 from dialogs.engine import Session
 
 _t = table(ChatSession)
@@ -28,15 +26,9 @@ _SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.add
 _READ = Prepared(_SELECT)
 _STATE = Prepared(select(_t.c.state).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address")))
 _READ_FOR_UPDATE = Prepared(_SELECT.with_for_update())
-_NEW = {"state": "", "slots": "{}", "invalid_count": 0, "auth_failures": 0, "version": 0}
-_INSERTS = {
-    "sqlite": Prepared(sqlite_insert(_t).values(**_NEW, channel=bindparam("channel"), address=bindparam("address"),
-                                                locale=bindparam("locale"))
-                       .on_conflict_do_nothing(index_elements=["channel", "address"])),
-    "postgresql": Prepared(pg_insert(_t).values(**_NEW, channel=bindparam("channel"), address=bindparam("address"),
-                                                locale=bindparam("locale"))
-                           .on_conflict_do_nothing(index_elements=["channel", "address"])),
-}
+_CREATE = InsertIgnoring(_t, ["channel", "address"], state="", slots="{}", invalid_count=0, auth_failures=0,
+                         version=0, channel=bindparam("channel"), address=bindparam("address"),
+                         locale=bindparam("locale"))
 _WRITE = Prepared(
     update(_t)
     .where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version"))
@@ -98,7 +90,7 @@ def load_for_update(conn: Connection, channel: str, address: str, locale_hint: s
     key = {"channel": channel, "address": address}
     row = read.first(conn, key)
     if row is None:
-        _INSERTS.get(conn.dialect.name, _INSERTS["sqlite"]).execute(conn, {**key, "locale": locale_hint or "en"})
+        _CREATE.execute(conn, {**key, "locale": locale_hint or "en"})
         row = read.first(conn, key)
         if row is None:  # pragma: no cover - inserted in this very transaction
             raise LostUpdate(f"session of {channel} vanished")
