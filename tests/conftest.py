@@ -1,8 +1,10 @@
-"""Shared fixtures: a real database (SQLite file, and PostgreSQL when configured), a clock, a chat.
+"""Shared fixtures: a real database (a SQLite file, and PostgreSQL), a clock, a chat.
 
-Every test that touches storage runs on SQLite; when ``OUTAGEBOT_TEST_POSTGRES_URL`` is set it runs
-again on PostgreSQL. Nothing of our own is mocked: the chat helper drives ``Conversation.handle``
-exactly as a channel does.
+Every test that touches storage runs on SQLite and again on PostgreSQL: a throwaway server that this
+test run starts from the installed binaries (``tests/pg.py``), or the server named by
+``OUTAGEBOT_TEST_POSTGRES_URL`` when that is set. Without PostgreSQL installed those runs are skipped
+(under ``CI=true`` they fail instead). Nothing of our own is mocked: the chat helper drives
+``Conversation.handle`` exactly as a channel does.
 """
 
 from __future__ import annotations
@@ -24,10 +26,13 @@ from bot.config import Settings
 from bot.importer import import_file
 from bot.storage.db import make_engine, migrate
 from dialogs.engine import Reply
+from tests.pg import ThrowawayPostgres, find_pg_ctl
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "bot" / "demo_accounts.csv"
 PG_URL = os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL")
+PG_CTL = find_pg_ctl()
+PG_MISSING = None if PG_URL or PG_CTL else "PostgreSQL is not installed (no pg_ctl found)"
 TABLES = ("audit_log", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts",
           "processed_messages", "opt_outs", "outbound_messages")
 
@@ -54,22 +59,38 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def need_postgres() -> None:
+    """Skip (or, under CI, fail) a test that needs PostgreSQL when it is not installed."""
+    if PG_MISSING:
+        if os.environ.get("CI"):
+            pytest.fail(PG_MISSING)
+        pytest.skip(PG_MISSING)
+
+
 @pytest.fixture(scope="session")
-def pg_migrated() -> str | None:
-    if not PG_URL:
-        return None
-    engine = make_engine(PG_URL)
+def pg_server() -> Iterator[ThrowawayPostgres]:
+    """This test run's own PostgreSQL server (fsync off: nothing here needs to survive a power cut)."""
+    need_postgres()
+    assert PG_CTL is not None
+    server = ThrowawayPostgres(PG_CTL).start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(scope="session")
+def pg_migrated(request: pytest.FixtureRequest) -> str:
+    url = PG_URL
+    if not url:
+        url = request.getfixturevalue("pg_server").create_database("outagebot_test")
+    engine = make_engine(url)
     migrate(engine)
     engine.dispose()
-    return PG_URL
+    return url
 
 
 def _params() -> list[object]:
-    marks = [pytest.param("sqlite", id="sqlite")]
-    marks.append(pytest.param("postgresql", id="postgresql", marks=[
-        pytest.mark.postgres,
-        pytest.mark.skipif(not PG_URL, reason="OUTAGEBOT_TEST_POSTGRES_URL is not set")]))
-    return marks
+    return [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql",
+                                                              marks=[pytest.mark.postgres])]
 
 
 @pytest.fixture(params=_params())
@@ -80,6 +101,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template
         shutil.copy(sqlite_template, path)
         yield f"sqlite:///{path}"
         return
+    need_postgres()
     url = request.getfixturevalue("pg_migrated")
     engine = make_engine(url)
     with engine.begin() as conn:

@@ -65,6 +65,9 @@ class CustomerAccount(Base):
     access_code_hash: Mapped[str] = mapped_column(String(200))
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Moves on every access-code change, lockout and revocation: a session verified at an older
+    # value is no longer verified (checked at its next turn).
+    credential_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 class ServiceAccount(Base):
@@ -115,7 +118,8 @@ class ChatSession(Base):
     """
 
     __tablename__ = "sessions"
-    __table_args__ = (UniqueConstraint("channel", "address", name="uq_sessions_channel_address"),)
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_sessions_channel_address"),
+                      Index("ix_sessions_last_seen_at", "last_seen_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -126,6 +130,7 @@ class ChatSession(Base):
     customer_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer_accounts.id", ondelete="SET NULL"), nullable=True)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    customer_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # credential_version verified
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     invalid_count: Mapped[int] = mapped_column(Integer, default=0)
     auth_failures: Mapped[int] = mapped_column(Integer, default=0)
@@ -156,6 +161,7 @@ class ProcessedMessage(Base):
     """An inbound provider message already answered: a replay gets the same reply and changes nothing."""
 
     __tablename__ = "processed_messages"
+    __table_args__ = (Index("ix_processed_messages_created_at", "created_at"),)
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -178,12 +184,14 @@ class OutboundMessage(Base):
     """A message we send that is not a direct reply (opt-in notices now, alerts later), and its fate."""
 
     __tablename__ = "outbound_messages"
-    __table_args__ = (Index("ix_outbound_messages_status", "status", "next_attempt_at"),)
+    __table_args__ = (Index("ix_outbound_messages_status", "status", "next_attempt_at"),
+                      Index("ix_outbound_messages_customer_created", "customer_id", "created_at"))
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(128))
     kind: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # whose change caused it
     locale: Mapped[str] = mapped_column(String(5))
     params: Mapped[dict[str, object]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="pending")
