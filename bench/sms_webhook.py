@@ -27,6 +27,7 @@ from typing import Any
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "bot" / "demo_accounts.csv"
 PUBLIC = "https://bench.example"
 TOKEN = "bench-token"
 ADDRESSES = 2000
@@ -134,7 +135,8 @@ def prepare(env: dict[str, str], url: str) -> None:
                               "customer_accounts, processed_messages, opt_outs, outbound_messages "
                               "RESTART IDENTITY CASCADE"))
         engine.dispose()
-    subprocess.run([sys.executable, "-m", "bot", "seed-demo"], env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "bot", "import-accounts", str(DEMO)], env=env, check=True,
+                   capture_output=True)
 
 
 def main() -> None:
@@ -154,7 +156,7 @@ def main() -> None:
         if args.postgres.lower() != "none":
             targets.append(("PostgreSQL", args.postgres, 2))
         for name, url, workers in targets:
-            env = {**os.environ, "OUTAGEBOT_DATABASE_URL": url, "OUTAGEBOT_PUBLIC_URL": PUBLIC,
+            env = {**os.environ, "OUTAGEBOT_DATABASE_URL": url, "OUTAGEBOT_PUBLIC_URL": PUBLIC, "OUTAGEBOT_PEPPER": "bench",
                    "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN,
                    "OUTAGEBOT_TWILIO_FROM": "+16265550000", "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9",
                    "PYTHONPATH": str(ROOT)}

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from bot.channels.twilio_sender import Outcome, SendResult
 from bot.i18n import Catalogs
@@ -130,16 +130,21 @@ def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], da
     return len(claimed)
 
 
+def apply_status(conn: Connection, provider_id: str, status: str, error_code: int | None,
+                 now: datetime) -> bool:
+    """Apply a provider status callback in the caller's transaction; returns whether the message is ours."""
+    row = _BY_PROVIDER_ID.first(conn, {"sid": provider_id})
+    if row is None:
+        return False
+    if _RANK.get(status, -1) > _RANK.get(row[1], -1):
+        _SET_STATUS.execute(conn, {"b_id": row[0], "b_status": status, "b_error": error_code, "b_at": now})
+        if error_code == 21610:
+            address = conn.execute(select(_m.c.channel, _m.c.address).where(_m.c.id == row[0])).one()
+            optouts.opt_out(conn, address[0], address[1], "provider:21610", now)
+    return True
+
+
 def record_status(db: Database, provider_id: str, status: str, error_code: int | None,
                   now: datetime) -> bool:
-    """Apply a provider status callback; returns whether the message is ours."""
-    with db.transaction() as conn:
-        row = _BY_PROVIDER_ID.first(conn, {"sid": provider_id})
-        if row is None:
-            return False
-        if _RANK.get(status, -1) > _RANK.get(row[1], -1):
-            _SET_STATUS.execute(conn, {"b_id": row[0], "b_status": status, "b_error": error_code, "b_at": now})
-            if error_code == 21610:
-                address = conn.execute(select(_m.c.channel, _m.c.address).where(_m.c.id == row[0])).one()
-                optouts.opt_out(conn, address[0], address[1], "provider:21610", now)
-    return True
+    """Apply a provider status callback in a transaction of its own."""
+    return db.run(lambda conn: apply_status(conn, provider_id, status, error_code, now))

@@ -83,6 +83,8 @@ class DialogSettings:
 
     support_phone: str = "1-800-990-7788"
     region: str = "US"
+    phone_regions: tuple[str, ...] = ("US", "CA")  # ISO 3166 regions where contacts' numbers may be
+    max_contacts: int = 25
     idle_timeout: timedelta = timedelta(minutes=15)
     verified_max_age: timedelta = timedelta(hours=12)
     max_input_chars: int = 500
@@ -302,8 +304,13 @@ class Engine:
 
     # -- a turn ------------------------------------------------------------------------------------
 
-    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime) -> Reply:
-        """Advance ``session`` by one customer message and return what to answer."""
+    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime, *,
+             revoked: bool = False) -> Reply:
+        """Advance ``session`` by one customer message and return what to answer.
+
+        ``revoked`` says the verification no longer holds (the access code changed, the account was
+        locked, or support revoked it): the session is signed out before anything else happens.
+        """
         turn = Turn(session, ports, now, self.settings)
         last_seen, session.last_seen_at = session.last_seen_at, now
         folded = fold(text[: self.settings.max_input_chars * 4])
@@ -322,8 +329,8 @@ class Engine:
                                "Nothing unfinished was saved."),
                             minutes=int(self.settings.idle_timeout.total_seconds() // 60)))
             return self._enter(turn, self.menu)
-        if (session.verified_at is not None
-                and now - session.verified_at > self.settings.verified_max_age):
+        if session.verified and (revoked or (session.verified_at is not None
+                                             and now - session.verified_at > self.settings.verified_max_age)):
             session.drop_verification()
             turn.say(Msg.of(N_("For your security, please verify your account again.")))
             return self._enter(turn, self.menu)

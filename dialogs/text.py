@@ -67,6 +67,13 @@ class Literal:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Regions:
+    """Countries or territories (ISO 3166 codes), shown by their names in the reader's language."""
+
+    codes: tuple[str, ...]
+
+
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 _FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l"})
 

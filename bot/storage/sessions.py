@@ -1,9 +1,12 @@
 """Sessions on the hot path: one row read under lock and written back, statements prepared once.
 
-A turn costs: (BEGIN IMMEDIATE on SQLite) + one SELECT (``FOR UPDATE`` on PostgreSQL) + one UPDATE +
-COMMIT. The first turn of an address inserts its row first (``ON CONFLICT DO NOTHING``, so two first
-turns racing each other end with one row). The UPDATE checks the version it read, so a write that
-raced past the lock would be refused rather than lost.
+A turn costs: (BEGIN IMMEDIATE on SQLite) + one SELECT (``FOR UPDATE OF sessions`` on PostgreSQL) +
+one UPDATE + COMMIT. The first turn of an address inserts its row first (``ON CONFLICT DO NOTHING``,
+so two first turns racing each other end with one row). The UPDATE checks the version it read, so a
+write that raced past the lock would be refused rather than lost.
+
+The same SELECT reads the verified customer's ``credential_version``: a session verified before the
+access code changed, the account locked or support revoked it is no longer verified (no extra query).
 """
 
 from __future__ import annotations
@@ -15,17 +18,19 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from bot.storage.models import ChatSession, table
+from bot.storage.models import ChatSession, CustomerAccount, table
 from bot.storage.prepared import InsertIgnoring, Prepared
 from dialogs.engine import Session
 
 _t = table(ChatSession)
+_ca = table(CustomerAccount)
 _COLUMNS = (_t.c.id, _t.c.state, _t.c.slots, _t.c.locale, _t.c.customer_id, _t.c.verified_at,
-            _t.c.last_seen_at, _t.c.invalid_count, _t.c.auth_failures, _t.c.auth_window_start, _t.c.version)
-_SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
+            _t.c.last_seen_at, _t.c.invalid_count, _t.c.auth_failures, _t.c.auth_window_start, _t.c.version,
+            _t.c.customer_version, _ca.c.credential_version)
+_SELECT = (select(*_COLUMNS).select_from(_t.outerjoin(_ca, _ca.c.id == _t.c.customer_id))
+           .where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address")))
 _READ = Prepared(_SELECT)
-_STATE = Prepared(select(_t.c.state).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address")))
-_READ_FOR_UPDATE = Prepared(_SELECT.with_for_update())
+_READ_FOR_UPDATE = Prepared(_SELECT.with_for_update(of=_t))
 _CREATE = InsertIgnoring(_t, ["channel", "address"], state="", slots="{}", invalid_count=0, auth_failures=0,
                          version=0, channel=bindparam("channel"), address=bindparam("address"),
                          locale=bindparam("locale"))
@@ -36,7 +41,7 @@ _WRITE = Prepared(
             customer_id=bindparam("b_customer_id"), verified_at=bindparam("b_verified_at"),
             last_seen_at=bindparam("b_last_seen_at"), invalid_count=bindparam("b_invalid_count"),
             auth_failures=bindparam("b_auth_failures"), auth_window_start=bindparam("b_auth_window_start"),
-            version=bindparam("b_next_version"))
+            customer_version=bindparam("b_customer_version"), version=bindparam("b_next_version"))
 )
 
 
@@ -54,33 +59,38 @@ class AddressThrottle:
 
 @dataclass(slots=True)
 class StoredSession:
-    """A session row: the dialog's :class:`Session` plus what the service keeps beside it."""
+    """A session row: the dialog's :class:`Session` plus what the service keeps beside it.
+
+    ``customer_version`` is the customer's ``credential_version`` when this session verified it;
+    ``current_version`` is the customer's value now (None when the customer is gone).
+    """
 
     id: int
     session: Session
     throttle: AddressThrottle
     version: int
+    customer_version: int | None = None
+    current_version: int | None = None
+
+    @property
+    def revoked(self) -> bool:
+        """Whether the session's verification no longer holds (code changed, account locked, revoked)."""
+        return self.session.customer_id is not None and (
+            self.current_version is None or self.customer_version != self.current_version)
 
 
 def _session(row: tuple[Any, ...]) -> StoredSession:
     (sid, state, slots, locale, customer_id, verified_at, last_seen_at, invalid_count, auth_failures,
-     auth_window_start, version) = row
+     auth_window_start, version, customer_version, current_version) = row
     session = Session(state=state, slots=json.loads(slots), locale=locale, customer_id=customer_id,
                       verified_at=verified_at, last_seen_at=last_seen_at, invalid_count=invalid_count)
-    return StoredSession(sid, session, AddressThrottle(auth_failures, auth_window_start), version)
+    return StoredSession(sid, session, AddressThrottle(auth_failures, auth_window_start), version,
+                         customer_version, current_version)
 
 
-def peek(conn: Connection, channel: str, address: str, only_in: str | None = None) -> Session | None:
-    """The session as last committed, read without a lock (it may change before the turn runs).
-
-    With ``only_in``, a session in any other state is not even decoded (None is returned).
-    """
-    key = {"channel": channel, "address": address}
-    if only_in is not None:
-        state = _STATE.first(conn, key)
-        if state is None or state[0] != only_in:
-            return None
-    row = _READ.first(conn, key)
+def peek(conn: Connection, channel: str, address: str) -> Session | None:
+    """The session as last committed, read without a lock (it may change before a turn runs)."""
+    row = _READ.first(conn, {"channel": channel, "address": address})
     return None if row is None else _session(row).session
 
 
@@ -106,6 +116,7 @@ def save(conn: Connection, stored: StoredSession) -> None:
         "b_locale": s.locale, "b_customer_id": s.customer_id, "b_verified_at": s.verified_at,
         "b_last_seen_at": s.last_seen_at, "b_invalid_count": s.invalid_count,
         "b_auth_failures": throttle.failures, "b_auth_window_start": throttle.window_start,
+        "b_customer_version": stored.customer_version if s.customer_id is not None else None,
     })
     if updated != 1:
         raise LostUpdate(f"session {stored.id} changed concurrently")
