@@ -156,7 +156,8 @@ def main() -> None:
         if args.postgres.lower() != "none":
             targets.append(("PostgreSQL", args.postgres, 2))
         for name, url, workers in targets:
-            env = {**os.environ, "OUTAGEBOT_DATABASE_URL": url, "OUTAGEBOT_PUBLIC_URL": PUBLIC, "OUTAGEBOT_PEPPER": "bench",
+            env = {**os.environ, "OUTAGEBOT_DATABASE_URL": url, "OUTAGEBOT_PUBLIC_URL": PUBLIC,
+                   "OUTAGEBOT_PEPPER": "bench",
                    "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32, "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN,
                    "OUTAGEBOT_TWILIO_FROM": "+16265550000", "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9",
                    "PYTHONPATH": str(ROOT)}

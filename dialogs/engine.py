@@ -336,6 +336,8 @@ class Engine:
             return self._enter(turn, self.menu)
 
         state = self.states[session.state]
+        if state.verified and not session.verified:  # e.g. the customer account was removed meanwhile
+            return self._enter(turn, state.name)  # the guard in _enter sends it to verification
         if not folded:
             return self._enter(turn, state.name)
         handled = self._global(turn, state, folded)

@@ -24,13 +24,17 @@ from dialogs.engine import Session
 
 _t = table(ChatSession)
 _ca = table(CustomerAccount)
+# The customer's credential_version as a scalar subquery, not a join: when the SELECT ... FOR UPDATE waits
+# for the row lock, PostgreSQL re-reads the locked row and re-evaluates this subquery for its new
+# customer_id, whereas an outer join would keep the row it joined before the wait (none, if the turn
+# that held the lock is the one that verified).
+_CREDENTIALS = select(_ca.c.credential_version).where(_ca.c.id == _t.c.customer_id).scalar_subquery()
 _COLUMNS = (_t.c.id, _t.c.state, _t.c.slots, _t.c.locale, _t.c.customer_id, _t.c.verified_at,
             _t.c.last_seen_at, _t.c.invalid_count, _t.c.auth_failures, _t.c.auth_window_start, _t.c.version,
-            _t.c.customer_version, _ca.c.credential_version)
-_SELECT = (select(*_COLUMNS).select_from(_t.outerjoin(_ca, _ca.c.id == _t.c.customer_id))
-           .where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address")))
+            _t.c.customer_version, _CREDENTIALS)
+_SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
 _READ = Prepared(_SELECT)
-_READ_FOR_UPDATE = Prepared(_SELECT.with_for_update(of=_t))
+_READ_FOR_UPDATE = Prepared(_SELECT.with_for_update())
 _CREATE = InsertIgnoring(_t, ["channel", "address"], state="", slots="{}", invalid_count=0, auth_failures=0,
                          version=0, channel=bindparam("channel"), address=bindparam("address"),
                          locale=bindparam("locale"))
