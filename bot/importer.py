@@ -26,11 +26,11 @@ from bot.i18n import OP
 from bot.security import CodeHasher
 from bot.storage.db import Database
 from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
-from dialogs.text import Literal, Msg
+from dialogs.text import Literal, Msg, fold_digits, has_lookalike_digits
 
 COLUMNS = ("customer_account", "access_code", "customer_name", "service_account", "service_address",
            "outage_group", "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language")
-_DIGITS = re.compile(r"^\d{6,20}$")
+_DIGITS = re.compile(r"[0-9]{6,20}")  # after fold_digits: the same rule as a customer typing it
 _SA_NUMBER = re.compile(r"^[0-9A-Za-z-]{4,20}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 _LANGUAGES = {"": "en", "en": "en", "english": "en", "vi": "vi", "vietnamese": "vi", "tieng viet": "vi",
@@ -101,10 +101,11 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
               phone_cache: dict[str, str | None]) -> Row | BadRow:
     """Validate and normalize one CSV record."""
     f = {name: _field(raw, name) for name in COLUMNS}
+    f["customer_account"] = fold_digits(f["customer_account"])
     problems: list[Msg] = []
-    if not _DIGITS.match(f["customer_account"]):
+    if not _DIGITS.fullmatch(f["customer_account"]):
         problems.append(OP("customer_account must be 6 to 20 digits"))
-    code = (raw.get("access_code") or "").strip()
+    code = fold_digits((raw.get("access_code") or "").strip())  # as dialogs.verify reads a typed code
     if not code or len(code) > 64 or any(ch.isspace() for ch in code):
         problems.append(OP("access_code must be 1 to 64 characters without spaces"))
     if not f["customer_name"] or len(f["customer_name"]) > 200:
@@ -152,8 +153,10 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
 
 
 def _e164(text: str, region: str) -> str | None:
+    if has_lookalike_digits(text):
+        return None
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(fold_digits(text), region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):

@@ -208,13 +208,11 @@ def _status(app: App, runner: _Lazy, validator: RequestValidator, base: str,
         form = await _signed_form(request, validator, base, app.settings.sms_max_body_bytes)
         if isinstance(form, Response):
             return form
-        sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
-        if not sid or not state:
+        sid, state = sms.message_sid(form.get("MessageSid", "")), form.get("MessageStatus", "")
+        if sid is None or not state:
             return Response(status_code=400)
-        code = form.get("ErrorCode", "")
-        error = int(code) if code.isdigit() else None
-        at = now()
-        await runner.get().run(lambda conn: outbox.apply_status(conn, sid[:64], state[:20], error, at))
+        error, at = sms.error_code(form.get("ErrorCode", "")), now()
+        await runner.get().run(lambda conn: outbox.apply_status(conn, sid, state[:20], error, at))
         return Response(status_code=204)
 
     return status

@@ -16,7 +16,7 @@ import phonenumbers
 
 from dialogs.engine import NO_WORDS, YES_WORDS, Choice, Invalid, Turn
 from dialogs.ports import ContactView, ServiceAccountView
-from dialogs.text import N_, NP_, Literal, Msg, Regions, fold
+from dialogs.text import N_, NP_, Literal, Msg, Regions, fold, fold_digits, has_lookalike_digits
 
 LANGUAGE_NAMES = {"vi": N_("Vietnamese"), "en": N_("English")}
 LANGUAGE_CHOICES = (
@@ -56,12 +56,14 @@ def alert_number(text: str, region: str, allowed: Sequence[str]) -> str | PhoneP
     """The one rule for a contact's number, in the dialogs and in the import: E.164 (``+16265550100``).
 
     ``allowed`` are ISO 3166 regions: +1 also covers Caribbean countries (+1-268, +1-876, ...) that
-    are billed as international, which is how SMS pumping profits.
+    are billed as international, which is how SMS pumping profits. Digits of any script count
+    (``(６２６) ５５５-０１００``); a sign that only looks like a digit (``²``, ``①``, ``½``) makes the
+    whole number invalid rather than being skipped, as ``phonenumbers`` would skip a leading ``¹``.
     """
-    if len(text) > 32:
+    if len(text) > 32 or has_lookalike_digits(text):
         return PhoneProblem.INVALID
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(fold_digits(text), region)
     except phonenumbers.NumberParseException:
         return PhoneProblem.INVALID
     if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _PHONE_TYPES:

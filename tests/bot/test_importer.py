@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.app import App, build
 from bot.i18n import Catalogs
-from bot.importer import COLUMNS, BadRow, import_file, read_rows
+from bot.importer import COLUMNS, BadRow, Row, import_file, read_rows
 from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount
 from tests.conftest import DEMO, Chat, make_settings, verified_chat
 
@@ -139,3 +139,34 @@ def test_no_access_code_is_stored_in_the_clear(empty_app: App) -> None:
     with empty_app.db.engine.connect() as conn:
         hashes = [r[0] for r in conn.execute(select(CustomerAccount.access_code_hash))]
     assert all(h.startswith("scrypt$") and "482913" not in h and "731562" not in h for h in hashes)
+
+
+def _one(**overrides: str) -> tuple[list[Row], list[BadRow]]:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerow(good(**overrides))
+    return read_rows(io.StringIO(text.getvalue()))
+
+
+@pytest.mark.parametrize(("column", "value", "stored"), [
+    ("customer_account", "８００ ０００ ００１", None),  # spaces are not part of the number in the file
+    ("customer_account", "８０００００００１", "800000001"),
+    ("customer_account", "٨٠٠٠٠٠٠٠١", "800000001"),
+    ("customer_account", "80000000¹", None),
+    ("customer_account", "⑧⓪⓪⓪⓪⓪⓪⓪①", None),
+    ("access_code", "４８２９１３", "482913"),
+    ("access_code", "S３cret", "S3cret"),
+    ("contact_phone", "(６２６) ５５５-０１１１", "+16265550111"),
+    ("contact_phone", "¹ 626 555 0111", None),
+])
+def test_numbers_in_the_file_follow_the_rule_customers_type_by(column: str, value: str, stored: str | None) -> None:
+    """Digits of any script are read as ASCII digits, exactly as when a customer types them; a sign
+    that only looks like a digit makes the row bad. So a code on file is the code a customer types."""
+    rows, bad = _one(**{column: value})
+    if stored is None:
+        assert rows == [] and reason(bad[0]).startswith(column), bad
+        return
+    assert bad == []
+    field = {"customer_account": "customer", "access_code": "code", "contact_phone": "phone"}[column]
+    assert getattr(rows[0], field) == stored

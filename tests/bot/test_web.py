@@ -15,8 +15,10 @@ from twilio.request_validator import RequestValidator
 from bot.app import App, build
 from bot.importer import import_file
 from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage
+from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.web import create_web
 from tests.conftest import DEMO, Clock, make_settings
+from tests.snapshots import every_row
 
 PUBLIC = "https://bot.example.test"
 TOKEN = "test-auth-token"
@@ -184,6 +186,68 @@ def test_status_callbacks_are_signed_and_move_a_status_forward_only(client: Test
     assert callback("delivered") == 204
     assert callback("sent") == 204  # late and out of order: ignored
     assert [r.status for r in rows(sms_app, OutboundMessage)] == ["delivered"]
+
+
+@pytest.mark.parametrize("sender", [
+    "whatsapp:+17145550123", "viber:+17145550123", "messenger:7145550123", "rcs:+17145550123",
+    "sms:+17145550123", "7145550123", "(714) 555-0123", "+1 714 555 0123", "+17145550123 ", "12345",
+    "+12345", "OUTAGES", "+1714555O123", "+1800FLOWERS", "+１７１４５５５０１２３", "+1٧١٤٥٥٥٠١٢٣", "",
+])
+def test_only_a_plain_e164_sender_reaches_a_conversation(client: TestClient, sms_app: App, sender: str) -> None:
+    """Other channels on the same webhook, short codes, letters, an empty From: 400, and nothing stored
+    (no session, no processed message, no audit row), even for the number of a verified SMS session."""
+    phone = Phone(client)
+    for text in ("hi", "2", "1", "700000001", "482913"):
+        phone.say(text)
+    before = every_row(sms_app.db.engine)
+    params = {"MessageSid": f"SM{next(SIDS):032x}", "AccountSid": TWILIO["twilio_account_sid"], "From": sender,
+              "To": TWILIO["twilio_from"], "Body": "1", "NumMedia": "0"}
+    response = client.post("/sms/inbound", data=params, headers=signed(params))
+    assert response.status_code == 400
+    assert every_row(sms_app.db.engine) == before
+
+
+def test_the_same_message_from_whatsapp_does_not_replay_the_sms_answer(client: TestClient, sms_app: App) -> None:
+    params = {"MessageSid": "SM" + "e" * 32, "From": "+17145550123", "Body": "hi"}
+    assert client.post("/sms/inbound", data=params, headers=signed(params)).status_code == 200
+    other = {**params, "From": "whatsapp:+17145550123"}
+    assert client.post("/sms/inbound", data=other, headers=signed(other)).status_code == 400
+
+
+@pytest.fixture
+def sent_notice(sms_app: App, clock: Clock) -> str:
+    """An opt-in notice in the outbox that Twilio accepted; returns its provider id."""
+    with sms_app.db.transaction() as conn:
+        enqueue(conn, "sms", "+16265550190", OPT_IN_NOTICE, "en", {"business": "Sunrise Bakery Inc.", "accounts": 1},
+                clock())
+    sid = "SM" + "a" * 32
+    with sms_app.db.engine.begin() as conn:
+        conn.execute(OutboundMessage.__table__.update().values(provider_id=sid, status="accepted"))
+    return sid
+
+
+@pytest.mark.parametrize(("error", "stored"), [
+    ("30003", 30003), ("", None), ("0", None),
+    ("²", None), ("①", None), ("３０００３", None), ("-30003", None), ("30003.5", None), (" 30003", None),
+    ("2147483647", 2_147_483_647), ("2147483648", None), ("99999999999999999999", None), ("9" * 400, None),
+])
+def test_a_status_callback_with_any_error_code_is_recorded_never_a_500(
+        client: TestClient, sms_app: App, sent_notice: str, error: str, stored: int | None) -> None:
+    params = {"MessageSid": sent_notice, "MessageStatus": "undelivered", "ErrorCode": error}
+    response = client.post("/sms/status", data=params, headers=signed(params, "/sms/status"))
+    assert response.status_code == 204
+    [row] = rows(sms_app, OutboundMessage)
+    assert (row.status, row.error_code) == ("undelivered", stored)
+
+
+@pytest.mark.parametrize("sid", ["", "SM\x00" + "a" * 30, "SM " + "a" * 30, "SM١", "S" * 65])
+def test_a_status_callback_without_a_message_id_is_refused(client: TestClient, sms_app: App, sent_notice: str,
+                                                            sid: str) -> None:
+    before = every_row(sms_app.db.engine)
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "ErrorCode": ""}
+    response = client.post("/sms/status", data=params, headers=signed(params, "/sms/status"))
+    assert response.status_code == 400
+    assert every_row(sms_app.db.engine) == before
 
 
 def test_healthz_reports_the_database(client: TestClient) -> None:

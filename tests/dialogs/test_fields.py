@@ -15,6 +15,8 @@ TURN = Turn(Session(), None, datetime.now(UTC), DialogSettings())  # type: ignor
 @pytest.mark.parametrize(("typed", "e164"), [
     ("(626) 555-0100", "+16265550100"), ("626.555.0100", "+16265550100"), ("+1 626 555 0100", "+16265550100"),
     ("6265550100", "+16265550100"), ("1-626-555-0100", "+16265550100"), ("(416) 555-0123", "+14165550123"),
+    ("(６２６) ５５５-０１００", "+16265550100"), ("６２６－５５５－０１００", "+16265550100"),
+    ("٦٢٦٥٥٥٠١٠٠", "+16265550100"), ("+١ ٤١٦ ٥٥٥ ٠١٢٣", "+14165550123"),
 ])
 def test_phone_numbers_in_common_formats(typed: str, e164: str) -> None:
     assert parse_phone(TURN, typed) == e164
@@ -41,7 +43,8 @@ def test_the_allowed_regions_are_a_setting() -> None:
     assert parse_phone(vietnam, "+84 912 345 678") == "+84912345678"
 
 
-@pytest.mark.parametrize("typed", ["555-0100", "12345", "(800) 555-0100x", "+1 999 555 0100", "phone", "9" * 40])
+@pytest.mark.parametrize("typed", ["555-0100", "12345", "(800) 555-0100x", "+1 999 555 0100", "phone", "9" * 40,
+                                   "(626) 555-010⁰", "⑥②⑥ 555 0100", "(626) 555-0100 ²", "¹ 626 555 0100"])
 def test_phone_numbers_that_are_not_mobile_numbers(typed: str) -> None:
     assert isinstance(parse_phone(TURN, typed), Invalid)
 
