@@ -47,7 +47,7 @@ class BodyTooLarge(Exception):
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
