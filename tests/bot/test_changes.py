@@ -145,6 +145,16 @@ def test_service_accounts_of_another_customer_are_never_assigned(app: App) -> No
     assert snapshot(app)["assignments"] == before["assignments"]
 
 
+def test_contacts_of_another_customer_are_never_assigned(app: App) -> None:
+    chat = verified_chat(app, "en", **SUNRISE)
+    chat.run("2", "1", "1")  # Maria onto Sunrise's second account, read back
+    [an] = ids(app, Contact, Contact.name, "Nguyễn Văn An")  # Phở Bolsa's contact
+    forge(app, chat, contact=an)
+    before = snapshot(app)
+    chat.say("y")
+    assert snapshot(app)["assignments"] == before["assignments"]
+
+
 def test_contacts_of_another_customer_are_never_edited_or_unassigned(app: App) -> None:
     chat = verified_chat(app, "en", **SUNRISE)
     chat.run("3", "1", "1", "Someone Else")

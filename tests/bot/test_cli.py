@@ -12,12 +12,13 @@ import pytest
 from tests.conftest import ROOT
 
 
-def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+def run(args: list[str], tmp_path: Path, stdin: str = "", timeout: float = 120,
+        **env: str) -> subprocess.CompletedProcess[str]:
     """``outagebot ARGS`` in ``tmp_path``: on the default database (``./outagebot.db``) unless told otherwise."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
     environ.update({"OUTAGEBOT_SCRYPT_N": "16", **env})
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-                          cwd=tmp_path, env=environ, timeout=120, check=False)
+                          cwd=tmp_path, env=environ, timeout=timeout, check=False)
 
 
 OTHER_DB = {"OUTAGEBOT_PEPPER": "cli-test-pepper"}  # a configured deployment: its own pepper and database
@@ -50,7 +51,7 @@ def test_chat_on_the_default_database_makes_a_pepper_once_readable_by_the_owner_
 @pytest.mark.parametrize("args", [["serve", "--port", "1"], ["import-accounts", "README.md"]])
 def test_serve_and_import_refuse_to_start_without_a_pepper(tmp_path: Path, args: list[str]) -> None:
     (tmp_path / "README.md").write_text("customer_account\n", encoding="utf-8")
-    result = run(args, tmp_path)
+    result = run(args, tmp_path, timeout=30)
     assert result.returncode == 4
     assert result.stderr.strip().splitlines() == [
         "OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes safe and must come "

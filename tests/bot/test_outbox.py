@@ -145,6 +145,7 @@ def test_transient_failures_stop_at_the_attempt_limit(app: App, clock: Clock) ->
 
 def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> None:
     import threading
+    import time
 
     from tests.peers import twilio
 
@@ -152,16 +153,21 @@ def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> No
         chat = verified_chat(app, "en", address=f"+1714555{i:04d}", account="700000002", code="731562")
         chat.run("1", f"Anh {chr(65 + i)}", f"(626) 555-{i:04d}", "n", "2", "1", "y")
     assert len(messages(app)) == 20
+    if app.db.dialect == "postgresql":  # widen the race: the first claim's UPDATE takes 300 ms to commit
+        with app.db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE FUNCTION slow_claim() RETURNS trigger AS $$ BEGIN "
+                                 "PERFORM pg_sleep(0.3); RETURN NULL; END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER slow_claim AFTER UPDATE ON outbound_messages "
+                                 "FOR EACH STATEMENT EXECUTE FUNCTION slow_claim()")
     twilio.SENT.clear()
-    barrier = threading.Barrier(2)
     handled: list[int] = []
 
-    def worker() -> None:
+    def worker(delay: float) -> None:
         sender = TwilioSender(app.settings, timeout=5.0)
-        barrier.wait()
+        time.sleep(delay)
         handled.append(outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone))
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker, args=(delay,)) for delay in (0.0, 0.1)]
     for t in threads:
         t.start()
     for t in threads:
