@@ -64,7 +64,7 @@ def build(settings: Settings, clock: Clock = utc_now, migrate_db: bool = True, *
     if pepper is None:
         pepper, _created = settings.resolve_pepper()
     limits = waits(settings)
-    engine = make_engine(settings.database_url, limits, pool_size=settings.db_pool_size)
+    engine = make_engine(settings.database_url, limits, pool_size=settings.db_pool_size + 2)
     if migrate_db:
         migrate(engine)
     db = Database(engine, limits)

@@ -55,7 +55,8 @@ class Settings(BaseSettings):
     db_lock_timeout_seconds: float = Field(default=3.0, gt=0, le=10,
                                            description="longest wait for a lock or a connection in a turn")
     db_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=10, description="longest statement in a turn")
-    db_pool_size: int = Field(default=10, ge=1, le=200, description="database connections per worker process")
+    db_pool_size: int = Field(default=20, ge=1, le=200,
+                              description="turns run at once per worker on PostgreSQL (a thread and a connection each)")
     phone_regions: str = Field(default="US,CA", description="where contacts' numbers may be (ISO 3166 codes)")
     max_contacts_per_customer: int = Field(default=25, ge=1, le=10_000)
     notices_per_customer_per_hour: int = Field(default=20, ge=1, le=10_000)

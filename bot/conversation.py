@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.channels.base import Inbound, KeywordKind
 from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
-from bot.storage import optouts, replays
+from bot.storage import optouts
 from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy
 from bot.storage.aio import Runner
 from bot.storage.db import CommitFailed, Database
@@ -149,12 +149,10 @@ class Conversation:
         same transaction, so a replay of that message gets the same texts and changes nothing.
         """
         now = self.clock()
-        stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint)
+        stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint, inbound.external_id)
         state.locale = stored.session.locale
-        if inbound.external_id:
-            seen = replays.replayed(conn, inbound.channel, inbound.external_id)
-            if seen is not None:
-                return Answer(seen, None, replayed=True)
+        if stored.replayed is not None:
+            return Answer(stored.replayed, None, replayed=True)
         repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now, hasher=state.checks,
                             policy=self.policy, throttle=stored.throttle, alarm=self.alarm, limits=self.limits)
         reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
@@ -165,10 +163,8 @@ class Conversation:
             reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
             if stored.session.customer_id is not None and stored.session.customer_id != was:
                 stored.customer_version = repo.verified_version
-        save(conn, stored)
         texts = render(reply)
-        if inbound.external_id:
-            replays.remember(conn, inbound.channel, inbound.external_id, texts, now)
+        save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(texts, reply, enqueued=repo.enqueued)
 
     def _keyword(self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo,

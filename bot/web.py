@@ -5,8 +5,8 @@ for ``OUTAGEBOT_PUBLIC_URL`` + path gets 403 and changes nothing. Bodies over th
 
 Turns run from the event loop through a :class:`bot.storage.aio.Runner`: on SQLite in the loop itself
 (a turn is a fraction of a millisecond; a busy write lock is waited for with ``asyncio.sleep``), on
-PostgreSQL as greenlets on the asyncio driver, so that turns of different customers overlap. An
-access-code hash runs on a small thread pool. Nothing a turn waits for blocks the loop, so one slow
+PostgreSQL on a pool of threads with a connection each, so that turns of different customers overlap.
+An access-code hash runs on a small thread pool of its own. Nothing a turn waits for blocks the loop, so one slow
 customer never delays another or ``/healthz``; every wait is bounded (``OUTAGEBOT_DB_*_SECONDS``) and
 ends in the apology, well within Twilio's 15-second budget. The reply goes back as TwiML.
 """
@@ -24,7 +24,6 @@ from urllib.parse import parse_qsl
 from sqlalchemy import Connection, text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -77,7 +76,7 @@ def from_environment() -> Starlette:
 
 
 class _Lazy:
-    """The runner, made when the server starts (its pool belongs to the server's event loop)."""
+    """The runner, made when first needed (a worker process makes its own threads)."""
 
     def __init__(self, app: App) -> None:
         self.app = app
@@ -85,8 +84,7 @@ class _Lazy:
 
     def get(self) -> Runner:
         if self.runner is None:
-            self.runner = runner_for(self.app.db, self.app.settings.database_url,
-                                     pool_size=self.app.settings.db_pool_size)
+            self.runner = runner_for(self.app.db, threads=self.app.settings.db_pool_size)
         return self.runner
 
 
@@ -112,7 +110,7 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
         if sender is None:
             log.warning("SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                         "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)")
-        periodic = asyncio.create_task(_periodic(app, sender, now, settings.outbox_interval_seconds))
+        periodic = asyncio.create_task(_periodic(app, runner.get(), sender, now, settings.outbox_interval_seconds))
         try:
             yield
         finally:
@@ -135,17 +133,18 @@ def _flush(app: App, sender: TwilioSender, now: Callable[[], datetime]) -> None:
 CALIBRATE_EVERY = 600.0  # seconds between samples of the stored hashes' cost
 
 
-async def _periodic(app: App, sender: TwilioSender | None, now: Callable[[], datetime], interval: float) -> None:
+async def _periodic(app: App, runner: Runner, sender: TwilioSender | None, now: Callable[[], datetime],
+                    interval: float) -> None:
     """Now and then: send what is due in the outbox (retries, leases that ran out), re-sample hash costs."""
     loop = asyncio.get_running_loop()
     calibrated = loop.time()
     while True:
         await asyncio.sleep(interval)
         if sender is not None:
-            await run_in_threadpool(_flush, app, sender, now)
+            await runner.blocking(_flush, app, sender, now)
         if loop.time() - calibrated > CALIBRATE_EVERY:
             calibrated = loop.time()
-            await run_in_threadpool(app.calibrate)
+            await runner.blocking(app.calibrate)
 
 
 HEALTH_SECONDS = 2.0
@@ -196,7 +195,7 @@ def _inbound(app: App, runner: _Lazy, validator: RequestValidator, base: str, se
             return Response(status_code=400)
         answer = await app.conversation.answer_async(message, lambda reply: render_text(reply, app.catalogs),
                                                      runner.get())
-        background = BackgroundTask(run_in_threadpool, _flush, app, sender, now) if answer.enqueued else None
+        background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
         return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
 
     return inbound

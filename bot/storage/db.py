@@ -68,10 +68,9 @@ class CommitFailed(Exception):
     """The commit itself failed: whether it took effect is unknown, so the turn is not retried."""
 
 
-def postgres_url(url: str | URL, *, asyncio: bool = False) -> URL:
-    """A PostgreSQL URL with the psycopg 3 driver (sync or asyncio)."""
-    parsed = make_url(url)
-    return parsed.set(drivername="postgresql+psycopg_async" if asyncio else "postgresql+psycopg")
+def postgres_url(url: str | URL) -> URL:
+    """A PostgreSQL URL with the psycopg 3 driver."""
+    return make_url(url).set(drivername="postgresql+psycopg")
 
 
 def postgres_connect_args(waits: Waits) -> dict[str, Any]:
@@ -82,7 +81,10 @@ def postgres_connect_args(waits: Waits) -> dict[str, Any]:
 
 
 def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the SQLite settings and PostgreSQL time limits this project relies on."""
+    """An engine for ``url`` with the SQLite settings and PostgreSQL time limits this project relies on.
+
+    ``pool_size``: PostgreSQL connections kept (one per thread that runs turns, plus a few).
+    """
     waits = waits or Waits()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -111,7 +113,7 @@ def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **
         return engine
     if parsed.get_backend_name() == "postgresql":
         parsed = postgres_url(parsed)
-    return create_engine(parsed, pool_size=pool_size, max_overflow=2 * pool_size,
+    return create_engine(parsed, pool_size=pool_size, max_overflow=5,
                          pool_timeout=waits.lock_seconds, connect_args=postgres_connect_args(waits), **kwargs)
 
 
@@ -217,6 +219,11 @@ class Database:
     def _connection(self) -> Connection:
         conn: Connection | None = self._shared if self._writer else getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:  # a lost connection: release it (and forget it) before taking another
+                with contextlib.suppress(Exception):
+                    conn.close()
+                with self._guard:
+                    self._connections.remove(conn)
             conn = self.engine.connect()
             if self._writer:
                 conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]

@@ -61,3 +61,14 @@ def test_a_deadlock_victim_is_run_again_and_succeeds(pg_app: tuple[App, Throwawa
     with app.db.engine.connect() as conn:
         actions = [r[0] for r in conn.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
     assert actions == ["verify.success"]  # run again whole: nothing of the first attempt remains
+
+
+def test_connections_lost_again_and_again_never_exhaust_the_pool(pg_app: tuple[App, ThrowawayPostgres, str]) -> None:
+    """Each lost connection gives its place in the pool back, and is forgotten by the database object."""
+    app, server, _url = pg_app
+    chat = verified_chat(app, "en")
+    for _ in range(app.settings.db_pool_size + 10):
+        server.terminate_backends("retries")
+        assert SORRY not in chat.say("6")
+    assert app.db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
+    assert len(app.db._connections) == 1
