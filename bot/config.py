@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     phone_regions: str = Field(default="US,CA", description="where contacts' numbers may be (ISO 3166 codes)")
     max_contacts_per_customer: int = Field(default=25, ge=1, le=10_000)
     notices_per_customer_per_hour: int = Field(default=20, ge=1, le=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="WARNING", description="the least severe log lines written (every line is masked: bot.logs)")
 
     @field_validator("timezone")
     @classmethod
@@ -74,6 +76,11 @@ class Settings(BaseSettings):
         if not codes or unknown:
             raise ValueError(f"unknown region codes: {unknown or value!r}")
         return ",".join(codes)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("scrypt_n")
     @classmethod

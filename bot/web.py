@@ -35,6 +35,7 @@ from bot.app import App
 from bot.channels import sms
 from bot.channels.base import render_text
 from bot.channels.twilio_sender import TwilioSender
+from bot.logs import configure_logging
 from bot.storage.aio import Runner, runner_for
 
 log = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def from_environment() -> Starlette:
     from bot.app import build
     from bot.config import Settings
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(Settings().log_level)
     return create_web(build(Settings(), migrate_db=False))
 
 

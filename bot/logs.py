@@ -1,0 +1,198 @@
+"""Logging for the whole process: personal data masked in every line.
+
+:func:`configure_logging` sends every logger of the process (ours, uvicorn's, SQLAlchemy's, the
+Twilio client's) to one handler on standard error with :class:`PersonalDataFilter`, which masks
+what it can recognise in the message, in exception text and tracebacks, and in stack traces:
+
+- phone numbers, in E.164 (``+16265550100``, also URL-encoded) and in national forms
+  (``(626) 555-0100``, ``626.555.0100``, ``0912 345 678``);
+- Customer Account Numbers and service-account numbers: runs of 6 or more digits, with or
+  without dashes (``700000001``, ``3-001-1001``);
+- email addresses.
+
+Numbers keep their last 4 digits (``+*******0100``), as :func:`bot.security.mask` does, so that
+operators can still tell lines apart and correlate them. Timestamps (``2026-11-27 22:00:00.123456``,
+``datetime.datetime(...)``), decimal durations (``[generated in 0.00012s]``), ports, IP addresses,
+HTTP status lines and uvicorn's ``process [pid]`` are left as they are.
+
+Names and street addresses cannot be recognised by a pattern. They reach logs in one place: the
+bound parameters SQLAlchemy prints in an error (``[parameters: ...]``) and, at DEBUG, in its
+statement log. There every string value is hidden (``'***'``), except values made only of digits
+and date punctuation, which are masked like the rest of the line.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import re
+import sys
+import threading
+from types import TracebackType
+from typing import Any
+
+FORMAT = "%(levelname)s %(name)s: %(message)s"
+LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+# Libraries whose INFO lines are chatter (every SQL statement, every header of every Twilio call,
+# alembic's plugins in every worker): shown only when the level is DEBUG.
+CHATTY = ("sqlalchemy", "twilio", "httpx", "httpcore", "alembic.runtime.plugins")
+
+_SENSITIVE = re.compile(r"""
+    (?P<email> (?<![\w.+-]) [\w.+-]+ @ [\w-]+ (?:\.[\w-]+)+ )
+  | (?P<phone>
+        (?<![\w+]) (?:\+|%2[Bb]) \d{8,15} (?!\w)                            # E.164, also URL-encoded
+      | (?<![\w.+-]) \+\d{1,3} (?:[ .-]?\(?\d{1,4}\)?){2,5} (?!\w)          # +1 (626) 555-0100, +84 912 345 678
+      | (?<![\w.+-]) (?:1[ .-]?)? \(?\d{3}\)? [ .-]? \d{3} [ .-] \d{4} (?!\w)   # (626) 555-0100, 626.555.0100
+      | (?<![\w.+-]) 0\d{1,3} (?:[ .-]\d{2,4}){2,3} (?!\w)                  # 0912 345 678, 028 3822 1234
+    )
+  | (?P<keep>
+        datetime\.\w+\([^)]*\)                                              # datetime.datetime(2026, 11, ...)
+      | (?<![\w.-]) \d{4}-\d{2}-\d{2} (?:[T ]\d{2}:\d{2} (?::\d{2})? (?:[.,]\d+)?)? (?:Z|[+-]\d{2}:?\d{2})? (?!\d)
+      | (?<![\w.]) \d{1,2}:\d{2} (?::\d{2})? (?:[.,]\d+)? (?!\d)           # 22:00:00.123456, 0:00:01,5
+      | (?<![\w.]) \d+\.\d+                                                 # 0.000123s, 127.0.0.1
+      | \bprocess\ \[\d+\]                                                  # uvicorn: process [4194301]
+    )
+  | (?P<number> (?<![\w.+-]) \d(?:-?\d){5,} (?!\w) )                        # 700000001, 3-001-1001
+""", re.VERBOSE)
+_DIGIT = re.compile(r"\d")
+_PHONE_DIGITS = range(8, 16)
+_STRING = re.compile(r"""b?(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")(?P<key>\s*:)?""")
+_NUMERIC_TEXT = re.compile(r"[\d\s:.,TZ+-]*")
+_PARAMETERS_LINE = re.compile(r"^\s*\[parameters: .*$", re.MULTILINE)
+_PARAMETER_TEMPLATES = ("[%s] %r", "Row %r")  # SQLAlchemy's statement log: parameters, result rows
+
+
+def _keep_last_digits(text: str, keep: int = 4) -> str:
+    total = len(_DIGIT.findall(text))
+    seen = 0
+
+    def star(match: re.Match[str]) -> str:
+        nonlocal seen
+        seen += 1
+        return match.group() if seen > total - keep else "*"
+
+    return _DIGIT.sub(star, text)
+
+
+def _masked(match: re.Match[str]) -> str:
+    found = match.group()
+    if match.lastgroup == "email":
+        return "***@***"
+    if match.lastgroup == "keep":
+        return found
+    if found.startswith("%2"):  # a URL-encoded "+": its 2 is not part of the number
+        return found[:3] + _keep_last_digits(found[3:])
+    if match.lastgroup == "phone" and len(_DIGIT.findall(found)) not in _PHONE_DIGITS:
+        return found if len(_DIGIT.findall(found)) < 6 else _keep_last_digits(found)
+    return _keep_last_digits(found)
+
+
+def mask_text(text: str) -> str:
+    """``text`` with phone numbers, account numbers and emails masked (numbers keep their last 4 digits).
+
+    Idempotent: masking masked text changes nothing.
+    """
+    return _SENSITIVE.sub(_masked, text)
+
+
+def _hidden_string(match: re.Match[str]) -> str:
+    literal = match.group()
+    if match.group("key"):  # a dict key: a column or parameter name
+        return literal
+    start = 2 if literal.startswith("b") else 1
+    content = literal[start:-1]
+    if _NUMERIC_TEXT.fullmatch(content):
+        return literal[:start] + mask_text(content) + literal[-1]
+    return literal[:start] + "***" + literal[-1]
+
+
+def hide_parameter_strings(text: str) -> str:
+    """The string values in a printed set of SQL parameters hidden (``'***'``); names and keys kept."""
+    return _STRING.sub(_hidden_string, text)
+
+
+def _hide_parameter_lines(text: str) -> str:
+    return _PARAMETERS_LINE.sub(lambda m: hide_parameter_strings(m.group()), text)
+
+
+class PersonalDataFilter(logging.Filter):
+    """Masks personal data in a record's message, exception text and stack trace; never drops a record.
+
+    The message is rendered once (``%`` arguments merged) and stored back without arguments; the
+    exception is rendered to text and its ``exc_info`` cleared, so no later formatter or handler can
+    print the original. Meant for a handler: a filter on a handler sees the records of every logger
+    that propagates to it.
+    """
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask the record in place; always keep it."""
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string must not turn a log call into a crash
+            message = f"{record.msg!s} (arguments: {record.args!r})"
+        if record.name.startswith("sqlalchemy.engine") and str(record.msg).endswith(_PARAMETER_TEMPLATES):
+            message = hide_parameter_strings(message)
+        record.msg, record.args = mask_text(message), None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_text(_hide_parameter_lines(record.exc_text))
+        record.exc_info = None
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
+        return True
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` for the process, also handed to uvicorn as its ``log_config``.
+
+    One handler on standard error, with :class:`PersonalDataFilter`, on the root logger; uvicorn's
+    loggers lose their own handlers and propagate to it, except its access log, which stays off (a
+    line for every request, with the caller's address). Loggers that already exist stay enabled.
+    """
+    name = level.upper()
+    if name not in LEVELS:
+        raise ValueError(f"unknown log level {level!r}: use one of {', '.join(LEVELS)}")
+    chatty = "DEBUG" if name == "DEBUG" else "WARNING"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"personal_data": {"()": f"{__name__}.PersonalDataFilter"}},
+        "formatters": {"plain": {"format": FORMAT}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "plain", "filters": ["personal_data"]}},
+        "loggers": {**{logger: {"handlers": [], "propagate": True} for logger in UVICORN},
+                    "uvicorn.access": {"handlers": [], "propagate": False},  # off: one line a request
+                    **{logger: {"level": chatty} for logger in CHATTY}},
+        "root": {"level": name, "handlers": ["stderr"]},
+    }
+
+
+def configure_logging(level: str) -> None:
+    """Send every log line of the process, masked, to standard error at ``level`` (``WARNING``, ...).
+
+    Uncaught exceptions (in the main thread and in other threads) are logged through it too, instead
+    of being printed as they are. Call it where a process starts (the CLI, each web worker); calling
+    it again replaces the handler rather than adding a second one.
+    """
+    logging.config.dictConfig(logging_config(level))
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+    if issubclass(kind, KeyboardInterrupt):
+        sys.__excepthook__(kind, exc, tb)
+        return
+    logging.getLogger("bot").critical("uncaught exception; the process stops", exc_info=(kind, exc, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit or args.exc_value is None:
+        return
+    name = args.thread.name if args.thread is not None else "unknown"
+    logging.getLogger("bot").error("uncaught exception in thread %s", name,
+                                   exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
