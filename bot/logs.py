@@ -1,4 +1,4 @@
-"""Logging for the whole process: personal data masked in every line.
+"""Logging for the whole process: personal data masked in every line, noisy events summarised.
 
 :func:`configure_logging` sends every logger of the process (ours, uvicorn's, SQLAlchemy's, the
 Twilio client's) to one handler on standard error with :class:`PersonalDataFilter`, which masks
@@ -28,6 +28,9 @@ import logging.config
 import re
 import sys
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -196,3 +199,63 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     name = args.thread.name if args.thread is not None else "unknown"
     logging.getLogger("bot").error("uncaught exception in thread %s", name,
                                    exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+
+
+def _printable(path: str, limit: int = 100) -> str:
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in path[:limit])
+    return shown + ("..." if len(path) > limit else "")
+
+
+class RateLimitedLog:
+    """One line for a burst of the same event: the first at once, then a count at most once an interval.
+
+    For events an outsider can cause at will (forged webhook requests): one line each would let
+    them flood the log. ``hit`` logs at once when no line was written in the last interval;
+    otherwise it counts, and the next ``hit`` or :meth:`flush` after the interval writes one line
+    with the count and the paths since the last line. Safe to call from several threads.
+    """
+
+    MAX_PATHS = 10
+
+    def __init__(self, logger: logging.Logger, event: str = "rejected an unsigned or forged request",
+                 events: str = "rejected unsigned or forged requests", interval_seconds: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic, level: int = logging.WARNING) -> None:
+        self.logger, self.event, self.events, self.level = logger, event, events, level
+        self.interval = interval_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._last_line: float | None = None
+        self._paths: Counter[str] = Counter()
+
+    def hit(self, path: str) -> None:
+        """Record one event at ``path`` (shown printable and cut to 100 characters)."""
+        now = self._clock()
+        with self._lock:
+            key = _printable(path)
+            if key not in self._paths and len(self._paths) >= self.MAX_PATHS:
+                key = "other paths"
+            self._paths[key] += 1
+            line = self._take(now) if self._due(now) else None
+        if line:
+            self.logger.log(self.level, *line)
+
+    def flush(self, force: bool = False) -> None:
+        """Write the count held back, if the interval has passed (or at once with ``force``)."""
+        now = self._clock()
+        with self._lock:
+            line = self._take(now) if self._paths and (force or self._due(now)) else None
+        if line:
+            self.logger.log(self.level, *line)
+
+    def _due(self, now: float) -> bool:
+        return self._last_line is None or now - self._last_line >= self.interval
+
+    def _take(self, now: float) -> tuple[object, ...]:
+        paths, self._paths = self._paths, Counter()
+        since, self._last_line = self._last_line, now
+        count = sum(paths.values())
+        if count == 1:
+            return ("%s to %s", self.event, next(iter(paths)))
+        where = ", ".join(f"{path}: {n}" for path, n in paths.most_common())
+        seconds = self.interval if since is None else now - since
+        return ("%s: %d in the last %d seconds (%s)", self.events, count, round(seconds), where)

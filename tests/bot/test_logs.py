@@ -6,8 +6,10 @@ and every web worker use), into a captured standard error, exactly as an operato
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -20,7 +22,7 @@ import pytest
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
-from bot.logs import CHATTY, UVICORN, configure_logging, mask_text
+from bot.logs import CHATTY, UVICORN, RateLimitedLog, configure_logging, mask_text
 from bot.storage.db import make_engine
 from bot.storage.models import Contact, CustomerAccount, table
 
@@ -251,7 +253,7 @@ def test_the_cli_and_the_web_workers_configure_masked_logging_from_the_environme
                      "ERROR uvicorn.error: Exception in ASGI application: +*******0100"]
 
 
-def test_a_real_server_logs_through_the_mask(tmp_path: Path) -> None:
+def test_a_real_server_logs_through_the_mask_and_summarises_forged_requests(tmp_path: Path) -> None:
     from twilio.request_validator import RequestValidator
 
     from tests.peers.twilio import free_port, wait_for_port
@@ -279,9 +281,143 @@ def test_a_real_server_logs_through_the_mask(tmp_path: Path) -> None:
         server.terminate()
         _out, err = server.communicate(timeout=30)
     assert f"INFO uvicorn.error: Started server process [{server.pid}]" in err
+    assert err.count("rejected") == 1  # the other four wait for the next summary line
     assert "uvicorn.access" not in err  # no line per request
     assert "WARNING bot.web: rejected an unsigned or forged request to /sms/inbound" in err
     assert "6265550100" not in err and "700000001" not in err
+
+
+# --- RateLimitedLog -----------------------------------------------------------------------------------
+
+class Ticks:
+    """A clock in seconds that moves only when the test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records if record.name == "bot.web"]
+
+
+@pytest.fixture
+def ticks() -> Ticks:
+    return Ticks()
+
+
+@pytest.fixture
+def rejections(ticks: Ticks, caplog: pytest.LogCaptureFixture) -> RateLimitedLog:
+    caplog.set_level(logging.WARNING, logger="bot.web")
+    return RateLimitedLog(logging.getLogger("bot.web"), interval_seconds=60, clock=ticks)
+
+
+def test_the_first_rejection_is_logged_at_once_and_a_burst_becomes_one_line_a_minute(
+        rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    rejections.hit("/sms/inbound")
+    assert lines(caplog) == ["rejected an unsigned or forged request to /sms/inbound"]
+    for second in range(1, 60):  # a request a second for the rest of the minute: nothing more yet
+        ticks.now += 1
+        rejections.hit("/sms/status" if second % 3 == 0 else "/sms/inbound")
+    assert len(lines(caplog)) == 1
+    ticks.now += 1
+    rejections.hit("/sms/inbound")
+    assert lines(caplog)[1:] == [
+        "rejected unsigned or forged requests: 60 in the last 60 seconds (/sms/inbound: 41, /sms/status: 19)"]
+
+
+def test_what_is_held_back_is_written_by_flush_once_the_interval_has_passed(
+        rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    rejections.hit("/sms/inbound")
+    ticks.now += 5
+    rejections.hit("/sms/inbound")
+    rejections.flush()
+    assert len(lines(caplog)) == 1  # too early
+    ticks.now += 55
+    rejections.flush()
+    rejections.flush()  # nothing left to say
+    assert lines(caplog)[1:] == ["rejected an unsigned or forged request to /sms/inbound"]
+    ticks.now += 1
+    rejections.hit("/sms/status")
+    rejections.flush(force=True)  # e.g. when the server stops
+    assert lines(caplog)[2:] == ["rejected an unsigned or forged request to /sms/status"]
+
+
+def test_after_a_quiet_interval_the_next_rejection_is_logged_at_once(
+        rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    rejections.hit("/sms/inbound")
+    ticks.now += 3600
+    rejections.hit("/sms/status")
+    assert lines(caplog) == ["rejected an unsigned or forged request to /sms/inbound",
+                             "rejected an unsigned or forged request to /sms/status"]
+
+
+def test_paths_are_printable_short_and_few(rejections: RateLimitedLog, ticks: Ticks,
+                                           caplog: pytest.LogCaptureFixture) -> None:
+    rejections.hit("/sms/inbound\nWARNING bot.web: forged line")
+    assert lines(caplog) == ["rejected an unsigned or forged request to /sms/inbound\\nWARNING bot.web: forged line"]
+    for n in range(20):
+        rejections.hit(f"/p{n}" + "x" * 200)
+    ticks.now += 60
+    rejections.flush()
+    summary = lines(caplog)[1]
+    assert summary.startswith("rejected unsigned or forged requests: 20 in the last 60 seconds (")
+    assert "(other paths: 10, /p0" in summary  # the most frequent first
+    assert summary.count("/p") == 10 and "/p9" + "x" * 97 + "...: 1)" in summary  # cut to 100 characters
+
+
+def test_every_rejection_is_counted_once_when_threads_race(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="bot.web")
+    ticks = itertools.count()
+    rejections = RateLimitedLog(logging.getLogger("bot.web"), interval_seconds=60,
+                                clock=lambda: next(ticks) * 0.01)  # a minute every 6,000 calls
+    threads = [threading.Thread(target=lambda: [rejections.hit("/sms/inbound") for _ in range(3000)])
+               for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    rejections.flush(force=True)
+    counted = 0
+    for line in lines(caplog):
+        found = re.fullmatch(r"rejected unsigned or forged requests: (\d+) in the last \d+ seconds "
+                             r"\(/sms/inbound: (\d+)\)", line)
+        if found:
+            assert found[1] == found[2]
+            counted += int(found[1])
+        else:
+            assert line == "rejected an unsigned or forged request to /sms/inbound"
+            counted += 1
+    assert counted == 24_000
+    assert 3 <= len(lines(caplog)) <= 6  # 24,000 calls of the clock: four minutes, a line each
+
+
+def test_forged_webhook_requests_are_summarised(database_url: str, monkeypatch: pytest.MonkeyPatch,
+                                                ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    from starlette.testclient import TestClient
+
+    from bot import web
+    from bot.app import build
+    from tests.bot.test_web import TWILIO
+    from tests.conftest import make_settings
+
+    caplog.set_level(logging.WARNING, logger="bot.web")
+    monkeypatch.setattr(web, "rejected", RateLimitedLog(web.log, clock=ticks))  # this test's clock
+    app = build(make_settings(database_url, **TWILIO), migrate_db=False)
+    try:
+        with TestClient(web.create_web(app)) as client:
+            for path in ("/sms/inbound", "/sms/inbound", "/sms/status"):
+                assert client.post(path, data={"From": NUMBER}, headers={"X-Twilio-Signature": "x"}
+                                   ).status_code == 403
+            ticks.now += 60
+            assert client.post("/sms/inbound").status_code == 403
+    finally:
+        app.close()
+    assert [line for line in lines(caplog) if "rejected" in line] == [
+        "rejected an unsigned or forged request to /sms/inbound",
+        "rejected unsigned or forged requests: 3 in the last 60 seconds (/sms/inbound: 2, /sms/status: 1)"]
 
 
 @pytest.mark.parametrize(("given", "level"), [(None, "WARNING"), ("info", "INFO"), (" Debug ", "DEBUG")])
