@@ -41,26 +41,33 @@ UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 # alembic's plugins in every worker): shown only when the level is DEBUG.
 CHATTY = ("sqlalchemy", "twilio", "httpx", "httpcore", "alembic.runtime.plugins")
 
-_SENSITIVE = re.compile(r"""
-    (?P<email> (?<![\w.+-]) [\w.+-]+ @ [\w-]+ (?:\.[\w-]+)+ )
-  | (?P<phone>
-        (?<![\w+]) (?:\+|%2[Bb]) \d{8,15} (?!\w)                            # E.164, also URL-encoded
-      | (?<![\w.+-]) \+\d{1,3} (?:[ .-]?\(?\d{1,4}\)?){2,5} (?!\w)          # +1 (626) 555-0100, +84 912 345 678
-      | (?<![\w.+-]) (?:1[ .-]?)? \(?\d{3}\)? [ .-]? \d{3} [ .-] \d{4} (?!\w)   # (626) 555-0100, 626.555.0100
-      | (?<![\w.+-]) 0\d{1,3} (?:[ .-]\d{2,4}){2,3} (?!\w)                  # 0912 345 678, 028 3822 1234
+_SEP = r"[\s.\u2010-\u2015-]"  # between groups of a phone number: spaces, dots, hyphens and dashes
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_SENSITIVE = re.compile(rf"""
+    (?=[\d+(%dp])                     # every match starts so: the rest of the text is passed over quickly
+    (?:
+    (?P<phone>
+        (?<![\d+]) (?:\+|%2[Bb]) \d{{8,15}} (?!\w)                         # E.164, also URL-encoded
+      | (?<![\w.+-]) \+\d{{1,3}} (?:{_SEP}?\(?\d{{1,4}}\)?){{2,5}} (?!\w)      # +1 (626) 555-0100, +84 912 345 678
+      | (?<![\w.+-]) (?:1{_SEP}?)? \(?\d{{3}}\)? {_SEP}? \d{{3}} {_SEP} \d{{4}} (?!\w)   # (626) 555-0100
+      | (?<![\w.+-]) 0\d{{1,3}} (?:{_SEP}\d{{2,4}}){{2,3}} (?!\w)              # 0912 345 678, 028 3822 1234
     )
   | (?P<keep>
         datetime\.\w+\([^)]*\)                                              # datetime.datetime(2026, 11, ...)
-      | (?<![\w.-]) \d{4}-\d{2}-\d{2} (?:[T ]\d{2}:\d{2} (?::\d{2})? (?:[.,]\d+)?)? (?:Z|[+-]\d{2}:?\d{2})? (?!\d)
-      | (?<![\w.]) \d{1,2}:\d{2} (?::\d{2})? (?:[.,]\d+)? (?!\d)           # 22:00:00.123456, 0:00:01,5
+      | (?<![\w.-]) \d{{4}}-\d{{2}}-\d{{2}}                                   # 2026-11-27T22:00:00.123456+00:00
+        (?:[T\ ]\d{{2}}:\d{{2}} (?::\d{{2}})? (?:[.,]\d+)?)? (?:Z|[+-]\d{{2}}:?\d{{2}})? (?!\d)
+      | (?<![\w.]) \d{{1,2}}:\d{{2}} (?::\d{{2}})? (?:[.,]\d+)? (?!\d)         # 22:00:00.123456, 0:00:01,5
       | (?<![\w.]) \d+\.\d+                                                 # 0.000123s, 127.0.0.1
       | \bprocess\ \[\d+\]                                                  # uvicorn: process [4194301]
     )
-  | (?P<number> (?<![\w.+-]) \d(?:-?\d){5,} (?!\w) )                        # 700000001, 3-001-1001
+  | (?P<number> (?<![\w.+-]) \d(?:-?\d){{5,}} (?!\w) )                        # 700000001, 3-001-1001
+    )
 """, re.VERBOSE)
 _DIGIT = re.compile(r"\d")
 _PHONE_DIGITS = range(8, 16)
-_STRING = re.compile(r"""b?(?:'(?:[^'\\\n]|\\.)*'|"(?:[^"\\\n]|\\.)*")(?P<key>\s*:)?""")
+_QUOTE = re.compile(r"""b?(['"])""")
+_STRING_REST = {"'": re.compile(r"(?:[^'\\\n]|\\.)*'"), '"': re.compile(r'(?:[^"\\\n]|\\.)*"')}
+_KEY = re.compile(r"\s*:")
 _NUMERIC_TEXT = re.compile(r"[\d\s:.,TZ+-]*")
 _PARAMETERS_LINE = re.compile(r"^\s*\[parameters: .*$", re.MULTILINE)
 _PARAMETER_TEMPLATES = ("[%s] %r", "Row %r")  # SQLAlchemy's statement log: parameters, result rows
@@ -80,8 +87,6 @@ def _keep_last_digits(text: str, keep: int = 4) -> str:
 
 def _masked(match: re.Match[str]) -> str:
     found = match.group()
-    if match.lastgroup == "email":
-        return "***@***"
     if match.lastgroup == "keep":
         return found
     if found.startswith("%2"):  # a URL-encoded "+": its 2 is not part of the number
@@ -96,23 +101,37 @@ def mask_text(text: str) -> str:
 
     Idempotent: masking masked text changes nothing.
     """
+    if "@" in text:
+        text = _EMAIL.sub("***@***", text)
     return _SENSITIVE.sub(_masked, text)
 
 
-def _hidden_string(match: re.Match[str]) -> str:
-    literal = match.group()
-    if match.group("key"):  # a dict key: a column or parameter name
-        return literal
-    start = 2 if literal.startswith("b") else 1
-    content = literal[start:-1]
-    if _NUMERIC_TEXT.fullmatch(content):
-        return literal[:start] + mask_text(content) + literal[-1]
-    return literal[:start] + "***" + literal[-1]
-
-
 def hide_parameter_strings(text: str) -> str:
-    """The string values in a printed set of SQL parameters hidden (``'***'``); names and keys kept."""
-    return _STRING.sub(_hidden_string, text)
+    """The string values in a printed set of SQL parameters hidden (``'***'``); names and keys kept.
+
+    One pass, whatever the text: a quote left open hides the rest of its line.
+    """
+    out: list[str] = []
+    at = 0
+    while (opening := _QUOTE.search(text, at)) is not None:
+        out.append(text[at:opening.start()])
+        start, quote = opening.start(), opening.group(1)
+        rest = _STRING_REST[quote].match(text, opening.end())
+        if rest is None:
+            end = text.find("\n", opening.end())
+            at = len(text) if end < 0 else end
+            out.append(text[start:opening.end()] + "***")
+            continue
+        at = rest.end()
+        content = text[opening.end():at - 1]
+        if _KEY.match(text, at):  # a dict key: a column or parameter name
+            out.append(text[start:at])
+        elif _NUMERIC_TEXT.fullmatch(content):
+            out.append(text[start:opening.end()] + mask_text(content) + quote)
+        else:
+            out.append(text[start:opening.end()] + "***" + quote)
+    out.append(text[at:])
+    return "".join(out)
 
 
 def _hide_parameter_lines(text: str) -> str:

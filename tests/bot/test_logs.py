@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -73,6 +74,9 @@ MASKED = [
     ("+1 (626) 555-0100 / +1-626-555-0100", "+* (***) ***-0100 / +*-***-***-0100"),
     ("số +84 912 345 678, 0912 345 678, 0912345678, 028 3822 1234",
      "số +** *** **5 678, **** **5 678, ******5678, *** **** 1234"),
+    ("call 626\u00a0555\u00a00100 or 626–555–0100", "call ***\u00a0***\u00a00100 or ***–***–0100"),
+    ("sms:+16265550100, whatsapp:+16265550100, x+16265550100",
+     "sms:+*******0100, whatsapp:+*******0100, x+*******0100"),
     ("bad code for customer account 700000001", "bad code for customer account *****0001"),
     ("service accounts 3-001-1001, 3-001-1002", "service accounts *-***-1001, *-***-1002"),
     ("code 482913 refused", "code **2913 refused"),
@@ -138,6 +142,18 @@ def test_arguments_exceptions_chains_and_stacks_are_masked(configured: Callable[
     assert "Stack (most recent call last)" in out
     for leak in ("6265550100", "700000001", "maria@"):
         assert leak not in out
+
+
+def test_a_hostile_line_costs_no_more_than_a_long_one(configured: Callable[[str], Written]) -> None:
+    written = configured("WARNING")
+    hostile = "\n[parameters: ('" + "a\\'" * 50_000 + ")]"  # a quote that never closes, 50,000 times
+    started = time.perf_counter()
+    try:
+        raise ValueError(hostile + " +16265550100\n" + "1-" * 50_000)
+    except ValueError:
+        logging.getLogger("bot").exception("x")
+    assert time.perf_counter() - started < 2  # quadratic matching took minutes here
+    assert "[parameters: ('***\n" in written()
 
 
 def test_a_broken_format_string_is_written_masked_and_does_not_raise(
