@@ -171,9 +171,10 @@ class PersonalDataFilter(logging.Filter):
 def logging_config(level: str) -> dict[str, Any]:
     """The ``logging.config.dictConfig`` for the process, also handed to uvicorn as its ``log_config``.
 
-    One handler on standard error, with :class:`PersonalDataFilter`, on the root logger; uvicorn's
-    loggers lose their own handlers and propagate to it, except its access log, which stays off (a
-    line for every request, with the caller's address). Loggers that already exist stay enabled.
+    One handler on standard error, with :class:`PersonalDataFilter`, on the root logger at ``level``;
+    uvicorn's loggers lose their own handlers and level and propagate to it, except its access log,
+    which stays off (a line for every request, with the caller's address). Loggers that already
+    exist stay enabled.
     """
     name = level.upper()
     if name not in LEVELS:
@@ -186,7 +187,7 @@ def logging_config(level: str) -> dict[str, Any]:
         "formatters": {"plain": {"format": FORMAT}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "plain", "filters": ["personal_data"]}},
-        "loggers": {**{logger: {"handlers": [], "propagate": True} for logger in UVICORN},
+        "loggers": {**{logger: {"handlers": [], "propagate": True, "level": "NOTSET"} for logger in UVICORN},
                     "uvicorn.access": {"handlers": [], "propagate": False},  # off: one line a request
                     **{logger: {"level": chatty} for logger in CHATTY}},
         "root": {"level": name, "handlers": ["stderr"]},
