@@ -276,6 +276,7 @@ class RateLimitedLog:
         count = sum(paths.values())
         if count == 1:
             return ("%s to %s", self.event, next(iter(paths)))
-        where = ", ".join(f"{path}: {n}" for path, n in paths.most_common())
+        where = ", ".join(f"{path}: {n:,}" for path, n in paths.most_common())
         seconds = self.interval if since is None else now - since
-        return ("%s: %d in the last %d seconds (%s)", self.events, count, round(seconds), where)
+        # counts with thousands separators: a run of 6 digits would be masked as an account number
+        return ("%s: %s in the last %d seconds (%s)", self.events, f"{count:,}", round(seconds), where)

@@ -361,6 +361,17 @@ def test_what_is_held_back_is_written_by_flush_once_the_interval_has_passed(
     assert lines(caplog)[2:] == ["rejected an unsigned or forged request to /sms/status"]
 
 
+def test_a_flood_is_counted_legibly_through_the_mask(configured: Callable[[str], Written], ticks: Ticks) -> None:
+    written = configured("WARNING")
+    rejections = RateLimitedLog(logging.getLogger("bot.web"), clock=ticks)
+    for _ in range(250_001):
+        rejections.hit("/sms/inbound")
+    ticks.now += 60
+    rejections.flush()
+    assert written().splitlines()[1] == ("WARNING bot.web: rejected unsigned or forged requests: 250,000 in the last "
+                                         "60 seconds (/sms/inbound: 250,000)")
+
+
 def test_after_a_quiet_interval_the_next_rejection_is_logged_at_once(
         rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
     rejections.hit("/sms/inbound")
@@ -398,11 +409,11 @@ def test_every_rejection_is_counted_once_when_threads_race(caplog: pytest.LogCap
     rejections.flush(force=True)
     counted = 0
     for line in lines(caplog):
-        found = re.fullmatch(r"rejected unsigned or forged requests: (\d+) in the last \d+ seconds "
-                             r"\(/sms/inbound: (\d+)\)", line)
+        found = re.fullmatch(r"rejected unsigned or forged requests: ([\d,]+) in the last \d+ seconds "
+                             r"\(/sms/inbound: ([\d,]+)\)", line)
         if found:
             assert found[1] == found[2]
-            counted += int(found[1])
+            counted += int(found[1].replace(",", ""))
         else:
             assert line == "rejected an unsigned or forged request to /sms/inbound"
             counted += 1
