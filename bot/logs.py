@@ -15,10 +15,11 @@ operators can still tell lines apart and correlate them. Timestamps (``2026-11-2
 ``datetime.datetime(...)``), decimal durations (``[generated in 0.00012s]``), ports, IP addresses,
 HTTP status lines and uvicorn's ``process [pid]`` are left as they are.
 
-Names and street addresses cannot be recognised by a pattern. They reach logs in one place: the
-bound parameters SQLAlchemy prints in an error (``[parameters: ...]``) and, at DEBUG, in its
-statement log. There every string value is hidden (``'***'``), except values made only of digits
-and date punctuation, which are masked like the rest of the line.
+Names and street addresses cannot be recognised by a pattern. They reach logs in database errors:
+the bound parameters SQLAlchemy prints (``[parameters: ...]``, and its statement log at DEBUG),
+where every string value is hidden (``'***'``) except values made only of digits and date
+punctuation (masked like the rest of the line), and PostgreSQL's ``DETAIL: Failing row contains
+(...)``, hidden whole.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ _STRING_REST = {"'": re.compile(r"(?:[^'\\\n]|\\.)*'"), '"': re.compile(r'(?:[^"
 _KEY = re.compile(r"\s*:")
 _NUMERIC_TEXT = re.compile(r"[\d\s:.,TZ+-]*")
 _PARAMETERS_LINE = re.compile(r"^\s*\[parameters: .*$", re.MULTILINE)
+_FAILING_ROW = re.compile(r"^(DETAIL:\s+Failing row contains )\(.*\)", re.MULTILINE)  # every column, names too
 _PARAMETER_TEMPLATES = ("[%s] %r", "Row %r")  # SQLAlchemy's statement log: parameters, result rows
 
 
@@ -134,8 +136,10 @@ def hide_parameter_strings(text: str) -> str:
     return "".join(out)
 
 
-def _hide_parameter_lines(text: str) -> str:
-    return _PARAMETERS_LINE.sub(lambda m: hide_parameter_strings(m.group()), text)
+def _hide_rows(text: str) -> str:
+    """SQLAlchemy's ``[parameters: ...]`` lines with their strings hidden, PostgreSQL's failing rows whole."""
+    text = _PARAMETERS_LINE.sub(lambda m: hide_parameter_strings(m.group()), text)
+    return _FAILING_ROW.sub(r"\1(hidden)", text)
 
 
 class PersonalDataFilter(logging.Filter):
@@ -161,7 +165,7 @@ class PersonalDataFilter(logging.Filter):
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = mask_text(_hide_parameter_lines(record.exc_text))
+            record.exc_text = mask_text(_hide_rows(record.exc_text))
         record.exc_info = None
         if record.stack_info:
             record.stack_info = mask_text(record.stack_info)

@@ -208,6 +208,33 @@ def test_a_duplicate_phone_error_is_logged_masked(configured: Callable[[str], Wr
         assert leak not in out
 
 
+def test_a_row_the_database_refused_is_logged_without_its_values(configured: Callable[[str], Written],
+                                                                  database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(table(CustomerAccount)).values(
+                id=1, number="700000002", name="Sunrise Bakery Inc.", access_code_hash="x", failed_attempts=0,
+                credential_version=0, updated_at=NOW))
+            contact = {"customer_id": 1, "name": "Maria Lopez", "phone": NUMBER, "language": None,
+                       "created_at": NOW, "updated_at": NOW}
+            conn.execute(insert(table(Contact)).values(**contact))  # no language: refused
+    except IntegrityError as exc:
+        error = exc
+    finally:
+        engine.dispose()
+    assert "Maria Lopez" in str(error)
+    written = configured("WARNING")
+    try:
+        raise error
+    except IntegrityError:
+        logging.getLogger("bot.importer").exception("import failed")
+    out = written()
+    if database_url.startswith("postgresql"):
+        assert "DETAIL:  Failing row contains (hidden)." in out
+    assert "Maria" not in out and "6265550100" not in out
+
+
 def test_sqlalchemys_statement_log_at_debug_hides_names_and_keeps_durations(
         configured: Callable[[str], Written], database_url: str) -> None:
     written = configured("DEBUG")
