@@ -50,10 +50,11 @@ def secure_sqlite_file(database: str | os.PathLike[str]) -> None:
     narrowed: list[str] = []
     for file in sqlite_files(path):
         try:
-            mode = stat.S_IMODE(file.stat().st_mode)
+            status = file.stat()
         except FileNotFoundError:
             continue
-        if mode & 0o077:
+        mode = stat.S_IMODE(status.st_mode)
+        if stat.S_ISREG(status.st_mode) and mode & 0o077:  # not a directory or a device in its place
             try:
                 file.chmod(mode & 0o700)
             except OSError as exc:

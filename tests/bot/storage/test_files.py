@@ -116,3 +116,10 @@ def test_in_memory_databases_and_uri_names_are_not_files(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
     engine.dispose()
+
+
+def test_only_regular_files_are_changed(tmp_path: Path) -> None:
+    database = tmp_path / "outagebot.db"
+    database.mkdir()  # a mistake in the URL: SQLite will refuse it, we leave it as it is
+    secure_sqlite_file(database)
+    assert mode(database) == 0o755
