@@ -161,7 +161,7 @@ class PersonalDataFilter(logging.Filter):
             message = f"{record.msg!s} (arguments: {record.args!r})"
         if record.name.startswith("sqlalchemy.engine") and str(record.msg).endswith(_PARAMETER_TEMPLATES):
             message = hide_parameter_strings(message)
-        record.msg, record.args = mask_text(message), None
+        record.msg, record.args = mask_text(_hide_rows(message)), None  # an error's text may be the message
         if record.exc_info and not record.exc_text:
             record.exc_text = self._formatter.formatException(record.exc_info)
         if record.exc_text:

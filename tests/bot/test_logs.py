@@ -197,8 +197,10 @@ def test_a_duplicate_phone_error_is_logged_masked(configured: Callable[[str], Wr
         raise error
     except IntegrityError:
         logging.getLogger("bot.storage.accounts").exception("could not add a contact for customer %s", "700000002")
+        logging.getLogger("bot.outbox").warning("flush failed: %s", error)  # the error's text as the message
     out = written()
     assert out.startswith("ERROR bot.storage.accounts: could not add a contact for customer *****0002\n")
+    assert "WARNING bot.outbox: flush failed: (" in out
     if database_url.startswith("postgresql"):
         assert "DETAIL:  Key (customer_id, phone)=(1, +*******0100) already exists." in out
     else:
