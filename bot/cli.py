@@ -7,7 +7,6 @@ What the command prints for operators (import reports, errors) comes from the ca
 from __future__ import annotations
 
 import getpass
-import logging
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -25,6 +24,7 @@ from bot.channels.base import Inbound, render_text
 from bot.config import ConfigError, Settings
 from bot.i18n import OP, Catalogs
 from bot.importer import ImportReport, import_file
+from bot.logs import configure_logging, logging_config
 from bot.security import mask
 from bot.storage.accounts import revoke_sessions
 from bot.storage.db import Database, is_empty, make_engine, migrate
@@ -52,13 +52,15 @@ def say(catalogs: Catalogs, settings: Settings, msg: Msg, *, error: bool = False
 
 
 def _settings() -> Settings:
-    """The settings from the environment; a bad one ends the command with one line naming it."""
+    """The settings from the environment, logging configured by them; a bad one ends the command with one line."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
         name = "OUTAGEBOT_" + str(error["loc"][0]).upper() if error["loc"] else "OUTAGEBOT_*"
         _config_error(Settings.model_construct(), f"{name}: {error['msg']}")
+    configure_logging(settings.log_level)
+    return settings
 
 
 def _config_error(settings: Settings, text: str) -> NoReturn:
@@ -68,7 +70,6 @@ def _config_error(settings: Settings, text: str) -> NoReturn:
 
 def _app(*, generate_pepper: bool = False) -> App:
     """The application; a missing pepper ends the command (``generate_pepper``: the demo database only)."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings()
     try:
         pepper, created = settings.resolve_pepper(generate=generate_pepper)
@@ -214,7 +215,7 @@ def serve(
                                    "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM."), to_stderr=True)
     build(settings, pepper=pepper).close()  # migrate once, before any worker starts
     uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+                log_level=settings.log_level.lower(), log_config=logging_config(settings.log_level), access_log=False)
 
 
 @cli.command("seed-demo")

@@ -60,6 +60,14 @@ class Settings(BaseSettings):
     phone_regions: str = Field(default="US,CA", description="where contacts' numbers may be (ISO 3166 codes)")
     max_contacts_per_customer: int = Field(default=25, ge=1, le=10_000)
     notices_per_customer_per_hour: int = Field(default=20, ge=1, le=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="WARNING", description="the least severe log lines written (every line is masked: bot.logs)")
+    replay_retention_hours: int = Field(
+        default=48, ge=1, le=24 * 366, description="how long a reply is kept to answer a provider's retry")
+    # At least a day, so longer than the idle timeout and the per-address throttle window (each at
+    # most a day): a session purged for idleness holds nothing that is still in force.
+    session_retention_days: int = Field(
+        default=30, ge=1, le=3660, description="a session idle this long is deleted")
 
     @field_validator("timezone")
     @classmethod
@@ -76,6 +84,11 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown region codes: {unknown or value!r}")
         return ",".join(codes)
 
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
     @field_validator("scrypt_n")
     @classmethod
     def _power_of_two(cls, value: int) -> int:
@@ -88,6 +101,16 @@ class Settings(BaseSettings):
         """Whether every setting the SMS channel needs is present."""
         return bool(self.public_url and self.twilio_account_sid and self.twilio_auth_token
                     and (self.twilio_from or self.twilio_messaging_service_sid))
+
+    @property
+    def replay_retention(self) -> timedelta:
+        """How long a remembered reply to a provider message is kept (replays within it get it again)."""
+        return timedelta(hours=self.replay_retention_hours)
+
+    @property
+    def session_retention(self) -> timedelta:
+        """How long an idle session is kept before it is deleted."""
+        return timedelta(days=self.session_retention_days)
 
     @property
     def zone(self) -> ZoneInfo:

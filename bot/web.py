@@ -35,9 +35,11 @@ from bot.app import App
 from bot.channels import sms
 from bot.channels.base import render_text
 from bot.channels.twilio_sender import TwilioSender
+from bot.logs import RateLimitedLog, configure_logging
 from bot.storage.aio import Runner, runner_for
 
 log = logging.getLogger(__name__)
+rejected = RateLimitedLog(log)  # forged requests: the first logged at once, then a count a minute
 MAX_FIELDS = 200
 
 
@@ -72,7 +74,7 @@ def from_environment() -> Starlette:
     from bot.app import build
     from bot.config import Settings
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(Settings().log_level)
     return create_web(build(Settings(), migrate_db=False))
 
 
@@ -183,7 +185,7 @@ async def _signed_form(request: Request, validator: RequestValidator, base: str,
     signature = request.headers.get("x-twilio-signature", "")
     url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if form is None or not signature or not validator.validate(url, form, signature):
-        log.warning("rejected an unsigned or forged request to %s", request.url.path)
+        rejected.hit(request.url.path)
         return Response(status_code=403)
     return form
 

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 
+from bot.storage.files import secure_sqlite_file
 from bot.storage.prepared import raise_as_sqlalchemy
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -90,6 +91,7 @@ def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            secure_sqlite_file(parsed.database)  # 0600 for the database and its -wal/-shm (bot.storage.files)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": waits.lock_seconds},
                                **kwargs)
         busy_ms = int(waits.lock_seconds * 1000)
