@@ -28,7 +28,7 @@ from sqlalchemy.exc import DBAPIError
 from bot.channels.base import Inbound, KeywordKind
 from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
 from bot.storage import optouts
-from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy
+from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy, NeedsTransaction
 from bot.storage.aio import Runner
 from bot.storage.db import CommitFailed, Database
 from bot.storage.sessions import LostUpdate, load_for_update, save
@@ -65,9 +65,11 @@ class Answer:
 
 @dataclass(slots=True)
 class _Attempts:
-    """What the attempts at one message have learnt: the checks computed, the conversation's language."""
+    """What the attempts at one message have learnt: the checks computed, the conversation's language,
+    and whether the next attempt may run without a transaction (see :meth:`Conversation.turn`)."""
 
     checks: CodeChecks
+    optimistic: bool = False
     locale: str | None = None
     needs: list[NeedsCheck] = field(default_factory=list)
 
@@ -92,11 +94,15 @@ class Conversation:
 
     def answer(self, inbound: Inbound, render: Render) -> Answer:
         """Run one turn and render its reply, blocking this thread while it waits."""
-        state = _Attempts(CodeChecks(self.hasher))
+        state = _Attempts(CodeChecks(self.hasher), optimistic=self.db.dialect == "postgresql" and not inbound.keyword)
         attempt = 0
         while True:
             try:
+                if state.optimistic:
+                    return self.db.autocommit(lambda conn: self.turn(conn, inbound, render, state))
                 return self.db.run(lambda conn: self.turn(conn, inbound, render, state))
+            except NeedsTransaction:
+                state.optimistic = False
             except NeedsCheck as need:
                 if len(state.needs) >= _MAX_CHECKS:
                     return self._failed(inbound, need, state, render)
@@ -105,17 +111,21 @@ class Conversation:
             except Exception as exc:
                 attempt += 1
                 if attempt < self.attempts and _retryable(exc):
-                    self._retrying(inbound, exc)
+                    self._retrying(inbound, exc, state)
                     continue
                 return self._failed(inbound, exc, state, render)
 
     async def answer_async(self, inbound: Inbound, render: Render, runner: Runner) -> Answer:
         """Run one turn from an event loop: database waits and code checks never block the loop."""
-        state = _Attempts(CodeChecks(self.hasher))
+        state = _Attempts(CodeChecks(self.hasher), optimistic=runner.autocommits and not inbound.keyword)
         attempt = 0
         while True:
             try:
+                if state.optimistic:
+                    return await runner.autocommit(lambda conn: self.turn(conn, inbound, render, state))
                 return await runner.run(lambda conn: self.turn(conn, inbound, render, state))
+            except NeedsTransaction:
+                state.optimistic = False
             except NeedsCheck as need:
                 if len(state.needs) >= _MAX_CHECKS:
                     return self._failed(inbound, need, state, render)
@@ -124,12 +134,15 @@ class Conversation:
             except Exception as exc:
                 attempt += 1
                 if attempt < self.attempts and _retryable(exc):
-                    self._retrying(inbound, exc)
+                    self._retrying(inbound, exc, state)
                     continue
                 return self._failed(inbound, exc, state, render)
 
-    def _retrying(self, inbound: Inbound, exc: Exception) -> None:
-        log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address), type(exc).__name__)
+    def _retrying(self, inbound: Inbound, exc: Exception, state: _Attempts) -> None:
+        if not (state.optimistic and isinstance(exc, LostUpdate)):  # expected now and then: not worth a line
+            log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
+                        type(exc).__name__)
+        state.optimistic = False  # run again under the row lock: it cannot lose the same race twice
 
     def _failed(self, inbound: Inbound, exc: BaseException, state: _Attempts, render: Render) -> Answer:
         log.error("turn for %s:%s failed and was rolled back: %s", inbound.channel, mask(inbound.address),
@@ -147,14 +160,24 @@ class Conversation:
         Raises :class:`NeedsCheck` (before writing anything that stays) when a code check is missing.
         With ``inbound.external_id`` (a provider's message id) the rendered reply is remembered in the
         same transaction, so a replay of that message gets the same texts and changes nothing.
+
+        With ``state.optimistic`` (PostgreSQL, most turns) there is no transaction: the session is read
+        without a lock and every write but the session's own raises :class:`NeedsTransaction` before
+        it happens; the session and the remembered reply are then written by one statement that
+        checks the version read, so a turn that raced another is refused (:class:`LostUpdate`) and run
+        again under the lock. Two round trips instead of four for a turn that only moves the dialog.
         """
+        if state.optimistic and inbound.keyword:
+            raise NeedsTransaction
         now = self.clock()
-        stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint, inbound.external_id)
+        stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint, inbound.external_id,
+                                 lock=not state.optimistic)
         state.locale = stored.session.locale
         if stored.replayed is not None:
             return Answer(stored.replayed, None, replayed=True)
         repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now, hasher=state.checks,
-                            policy=self.policy, throttle=stored.throttle, alarm=self.alarm, limits=self.limits)
+                            policy=self.policy, throttle=stored.throttle, alarm=self.alarm, limits=self.limits,
+                            read_only=state.optimistic)
         reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes

@@ -118,6 +118,14 @@ MUTANTS = (
     Mutant("disconnect-invalidates", "bot/storage/prepared.py", "    if dialect.is_disconnect(exc, raw, None):",
            "    if False:", ("tests/bot/test_retries.py::test_a_connection_killed_between_turns_is_replaced_without"
                             "_an_apology",)),
+    Mutant("session-version-check", "bot/storage/sessions.py",
+           '.where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version"))',
+           '.where(_t.c.id == bindparam("b_id"))',
+           ("tests/bot/test_concurrency.py::test_many_turns_from_many_threads_are_all_counted",)),
+    Mutant("read-only-turns", "bot/storage/accounts.py",
+           "        if self.read_only:\n            raise NeedsTransaction",
+           "        if False:\n            raise NeedsTransaction",
+           (f"{FAULTS}::test_thirty_phones_guessing_at_once_get_exactly_five_checks",)),
     Mutant("signature-query", "bot/web.py", 'url = base + request.url.path + (f"?{request.url.query}" '
            'if request.url.query else "")', "url = base + request.url.path",
            (f"{WEB}::test_the_signature_covers_the_query_string_of_the_configured_url",)),

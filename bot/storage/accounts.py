@@ -110,18 +110,25 @@ class ContactLimits:
     notices_per_hour: int = 20
 
 
+class NeedsTransaction(Exception):
+    """A turn run without a transaction (reads only) reached a write: run it again in a transaction."""
+
+
 class AccountsRepo:
     """Accounts and contacts for one turn (implements :class:`dialogs.ports.AccountsPort`).
 
     Every check that a concurrent turn could race is made under a lock, in the same transaction as
     the write it guards: the customer row (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) for
     failure counts and limits, compare-and-set for edits, the unique index for duplicate numbers.
+    With ``read_only`` (a turn run without a transaction) every write raises :class:`NeedsTransaction`
+    before it touches anything.
     """
 
     def __init__(self, conn: Connection, *, channel: str, address: str, now: datetime, hasher: CodeChecker,
                  policy: LockoutPolicy, throttle: AddressThrottle, alarm: FailureAlarm | None = None,
-                 limits: ContactLimits | None = None) -> None:
+                 limits: ContactLimits | None = None, read_only: bool = False) -> None:
         self.conn = conn
+        self.read_only = read_only
         self.channel, self.address, self.now = channel, address, now
         self.hasher, self.policy, self.throttle, self.alarm = hasher, policy, throttle, alarm
         self.limits = limits or ContactLimits()
@@ -133,8 +140,13 @@ class AccountsRepo:
 
     # -- audit -----------------------------------------------------------------------------------
 
+    def _writing(self) -> None:
+        if self.read_only:
+            raise NeedsTransaction
+
     def audit(self, action: str, customer_id: int | None, **details: Any) -> None:
         """Write one audit row in the turn's transaction."""
+        self._writing()
         _AUDIT.execute(self.conn, {"at": self.now, "channel": self.channel, "address": self.address,
                                    "customer_id": customer_id, "action": action, "details": details})
 
@@ -148,6 +160,7 @@ class AccountsRepo:
         wrong codes lock it, and no code is accepted after that. A lockout also ends every session
         verified on the account (its ``credential_version`` moves).
         """
+        self._writing()
         throttle, policy = self.throttle, self.policy
         if throttle.window_start is None or self.now - throttle.window_start > policy.address_window:
             throttle.failures, throttle.window_start = 0, self.now
@@ -242,6 +255,7 @@ class AccountsRepo:
     def add_contact(self, customer_id: int, contact: NewContact,
                     service_account_ids: Sequence[int]) -> ChangeResult:
         """Create a contact of ``customer_id`` and assign it to those of its service accounts."""
+        self._writing()
         self._lock_customer(customer_id)
         count = _COUNT_CONTACTS.first(self.conn, {"cid": customer_id})
         if count is not None and count[0] >= self.limits.max_contacts:
@@ -271,6 +285,7 @@ class AccountsRepo:
 
     def assign(self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]) -> int:
         """Assign the customer's contacts to its service accounts; existing pairs are left alone."""
+        self._writing()
         contacts = self._own_contacts(customer_id, contact_ids)
         accounts = self._own_accounts(customer_id, service_account_ids)
         rows = [{"contact_id": c.id, "service_account_id": a}
@@ -284,6 +299,7 @@ class AccountsRepo:
 
     def unassign(self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]) -> int:
         """Remove the customer's contacts from its service accounts."""
+        self._writing()
         contacts = sorted(self._own_contacts(customer_id, contact_ids))
         accounts = self._own_accounts(customer_id, service_account_ids)
         removed = 0
@@ -299,6 +315,7 @@ class AccountsRepo:
     def update_contact(self, customer_id: int, contact_id: int, field: str, old: str | None,
                        new: str | None) -> ChangeResult:
         """Change one field of a contact, only if it still holds ``old`` (what the customer was shown)."""
+        self._writing()
         if field not in _EDITABLE:
             raise ValueError(f"not an editable field: {field!r}")
         column = _co.c[field]

@@ -40,8 +40,14 @@ T = TypeVar("T")
 class Runner(Protocol):
     """How the event loop runs synchronous database work."""
 
+    autocommits: bool  # whether :meth:`autocommit` runs without a transaction (else it is :meth:`run`)
+
     async def run(self, work: Callable[[Connection], T]) -> T:
         """``work`` in one transaction."""
+        ...
+
+    async def autocommit(self, work: Callable[[Connection], T]) -> T:
+        """``work`` with each statement committing by itself (see ``Database.autocommit``)."""
         ...
 
     async def read(self, work: Callable[[Connection], T]) -> T:
@@ -69,6 +75,8 @@ def _hash_pool() -> ThreadPoolExecutor:
 class InlineSQLite:
     """SQLite work run in the loop, waiting for the write lock with ``asyncio.sleep`` (never blocking)."""
 
+    autocommits = False  # a SQLite transaction costs no round trip: every turn takes one
+
     def __init__(self, db: Database) -> None:
         self.db = db
         self.waits = db.waits
@@ -92,6 +100,10 @@ class InlineSQLite:
         """``work`` in one SQLite transaction, taken without blocking the loop."""
         return await self._retrying(lambda: self.db.run(work, wait=False))
 
+    async def autocommit(self, work: Callable[[Connection], T]) -> T:
+        """The same as :meth:`run` on SQLite."""
+        return await self.run(work)
+
     async def read(self, work: Callable[[Connection], T]) -> T:
         """``work`` outside a transaction."""
         return await self._retrying(lambda: self.db.read(work, wait=False))
@@ -113,6 +125,8 @@ class InlineSQLite:
 class ThreadedPostgres:
     """PostgreSQL work on a pool of threads, each with its own long-lived connection."""
 
+    autocommits = True
+
     def __init__(self, db: Database, *, threads: int = 20) -> None:
         self.db = db
         self.waits = db.waits
@@ -122,6 +136,10 @@ class ThreadedPostgres:
     async def run(self, work: Callable[[Connection], T]) -> T:
         """``work`` in one transaction, on a database thread."""
         return await asyncio.get_running_loop().run_in_executor(self._threads, self.db.run, work)
+
+    async def autocommit(self, work: Callable[[Connection], T]) -> T:
+        """``work`` without a transaction, on a database thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, self.db.autocommit, work)
 
     async def read(self, work: Callable[[Connection], T]) -> T:
         """``work`` outside a transaction, on a database thread."""

@@ -274,6 +274,26 @@ class Database:
 
         return self._retrying(attempt, wait)
 
+    def autocommit(self, work: Callable[[Connection], T]) -> T:
+        """PostgreSQL: run ``work`` with every statement committing by itself (no BEGIN, no COMMIT).
+
+        For a turn that only reads and then writes its session row in one statement: two round trips
+        instead of four. What it writes must be one statement, or checked like the session's version.
+        """
+        if self._writer is not None:
+            raise RuntimeError("autocommit turns are for PostgreSQL")
+        conn = self._connection()
+        raw: Any = conn.connection.dbapi_connection
+        raw.autocommit = True
+        try:
+            return work(conn)
+        finally:
+            if conn.in_transaction():  # a Core statement made SQLAlchemy begin: nothing is open on the server
+                with contextlib.suppress(Exception):
+                    conn.commit()
+            with contextlib.suppress(Exception):
+                raw.autocommit = False
+
     def read(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
         """Run reads outside any transaction (no write lock on SQLite)."""
 

@@ -122,12 +122,14 @@ def peek(conn: Connection, channel: str, address: str) -> Session | None:
 
 
 def load_for_update(conn: Connection, channel: str, address: str, locale_hint: str | None,
-                    external_id: str | None = None) -> StoredSession:
+                    external_id: str | None = None, *, lock: bool = True) -> StoredSession:
     """The session of ``(channel, address)``, locked for this transaction; created when new.
 
-    With ``external_id``, ``replayed`` holds the reply already given to that provider message.
+    With ``external_id``, ``replayed`` holds the reply already given to that provider message. With
+    ``lock=False`` (a turn outside a transaction) the row is not locked: :func:`save` still refuses
+    to write over a version it did not read.
     """
-    read = _READ_FOR_UPDATE if conn.dialect.name == "postgresql" else _READ
+    read = _READ_FOR_UPDATE if lock and conn.dialect.name == "postgresql" else _READ
     key = {"channel": channel, "address": address, "external_id": external_id}
     row = read.first(conn, key)
     if row is None:
