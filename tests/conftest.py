@@ -33,7 +33,7 @@ DEMO = ROOT / "bot" / "demo_accounts.csv"
 PG_URL = os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL")
 PG_CTL = find_pg_ctl()
 PG_MISSING = None if PG_URL or PG_CTL else "PostgreSQL is not installed (no pg_ctl found)"
-TABLES = ("audit_log", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts",
+TABLES = ("audit_log", "import_snapshots", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts",
           "processed_messages", "opt_outs", "outbound_messages")
 
 

@@ -201,3 +201,31 @@ class OutboundMessage(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ImportSnapshot(Base):
+    """What one contact row of a CIS export said when it was last imported.
+
+    A row is a contact on a service account, as the CIS names the contact: by phone, else by email
+    (``contact_key``). A re-import compares each row with what it said last time: a row that says the
+    same as before changes nothing (customers' changes through the bot stand), a row that says
+    something new applies only what is new. ``contact_id`` is the contact the row feeds, even after a
+    customer changed that contact's phone.
+    """
+
+    __tablename__ = "import_snapshots"
+    __table_args__ = (UniqueConstraint("customer_id", "contact_key", "service_account_id",
+                                       name="uq_import_snapshots_row"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"))
+    contact_key: Mapped[str] = mapped_column(String(260))  # the phone (E.164), else "email:" + the email
+    service_account_id: Mapped[int] = mapped_column(ForeignKey("service_accounts.id", ondelete="CASCADE"),
+                                                    index=True)
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"),
+                                                   index=True, nullable=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    language: Mapped[str] = mapped_column(String(5))
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime())
