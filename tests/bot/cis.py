@@ -51,6 +51,21 @@ def good(**overrides: str) -> dict[str, str]:
     return row
 
 
+AT_THE_LIMIT = {  # the largest value each column holds: imported on SQLite and PostgreSQL alike
+    "customer_account": "9" * 20,
+    "access_code": "c" * 64,
+    "customer_name": "Phở " + "ă" * 196,
+    "service_account": "A-" + "9" * 18,
+    "service_address": "Đ" * 200,
+    "outage_group": "G" * 20,
+    "demand_kw": "99999999.99",
+    "contact_name": "Nguyễn " + "ư" * 93,
+    "contact_phone": "+84 912 345 678",
+    "contact_email": "a" * 64 + "@" + "b" * 185 + ".com",
+    "contact_language": "Tiếng Việt",
+}
+
+
 def count(app: App, model: type) -> int:
     with app.db.engine.connect() as conn:
         return int(conn.execute(select(func.count()).select_from(model)).scalar_one())

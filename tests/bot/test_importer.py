@@ -22,6 +22,7 @@ from bot.storage.models import (
     ServiceAccount,
 )
 from tests.bot.cis import (
+    AT_THE_LIMIT,
     Customer,
     audit_rows,
     count,
@@ -151,20 +152,6 @@ def test_no_access_code_is_stored_in_the_clear(empty_app: App) -> None:
 
 
 # -- what the columns hold (item: validate against the models, on both databases) ----------------------------
-
-AT_THE_LIMIT = {  # the largest value each column holds: imported on SQLite and PostgreSQL alike
-    "customer_account": "9" * 20,
-    "access_code": "c" * 64,
-    "customer_name": "Phở " + "ă" * 196,
-    "service_account": "A-" + "9" * 18,
-    "service_address": "Đ" * 200,
-    "outage_group": "G" * 20,
-    "demand_kw": "99999999.99",
-    "contact_name": "Nguyễn " + "ư" * 93,
-    "contact_phone": "+84 912 345 678",
-    "contact_email": "a" * 64 + "@" + "b" * 185 + ".com",
-    "contact_language": "Tiếng Việt",
-}
 
 OVER_THE_LIMIT = [  # (column, value, reason): each is a bad row, never a database error
     ("customer_account", "9" * 21, "customer_account must be 6 to 20 digits"),
