@@ -13,6 +13,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from typing import IO
 
 import phonenumbers
@@ -97,13 +98,24 @@ class BadRow:
 
 
 def _field(raw: dict[str, str | None], name: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", raw.get(name) or "").split())
+    value = raw.get(name) or ""
+    if not value.isascii():
+        value = unicodedata.normalize("NFC", value)
+    return " ".join(value.split())
 
 
-def _has_control(value: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" and not ch.isspace() for ch in value)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # Unicode Cc, less tab and line ends
+_SPACE = re.compile(r"\s")
 
 
+def _controls(raw: dict[str, str | None]) -> list[Msg]:
+    if not _CONTROL.search("".join(v for v in raw.values() if isinstance(v, str))):
+        return []
+    return [OP("{column} contains a control character", column=Literal(name))
+            for name in COLUMNS if _CONTROL.search(raw.get(name) or "")]
+
+
+@lru_cache(maxsize=4096)  # exports repeat the same few values
 def _demand(text: str) -> tuple[Decimal | None, Msg | None]:
     """kW rounded to the column's step as the database would store it, or why it cannot be stored."""
     if not text:
@@ -112,27 +124,26 @@ def _demand(text: str) -> tuple[Decimal | None, Msg | None]:
     try:
         demand = Decimal(text)
     except InvalidOperation:
-        return None, OP("demand_kw is not a number of kW: {value}", value=value)
+        demand = Decimal("NaN")
     if not demand.is_finite() or demand < 0:
         return None, OP("demand_kw is not a number of kW: {value}", value=value)
-    too_large = OP("demand_kw does not fit the database (at most {limit} kW): {value}",
-                   limit=Literal(str(KW_MAX)), value=value)
-    if demand > KW_MAX + 1:  # before rounding: a huge exponent would make quantize() itself fail
-        return None, too_large
-    demand = demand.quantize(KW_STEP, rounding=ROUND_HALF_UP)
-    return (None, too_large) if demand > KW_MAX else (demand, None)
+    if demand <= KW_MAX + 1:  # before rounding: a huge exponent would make quantize() itself fail
+        demand = demand.quantize(KW_STEP, rounding=ROUND_HALF_UP)
+        if demand <= KW_MAX:
+            return demand, None
+    return None, OP("demand_kw does not fit the database (at most {limit} kW): {value}",
+                    limit=Literal(str(KW_MAX)), value=value)
 
 
 def parse_row(line: int, raw: dict[str, str | None], region: str,
               phone_cache: dict[str, str | None]) -> Row | BadRow:
     """Validate and normalize one CSV record."""
     f = {name: _field(raw, name) for name in COLUMNS}
-    problems: list[Msg] = [OP("{column} contains a control character", column=Literal(name))
-                           for name in COLUMNS if _has_control(raw.get(name) or "")]
+    problems = _controls(raw)
     if not _DIGITS.match(f["customer_account"]):
         problems.append(OP("customer_account must be 6 to 20 digits"))
     code = (raw.get("access_code") or "").strip()
-    if len(code) > CODE_MAX or any(ch.isspace() for ch in code):
+    if len(code) > CODE_MAX or _SPACE.search(code):
         problems.append(OP("access_code must be at most 64 characters without spaces"))
     if not f["customer_name"] or len(f["customer_name"]) > NAME_MAX:
         problems.append(OP("customer_name is required (at most 200 characters)"))

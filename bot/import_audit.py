@@ -10,8 +10,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection
 
+from bot.storage.bulk import insert_many
 from bot.storage.models import AuditEntry, table
 
 CHANNEL = "import"
@@ -21,7 +22,13 @@ _ADDRESS_MAX = int(getattr(_audit.c.address.type, "length", 128) or 128)
 
 def jsonable(value: Any) -> Any:
     """A value as the audit's JSON holds it (kW as text, exactly as stored)."""
-    return str(value) if isinstance(value, Decimal) else value
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -44,6 +51,5 @@ class ImportAudit:
 
     def write(self, conn: Connection) -> None:
         """Insert what was recorded (in the import's transaction)."""
-        if self.rows:
-            conn.execute(insert(_audit), self.rows)
+        insert_many(conn, _audit, self.rows)
         self.rows = []

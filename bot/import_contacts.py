@@ -1,8 +1,9 @@
 """The contacts of an import, merged with what customers changed through the bot.
 
 The CIS names a contact by its phone, else its email, within its customer (``contact_key``).
-``import_snapshots`` remembers, for each (contact, service account) row, what it said when it was last
-imported and which of our contacts it feeds. For each contact in the file:
+``import_snapshots`` remembers, for each contact the CIS named, what its rows said when they were last
+imported (name, phone, email, language, the service accounts they put it on) and which of our
+contacts they feed. For each contact in the file:
 
 - **known and unchanged** (it says what it said last time): nothing is written. What the customer
   did through the bot stands: a removal from a service account, a new phone, name, email, language.
@@ -31,6 +32,7 @@ from sqlalchemy import Connection, and_, bindparam, delete, insert, select, upda
 
 from bot.cis_csv import Row, contact_key
 from bot.import_audit import ImportAudit, changes
+from bot.storage.bulk import insert_many
 from bot.storage.models import Contact, ContactAssignment, ImportSnapshot, table
 from dialogs.text import fold
 
@@ -74,14 +76,14 @@ class Target:
 @dataclass
 class _Wanted:
     said: Said
-    accounts: set[int] = field(default_factory=set)
+    accounts: set[str] = field(default_factory=set)  # service account numbers
 
 
 @dataclass
 class _Known:
     said: Said
     contact_id: int | None
-    accounts: set[int] = field(default_factory=set)
+    accounts: set[str]
 
 
 @dataclass
@@ -99,9 +101,9 @@ class _Plan:
     counts: ContactCounts = field(default_factory=ContactCounts)
     created: list[tuple[int, Target]] = field(default_factory=list)
     updated: dict[Target, int] = field(default_factory=dict)  # target -> customer id
-    links: list[tuple[int, Target, set[int]]] = field(default_factory=list)
+    links: list[tuple[int, Target, set[str]]] = field(default_factory=list)
     forget: list[tuple[int, str]] = field(default_factory=list)
-    remember: list[tuple[int, str, Said, Target, set[int]]] = field(default_factory=list)
+    remember: list[tuple[int, str, Said, Target, set[str]]] = field(default_factory=list)
 
     def create(self, customer_id: int, said: Said) -> Target:
         target = Target(None, said)
@@ -129,14 +131,11 @@ def _load(conn: Connection, customers: Iterable[int]) -> tuple[
     known: dict[int, dict[str, _Known]] = {}
     contacts: dict[int, dict[int, Target]] = {}
     for chunk in _chunks(sorted(set(customers))):
-        for s in conn.execute(select(_snap.c.customer_id, _snap.c.contact_key, _snap.c.service_account_id,
-                                     _snap.c.contact_id, _snap.c.name, _snap.c.phone, _snap.c.email,
-                                     _snap.c.language).where(_snap.c.customer_id.in_(chunk))):
-            mine = known.setdefault(s.customer_id, {})
-            entry = mine.get(s.contact_key)
-            if entry is None:
-                entry = mine[s.contact_key] = _Known(Said(s.name, s.phone, s.email, s.language), s.contact_id)
-            entry.accounts.add(s.service_account_id)
+        for s in conn.execute(select(_snap.c.customer_id, _snap.c.contact_key, _snap.c.contact_id, _snap.c.name,
+                                     _snap.c.phone, _snap.c.email, _snap.c.language, _snap.c.service_accounts)
+                              .where(_snap.c.customer_id.in_(chunk))):
+            known.setdefault(s.customer_id, {})[s.contact_key] = _Known(
+                Said(s.name, s.phone, s.email, s.language), s.contact_id, set(s.service_accounts))
         for c in conn.execute(select(_co.c.id, _co.c.customer_id, _co.c.name, _co.c.phone, _co.c.email,
                                      _co.c.language).where(_co.c.customer_id.in_(chunk)).order_by(_co.c.id)):
             contacts.setdefault(c.customer_id, {})[c.id] = Target(c.id, Said(c.name, c.phone, c.email, c.language))
@@ -180,12 +179,11 @@ def _merge_customer(customer_id: int, wanted: dict[str, _Wanted], known: dict[st
             changed = was.said.changed_to(want.said)
             plan.apply(customer_id, fed, changed)
             plan.links.append((customer_id, fed, want.accounts - was.accounts))
-            if changed:
+            if not changed:
+                plan.counts.unchanged += len(want.accounts & was.accounts)
+            if changed or not want.accounts <= was.accounts:
                 plan.forget.append((customer_id, key))
                 plan.remember.append((customer_id, key, want.said, fed, want.accounts | was.accounts))
-            else:
-                plan.counts.unchanged += len(want.accounts & was.accounts)
-                plan.remember.append((customer_id, key, want.said, fed, want.accounts - was.accounts))
             continue
         if was is not None and not was.said.changed_to(want.said) and want.accounts <= was.accounts:
             plan.counts.unchanged += len(want.accounts)  # its contact was deleted since: nothing new about it
@@ -195,7 +193,7 @@ def _merge_customer(customer_id: int, wanted: dict[str, _Wanted], known: dict[st
         if key in renumbered:
             found, old_keys = renumbered[key]
             plan.apply(customer_id, found, known[old_keys[0]].said.changed_to(want.said))
-            accounts = set().union(*(known[k].accounts for k in old_keys))
+            accounts = set[str]().union(*(known[k].accounts for k in old_keys))
         else:
             found = by_key.get(key)
             if found is None:
@@ -222,14 +220,13 @@ def merge_contacts(conn: Connection, rows: Sequence[Row], customer_ids: dict[str
             continue
         mine = wanted.setdefault(customer_ids[row.customer], {})
         entry = mine.setdefault(key, _Wanted(Said(row.contact_name, row.phone, row.email, row.language)))
-        entry.accounts.add(account_ids[row.service_account])
+        entry.accounts.add(row.service_account)
     known, contacts = _load(conn, wanted)
     plan = _Plan()
     for customer_id, mine in wanted.items():
         _merge_customer(customer_id, mine, known.get(customer_id, {}), contacts.get(customer_id, {}), plan)
-    numbers = {v: k for k, v in account_ids.items()}
     _write_contacts(conn, plan, audit, now)
-    _write_links(conn, plan, audit, numbers)
+    _write_links(conn, plan, audit, account_ids)
     _write_snapshots(conn, plan, now)
     return plan.counts
 
@@ -259,8 +256,8 @@ def _write_contacts(conn: Connection, plan: _Plan, audit: ImportAudit, now: date
     plan.counts.updated = sum(len(p) for p in by_shape.values())
 
 
-def _write_links(conn: Connection, plan: _Plan, audit: ImportAudit, numbers: dict[int, str]) -> None:
-    wanted: dict[Target, tuple[int, set[int]]] = {}
+def _write_links(conn: Connection, plan: _Plan, audit: ImportAudit, account_ids: dict[str, int]) -> None:
+    wanted: dict[Target, tuple[int, set[str]]] = {}
     for cid, target, accounts in plan.links:
         if accounts:
             wanted.setdefault(target, (cid, set()))[1].update(accounts)
@@ -271,12 +268,11 @@ def _write_links(conn: Connection, plan: _Plan, audit: ImportAudit, numbers: dic
     links: list[dict[str, int]] = []
     for target, (cid, accounts) in wanted.items():
         assert target.id is not None
-        new = sorted(a for a in accounts if (target.id, a) not in held)
+        new = sorted(a for a in accounts if (target.id, account_ids[a]) not in held)
         if new:
-            links.extend({"contact_id": target.id, "service_account_id": a} for a in new)
-            audit("import.assign", cid, contact_id=target.id, service_accounts=sorted(numbers[a] for a in new))
-    for chunk in _chunks(links, 5000):
-        conn.execute(insert(_as), list(chunk))
+            links.extend({"contact_id": target.id, "service_account_id": account_ids[a]} for a in new)
+            audit("import.assign", cid, contact_id=target.id, service_accounts=new)
+    insert_many(conn, _as, links)
     plan.counts.assigned = len(links)
 
 
@@ -285,8 +281,6 @@ def _write_snapshots(conn: Connection, plan: _Plan, now: datetime) -> None:
         conn.execute(delete(_snap).where(and_(_snap.c.customer_id == bindparam("b_cid"),
                                               _snap.c.contact_key == bindparam("b_key"))),
                      [{"b_cid": cid, "b_key": key} for cid, key in sorted(set(plan.forget))])
-    rows = [{"customer_id": cid, "contact_key": key, "service_account_id": a, "contact_id": target.id,
-             **said.as_dict(), "imported_at": now}
-            for cid, key, said, target, accounts in plan.remember for a in sorted(accounts)]
-    for chunk in _chunks(rows, 5000):
-        conn.execute(insert(_snap), list(chunk))
+    insert_many(conn, _snap, [{"customer_id": cid, "contact_key": key, "contact_id": target.id, **said.as_dict(),
+                               "service_accounts": sorted(accounts), "imported_at": now}
+                              for cid, key, said, target, accounts in plan.remember])

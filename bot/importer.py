@@ -175,9 +175,11 @@ def _import_customers(conn: Connection, hasher: CodeHasher, customers: dict[str,
                 extra["lockout_cleared"] = True
         if diff:
             audit("import.customer.update", old.id, number=number, changes=diff, **extra)
+    ids = {number: old.id for number, old in known.items()}
     if new:
         result = conn.execute(insert(_ca).returning(_ca.c.id, sort_by_parameter_order=True), new)
         for values, row in zip(new, result, strict=True):
+            ids[values["number"]] = int(row.id)
             audit("import.customer.add", int(row.id), number=values["number"], name=values["name"])
     if renamed:
         conn.execute(update(_ca).where(_ca.c.id == bindparam("b_id"))
@@ -189,7 +191,7 @@ def _import_customers(conn: Connection, hasher: CodeHasher, customers: dict[str,
     report.customers_added = len(new)
     report.customers_updated = len({p["b_id"] for p in renamed + recoded})
     report.codes_hashed = len(new) + len(recoded)
-    return {k: v.id for k, v in _existing(conn, _ca.c.number, customers, _ca.c.id).items()}
+    return ids
 
 
 def _move(conn: Connection, account_id: int, number: str, previous: int, audit: ImportAudit) -> list[int]:
@@ -201,7 +203,12 @@ def _move(conn: Connection, account_id: int, number: str, previous: int, audit: 
         conn.execute(delete(_as).where(_as.c.service_account_id == account_id, _as.c.contact_id.in_(gone)))
         audit("import.unassign", previous, service_account=number, contacts=gone,
               reason="service_account moved to another customer_account")
-    conn.execute(delete(_snap).where(_snap.c.service_account_id == account_id, _snap.c.customer_id == previous))
+    remembered = conn.execute(select(_snap.c.id, _snap.c.service_accounts).where(_snap.c.customer_id == previous)).all()
+    kept = [{"b_id": r.id, "b_accounts": [n for n in r.service_accounts if n != number]}
+            for r in remembered if number in r.service_accounts]
+    if kept:  # the previous customer's rows no longer put anyone on it
+        conn.execute(update(_snap).where(_snap.c.id == bindparam("b_id"))
+                     .values(service_accounts=bindparam("b_accounts", type_=_snap.c.service_accounts.type)), kept)
     return gone
 
 
@@ -219,7 +226,6 @@ def _import_service_accounts(conn: Connection, rows: Sequence[Row], customer_ids
         old = known.get(number)
         if old is None:
             new.append({"number": number, "customer_id": customer_id, "medical": False, **values})
-            audit("import.service_account.add", customer_id, number=number, **values)
             continue
         diff = changes(dict(old._mapping), values)
         extra: dict[str, Any] = {}
@@ -231,14 +237,22 @@ def _import_service_accounts(conn: Connection, rows: Sequence[Row], customer_ids
         if diff:
             changed.append({"b_id": old.id, "b_customer_id": customer_id, **{f"b_{k}": v for k, v in values.items()}})
             audit("import.service_account.update", customer_id, number=number, changes=diff, **extra)
+    ids = {number: old.id for number, old in known.items()}
+    added: dict[int, list[dict[str, Any]]] = {}  # one audit row per customer: a first import adds thousands
     if new:
-        conn.execute(insert(_sa), new)
+        result = conn.execute(insert(_sa).returning(_sa.c.id, sort_by_parameter_order=True), new)
+        for params, row in zip(new, result, strict=True):
+            ids[params["number"]] = int(row.id)
+            added.setdefault(params["customer_id"], []).append(
+                {k: params[k] for k in ("number", "service_address", "outage_group", "demand_kw")})
+    for customer_id, accounts_added in added.items():
+        audit("import.service_account.add", customer_id, service_accounts=accounts_added)
     if changed:
         conn.execute(update(_sa).where(_sa.c.id == bindparam("b_id")).values(
             customer_id=bindparam("b_customer_id"), service_address=bindparam("b_service_address"),
             outage_group=bindparam("b_outage_group"), demand_kw=bindparam("b_demand_kw")), changed)
     report.service_accounts_added, report.service_accounts_updated = len(new), len(changed)
-    return {k: v.id for k, v in _existing(conn, _sa.c.number, accounts, _sa.c.id).items()}
+    return ids
 
 
 def _database_error(exc: SQLAlchemyError) -> Msg:
