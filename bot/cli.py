@@ -166,9 +166,16 @@ def export_contacts_command(
                                        file=Literal(str(file))), error=True)
             raise typer.Exit(2)
         partial = file.with_name(f".{file.name}.partial")
-        with partial.open("w", newline="", encoding="utf-8") as stream:
-            report = export_contacts(app.db, stream)
-        os.replace(partial, file)  # readers never see half a file
+        try:
+            with partial.open("w", newline="", encoding="utf-8") as stream:
+                report = export_contacts(app.db, stream)
+            os.replace(partial, file)  # readers never see half a file
+        except OSError as exc:
+            say(catalogs, settings, OP("{file}: cannot write it ({error}); nothing written.", file=Literal(str(file)),
+                                       error=Literal(exc.strerror or type(exc).__name__)), error=True)
+            raise typer.Exit(2) from None
+        finally:
+            partial.unlink(missing_ok=True)
         for left in report.left_out:
             say(catalogs, settings, _left_out(left), to_stderr=True)
         say(catalogs, settings, OP(

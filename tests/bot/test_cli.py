@@ -103,6 +103,9 @@ def test_export_contacts_writes_the_import_format_and_never_overwrites_by_accide
     assert again.returncode == 2 and "đã tồn tại; chưa ghi gì (dùng --overwrite" in again.stderr
     assert out.read_text(encoding="utf-8") == text
     assert run(["export-contacts", "--overwrite", str(out)], tmp_path).returncode == 0
+    nowhere = run(["export-contacts", str(tmp_path / "no-such-folder" / "x.csv")], tmp_path)
+    assert nowhere.returncode == 2 and "cannot write it" in nowhere.stderr and "Traceback" not in nowhere.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
     reimport = run(["import-accounts", str(out)], tmp_path)
     assert reimport.returncode == 0, reimport.stderr
     assert "contacts +0 ~0, assignments +0; 4 contact rows unchanged" in reimport.stdout

@@ -117,6 +117,15 @@ CASES: list[tuple[str, list[Action], Callable[[Rows], Rows], set[tuple[str, str 
         (AN, "+17145550101", "an@phobolsa.example", "vi", "3-001-1001 3-001-1002"),
         ("Lý Văn Minh", "+17145550155", "an@phobolsa.example", "vi", "3-001-1001 3-001-1002"),
         (BICH, "+17145550102", None, "vi", "3-001-1002")}),
+    ("CIS gave Bích an email in place of her phone: the same person", [("assign", BICH, "*1003")],
+     lambda rows: edit(rows, {"contact_name": BICH}, contact_phone="", contact_email="bich@example.com"), {
+        (AN, "+17145550101", "an@phobolsa.example", "vi", "3-001-1001 3-001-1002"),
+        (BICH, None, "bich@example.com", "vi", "3-001-1002 3-001-1003")}),
+    ("CIS added a second An with another number: the first one stays as she is", [],
+     cis_adds(AN, "(714) 555-0155"), {
+        (AN, "+17145550101", "an@phobolsa.example", "vi", "3-001-1001 3-001-1002"),
+        (AN, "+17145550155", None, "vi", "3-001-1001"),
+        (BICH, "+17145550102", None, "vi", "3-001-1002")}),
     ("CIS added a contact", [], cis_adds("Đỗ Minh Châu", "(714) 555-0103"), {
         (AN, "+17145550101", "an@phobolsa.example", "vi", "3-001-1001 3-001-1002"),
         (BICH, "+17145550102", None, "vi", "3-001-1002"),
@@ -231,6 +240,13 @@ def test_every_change_an_import_makes_is_audited_with_the_files_name(empty_app: 
                            "outage_group": "A012", "demand_kw": "85.00"}
     assigned = next(d for a, _c, _addr, d in rows if a == "import.assign" and d["contact_id"] == an["contact_id"])
     assert assigned["service_accounts"] == ["3-001-1001", "3-001-1002"]
+
+
+def test_a_file_name_longer_than_the_audit_holds_is_cut_not_refused(empty_app: App, tmp_path: Path) -> None:
+    name = "cis-export-" + "x" * 200 + ".csv"  # 215 characters, more than audit_log.address holds
+    report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / name, demo_rows()))
+    assert report.imported and report.error is None
+    assert {addr for _a, _c, addr, _d in audit_rows(empty_app)} == {name[:128]}
 
 
 def test_updates_are_audited_with_old_and_new_values(empty_app: App, tmp_path: Path) -> None:
