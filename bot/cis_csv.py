@@ -54,7 +54,7 @@ EMAIL_MAX = _length(Contact, "email")
 PHONE_MAX = _length(Contact, "phone")
 KW_STEP, KW_MAX = _numeric_limits(ServiceAccount, "demand_kw")
 
-_DIGITS = re.compile(rf"^\d{{6,{CUSTOMER_MAX}}}$")
+_DIGITS = re.compile(rf"^[0-9]{{6,{CUSTOMER_MAX}}}$")  # ASCII only, as the bot reads them (not \d: ７ or ٧)
 _SA_NUMBER = re.compile(rf"^[0-9A-Za-z-]{{4,{ACCOUNT_MAX}}}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 

@@ -155,6 +155,7 @@ def test_no_access_code_is_stored_in_the_clear(empty_app: App) -> None:
 
 OVER_THE_LIMIT = [  # (column, value, reason): each is a bad row, never a database error
     ("customer_account", "9" * 21, "customer_account must be 6 to 20 digits"),
+    ("customer_account", "７００００００００１", "customer_account must be 6 to 20 digits"),  # never typed
     ("access_code", "c" * 65, "access_code must be at most 64 characters without spaces"),
     ("customer_name", "x" * 201, "customer_name is required (at most 200 characters)"),
     ("service_account", "9" * 21, "service_account must be 4 to 20 letters, digits or dashes"),
