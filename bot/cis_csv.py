@@ -21,7 +21,7 @@ from sqlalchemy import Numeric, String
 
 from bot.i18n import OP
 from bot.storage.models import Base, Contact, CustomerAccount, ServiceAccount, table
-from dialogs.text import Literal, Msg
+from dialogs.text import Literal, Msg, fold_digits, has_lookalike_digits
 
 COLUMNS = ("customer_account", "access_code", "customer_name", "service_account", "service_address",
            "outage_group", "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language")
@@ -54,7 +54,7 @@ EMAIL_MAX = _length(Contact, "email")
 PHONE_MAX = _length(Contact, "phone")
 KW_STEP, KW_MAX = _numeric_limits(ServiceAccount, "demand_kw")
 
-_DIGITS = re.compile(rf"^[0-9]{{6,{CUSTOMER_MAX}}}$")  # ASCII only, as the bot reads them (not \d: ７ or ٧)
+_DIGITS = re.compile(rf"^[0-9]{{6,{CUSTOMER_MAX}}}$")  # after fold_digits: the rule a customer types by
 _SA_NUMBER = re.compile(rf"^[0-9A-Za-z-]{{4,{ACCOUNT_MAX}}}$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
@@ -139,10 +139,11 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
               phone_cache: dict[str, str | None]) -> Row | BadRow:
     """Validate and normalize one CSV record."""
     f = {name: _field(raw, name) for name in COLUMNS}
+    f["customer_account"] = fold_digits(f["customer_account"])
     problems = _controls(raw)
     if not _DIGITS.match(f["customer_account"]):
         problems.append(OP("customer_account must be 6 to 20 digits"))
-    code = (raw.get("access_code") or "").strip()
+    code = fold_digits((raw.get("access_code") or "").strip())  # as dialogs.verify reads a typed code
     if len(code) > CODE_MAX or _SPACE.search(code):
         problems.append(OP("access_code must be at most 64 characters without spaces"))
     if not f["customer_name"] or len(f["customer_name"]) > NAME_MAX:
@@ -186,8 +187,10 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
 
 def e164(text: str, region: str) -> str | None:
     """A phone number as E.164 (``+16265550100``), or None when it is not a valid number."""
+    if has_lookalike_digits(text):
+        return None
     try:
-        number = phonenumbers.parse(text, region)
+        number = phonenumbers.parse(fold_digits(text), region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(number):

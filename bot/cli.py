@@ -6,25 +6,35 @@ What the command prints for operators (import reports, errors) comes from the ca
 
 from __future__ import annotations
 
-import logging
+import getpass
 import os
 import sys
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from sqlalchemy import select
 
-from bot.app import App, build
+from bot.app import App, build, waits
 from bot.channels.base import Inbound, render_text
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.exporter import LeftOut, export_contacts
 from bot.i18n import OP, Catalogs
 from bot.importer import ImportReport, import_file
-from bot.storage.db import is_empty
+from bot.logs import configure_logging, logging_config
+from bot.security import mask
+from bot.storage.accounts import revoke_sessions
+from bot.storage.db import Database, is_empty, make_engine, migrate
+from bot.storage.models import CustomerAccount
 from dialogs.text import Literal, Msg
+
+EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE = 1, 2, 3, 4, 5
+DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="outagebot: rotating-outage alert contacts, in Vietnamese and English.")
@@ -43,9 +53,42 @@ def say(catalogs: Catalogs, settings: Settings, msg: Msg, *, error: bool = False
         print(text)
 
 
-def _app() -> App:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return build(Settings())
+def _settings() -> Settings:
+    """The settings from the environment, logging configured by them; a bad one ends the command with one line."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = "OUTAGEBOT_" + str(error["loc"][0]).upper() if error["loc"] else "OUTAGEBOT_*"
+        _config_error(Settings.model_construct(), f"{name}: {error['msg']}")
+    configure_logging(settings.log_level)
+    return settings
+
+
+def _config_error(settings: Settings, text: str) -> NoReturn:
+    err.print(text, markup=False, style="red")
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def _app(*, generate_pepper: bool = False) -> App:
+    """The application; a missing pepper ends the command (``generate_pepper``: the demo database only)."""
+    settings = _settings()
+    try:
+        pepper, created = settings.resolve_pepper(generate=generate_pepper)
+    except ConfigError as exc:
+        _config_error(settings, str(exc))
+    if created is not None:
+        say(Catalogs(), settings, OP("Made a secret pepper for this demo database in {path} (keep it with the "
+                                     "database: without it no access code verifies).",
+                                     path=Literal(str(created.resolve()))), to_stderr=True)
+    return build(settings, pepper=pepper)
+
+
+def _database(settings: Settings) -> Database:
+    """The database alone, for commands that verify nobody (no pepper needed)."""
+    engine = make_engine(settings.database_url, waits(settings))
+    migrate(engine)
+    return Database(engine, waits(settings))
 
 
 def _seed(app: App) -> ImportReport:
@@ -61,14 +104,22 @@ def chat(
 ) -> None:
     """Chat with the bot in this terminal (reads one message per line when input is not a terminal)."""
     if lang not in (None, "vi", "en"):
-        settings = Settings()
+        settings = _settings()
         raise typer.BadParameter(Catalogs().render(OP("--lang must be vi or en"), settings.operator_language))
-    app = _app()
+    app = _app(generate_pepper=True)
     try:
+        database = app.settings.database_file()
+        if database is not None:
+            say(app.catalogs, app.settings, OP("Database: {path}", path=Literal(str(database.resolve()))),
+                to_stderr=True)
         if is_empty(app.db.engine):
-            _seed(app)
-            say(app.catalogs, app.settings, OP("Loaded the demo accounts (see README: 700000001 / 482913, "
-                                               "700000002 / 731562)."), to_stderr=True)
+            if app.settings.is_default_database:
+                _seed(app)
+                say(app.catalogs, app.settings, OP("Loaded the demo accounts (see README: 700000001 / 482913, "
+                                                   "700000002 / 731562)."), to_stderr=True)
+            else:
+                say(app.catalogs, app.settings, OP("This database has no customer accounts yet: load them with "
+                                                   "outagebot import-accounts FILE.csv."), to_stderr=True)
         interactive = sys.stdin.isatty()
 
         def turn(text: str) -> None:
@@ -115,18 +166,18 @@ def import_accounts(
             except UnicodeDecodeError as exc:
                 say(catalogs, settings, OP("{file}: not UTF-8 text (byte {position}); nothing imported.",
                                            file=Literal(str(file)), position=exc.start), error=True)
-                raise typer.Exit(2) from None
+                raise typer.Exit(EXIT_USAGE) from None
         for bad in report.bad:
             say(catalogs, settings, OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)),
                 to_stderr=True)
         if report.error is not None:
             say(catalogs, settings, report.error, error=True)
-            raise typer.Exit(4)
+            raise typer.Exit(EXIT_DATABASE)
         if not report.imported:
             say(catalogs, settings, OP("{bad} bad row(s) of {rows}; nothing imported. Fix them, or use "
                                        "--skip-invalid to import the good rows.", bad=len(report.bad),
                                        rows=report.rows), error=True)
-            raise typer.Exit(1)
+            raise typer.Exit(EXIT_BAD_DATA)
         say(catalogs, settings, OP(
             "imported {good} of {rows} rows: customer accounts +{customers_added} ~{customers_updated}, "
             "access codes hashed {codes}, service accounts +{accounts_added} ~{accounts_updated}, "
@@ -138,7 +189,7 @@ def import_accounts(
             contacts_added=report.contacts_added, contacts_updated=report.contacts_updated,
             assignments=report.assignments_added, unchanged=report.rows_unchanged))
         if report.bad:
-            raise typer.Exit(3)
+            raise typer.Exit(EXIT_PARTIAL)
     finally:
         app.close()
 
@@ -158,22 +209,22 @@ def export_contacts_command(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the file if it exists")] = False,
 ) -> None:
     """Write the contacts as they are now (customers' changes included) in the import's own CSV format."""
-    app = _app()
-    catalogs, settings = app.catalogs, app.settings
+    settings, catalogs = _settings(), Catalogs()
+    db = _database(settings)  # no pepper needed: nothing is verified or hashed
     try:
         if file.exists() and not overwrite:
             say(catalogs, settings, OP("{file} exists; nothing written (use --overwrite to replace it).",
                                        file=Literal(str(file))), error=True)
-            raise typer.Exit(2)
+            raise typer.Exit(EXIT_USAGE)
         partial = file.with_name(f".{file.name}.partial")
         try:
             with partial.open("w", newline="", encoding="utf-8") as stream:
-                report = export_contacts(app.db, stream)
+                report = export_contacts(db, stream)
             os.replace(partial, file)  # readers never see half a file
         except OSError as exc:
             say(catalogs, settings, OP("{file}: cannot write it ({error}); nothing written.", file=Literal(str(file)),
                                        error=Literal(exc.strerror or type(exc).__name__)), error=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_USAGE) from None
         finally:
             partial.unlink(missing_ok=True)
         for left in report.left_out:
@@ -184,7 +235,7 @@ def export_contacts_command(
             "stored codes)", rows=report.rows, file=Literal(str(file)), customers=report.customers,
             accounts=report.service_accounts, contacts=report.contacts))
     finally:
-        app.close()
+        db.close()
 
 
 @cli.command()
@@ -196,23 +247,43 @@ def serve(
     """Serve the webhooks (SMS now) over HTTP with uvicorn."""
     import uvicorn
 
-    settings = Settings()
+    settings = _settings()
     catalogs = Catalogs()
+    try:
+        pepper, _created = settings.resolve_pepper()
+    except ConfigError as exc:
+        _config_error(settings, str(exc))
+    if workers > 1 and settings.database_file() is not None:
+        say(catalogs, settings, OP("--workers above 1 needs PostgreSQL: SQLite has one writer, and one worker "
+                                   "serves it best."), error=True)
+        raise typer.Exit(EXIT_USAGE)
     if settings.sms_enabled:
         say(catalogs, settings, OP("SMS webhooks on: {url}/sms/inbound (status callbacks: {url}/sms/status)",
                                    url=Literal((settings.public_url or "").rstrip("/"))), to_stderr=True)
     else:
         say(catalogs, settings, OP("SMS webhooks are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                                    "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM."), to_stderr=True)
-    build(settings).close()  # migrate once, before any worker starts
+    build(settings, pepper=pepper).close()  # migrate once, before any worker starts
     uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level="warning", access_log=False)
+                log_level=settings.log_level.lower(), log_config=logging_config(settings.log_level), access_log=False)
 
 
 @cli.command("seed-demo")
 def seed_demo() -> None:
-    """Load the demo accounts (two businesses, Vietnamese and English contacts)."""
-    app = _app()
+    """Load the demo accounts (two businesses, Vietnamese and English contacts) into a SQLite database."""
+    settings = _settings()
+    if settings.database_file() is None:
+        _config_error(settings, Catalogs().render(OP("seed-demo loads demo accounts only into a SQLite database, "
+                                                     "never into PostgreSQL."), settings.operator_language))
+    db = _database(settings)
+    try:
+        numbers = db.read(lambda conn: {r[0] for r in conn.execute(select(CustomerAccount.number))})
+    finally:
+        db.close()
+    if numbers - DEMO_ACCOUNTS:
+        _config_error(settings, Catalogs().render(OP("This database holds other customers: demo accounts are not "
+                                                     "loaded into it."), settings.operator_language))
+    app = _app(generate_pepper=True)
     try:
         report = _seed(app)
         say(app.catalogs, app.settings, OP("demo data loaded: {rows} rows (customer 700000001 code 482913; "
@@ -221,12 +292,38 @@ def seed_demo() -> None:
         app.close()
 
 
+sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions.")
+cli.add_typer(sessions_cli, name="sessions")
+
+
+@sessions_cli.command("revoke")
+def sessions_revoke(
+    customer_account: Annotated[str, typer.Argument(help="Customer Account Number")],
+    operator: Annotated[str | None, typer.Option("--operator", help="who does this (default: the OS user)")] = None,
+) -> None:
+    """End every chat session signed in to a customer account, at its next message (audited)."""
+    settings = _settings()
+    catalogs = Catalogs()
+    db = _database(settings)
+    who = operator or getpass.getuser()
+    try:
+        done = db.run(lambda conn: revoke_sessions(conn, customer_account, "operator", who, datetime.now(UTC)))
+    finally:
+        db.close()
+    if done is None:
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))),
+            error=True)
+        raise typer.Exit(EXIT_BAD_DATA)
+    say(catalogs, settings, OP("Customer account {number}: signed-in sessions: {n}. They end at their next "
+                               "message.", number=Literal(mask(customer_account)), n=done))
+
+
 @cli.command()
 def dialogs(mermaid: Annotated[bool, typer.Option("--mermaid", help="print a Mermaid diagram")] = False) -> None:
     """Check the dialog graph against the catalogs; with --mermaid, draw it."""
     from dialogs.graph import build_engine
 
-    settings, catalogs = Settings(), Catalogs()
+    settings, catalogs = _settings(), Catalogs()
     engine = build_engine(settings.dialog_settings())
     engine.check_catalog(catalogs.has)
     if mermaid:

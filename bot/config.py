@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+import phonenumbers
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from dialogs.engine import DialogSettings
+
+DEFAULT_DATABASE_URL = "sqlite:///./outagebot.db"
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message names it (and never holds a secret)."""
 
 
 class Settings(BaseSettings):
@@ -17,11 +28,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="OUTAGEBOT_", extra="ignore", frozen=True)
 
-    database_url: str = "sqlite:///./outagebot.db"
-    pepper: SecretStr = Field(
-        default=SecretStr("outagebot-demo-pepper-change-me"),
-        description="Secret mixed into every access-code hash; keep it outside the database.",
-    )
+    database_url: str = DEFAULT_DATABASE_URL
+    pepper: SecretStr | None = Field(
+        default=None, description="Secret mixed into every access-code hash; keep it outside the database.")
+    pepper_file: Path | None = Field(default=None, description="a file holding the pepper (instead of PEPPER)")
     timezone: str = "America/Los_Angeles"
     operator_language: Literal["en", "vi"] = Field(default="en", description="language of the CLI's reports")
     support_phone: str = "1-800-990-7788"
@@ -42,12 +52,42 @@ class Settings(BaseSettings):
     sms_max_body_bytes: int = Field(default=16_384, ge=1024)
     outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often due retries are sent")
     scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
+    db_lock_timeout_seconds: float = Field(default=3.0, gt=0, le=10,
+                                           description="longest wait for a lock or a connection in a turn")
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=10, description="longest statement in a turn")
+    db_pool_size: int = Field(default=20, ge=1, le=200,
+                              description="turns run at once per worker on PostgreSQL (a thread and a connection each)")
+    phone_regions: str = Field(default="US,CA", description="where contacts' numbers may be (ISO 3166 codes)")
+    max_contacts_per_customer: int = Field(default=25, ge=1, le=10_000)
+    notices_per_customer_per_hour: int = Field(default=20, ge=1, le=10_000)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        default="WARNING", description="the least severe log lines written (every line is masked: bot.logs)")
+    replay_retention_hours: int = Field(
+        default=48, ge=1, le=24 * 366, description="how long a reply is kept to answer a provider's retry")
+    # At least a day, so longer than the idle timeout and the per-address throttle window (each at
+    # most a day): a session purged for idleness holds nothing that is still in force.
+    session_retention_days: int = Field(
+        default=30, ge=1, le=3660, description="a session idle this long is deleted")
 
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         ZoneInfo(value)
         return value
+
+    @field_validator("phone_regions")
+    @classmethod
+    def _known_regions(cls, value: str) -> str:
+        codes = [c.strip().upper() for c in value.split(",") if c.strip()]
+        unknown = [c for c in codes if c not in phonenumbers.SUPPORTED_REGIONS]
+        if not codes or unknown:
+            raise ValueError(f"unknown region codes: {unknown or value!r}")
+        return ",".join(codes)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_capitals(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("scrypt_n")
     @classmethod
@@ -63,15 +103,76 @@ class Settings(BaseSettings):
                     and (self.twilio_from or self.twilio_messaging_service_sid))
 
     @property
+    def replay_retention(self) -> timedelta:
+        """How long a remembered reply to a provider message is kept (replays within it get it again)."""
+        return timedelta(hours=self.replay_retention_hours)
+
+    @property
+    def session_retention(self) -> timedelta:
+        """How long an idle session is kept before it is deleted."""
+        return timedelta(days=self.session_retention_days)
+
+    @property
     def zone(self) -> ZoneInfo:
         """The utility's time zone, for showing times."""
         return ZoneInfo(self.timezone)
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """The regions contacts' numbers may be in."""
+        return tuple(self.phone_regions.split(","))
+
+    @property
+    def is_default_database(self) -> bool:
+        """Whether this is the zero-configuration SQLite file (demo data and a generated pepper allowed)."""
+        return self.database_url == DEFAULT_DATABASE_URL
+
+    def database_file(self) -> Path | None:
+        """The SQLite database file, if the database is one."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return None
+        return Path(url.database)
+
+    def resolve_pepper(self, *, generate: bool = False) -> tuple[bytes, Path | None]:
+        """The pepper, and the file it was just created in (if it was).
+
+        ``OUTAGEBOT_PEPPER``, else ``OUTAGEBOT_PEPPER_FILE``. With ``generate`` and the default SQLite
+        database only, a random pepper is made once in a file beside the database (mode 0600) and
+        reused after. Anything else without a pepper is a :class:`ConfigError`.
+        """
+        if self.pepper is not None and self.pepper.get_secret_value():
+            return self.pepper.get_secret_value().encode("utf-8"), None
+        path = self.pepper_file
+        created = None
+        if path is None and generate and self.is_default_database:
+            database = self.database_file()
+            assert database is not None
+            path = database.with_name(database.name + ".pepper")
+            if not path.exists():
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w", encoding="ascii") as fh:
+                    fh.write(secrets.token_urlsafe(32) + "\n")
+                created = path
+        if path is None:
+            raise ConfigError("OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes "
+                              "safe and must come from outside the database")
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"OUTAGEBOT_PEPPER_FILE {path}: {exc.strerror}") from None
+        if not value:
+            raise ConfigError(f"OUTAGEBOT_PEPPER_FILE {path} is empty")
+        return value.encode("utf-8"), created
 
     def dialog_settings(self) -> DialogSettings:
         """The part of the settings the dialogs need."""
         return DialogSettings(
             support_phone=self.support_phone,
             region=self.default_region,
+            phone_regions=self.regions,
+            max_contacts=self.max_contacts_per_customer,
             idle_timeout=timedelta(minutes=self.session_idle_minutes),
             verified_max_age=timedelta(hours=self.session_max_hours),
         )

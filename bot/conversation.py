@@ -1,47 +1,55 @@
-"""One turn: an :class:`Inbound` in, the dialog engine run on its session, a :class:`Reply` out.
+"""One turn: an :class:`Inbound` in, the dialog engine run on its session, a rendered reply out.
 
 Everything a turn reads and writes happens in one database transaction: the session row (locked),
-verification counters, contacts, assignments and audit rows. Either all of it is committed or none.
-Turns of one address are serialized by the session row lock; different addresses run concurrently
-on PostgreSQL.
+verification counters, contacts, assignments, audit rows and outbox rows. Either all of it is
+committed or none. Turns of one conversation are serialized by the session row lock; different
+conversations run concurrently (PostgreSQL) or one after the other in sub-millisecond turns (SQLite).
+
+A turn never waits on anything slow while it holds locks. The one slow thing a customer can cause,
+checking an access code (scrypt), is computed before the turn: a turn that needs a check it has not
+got raises :class:`NeedsCheck`, is rolled back, and runs again once the check is computed (off the
+event loop in the web server). Two drivers run the same :meth:`Conversation.turn`:
+:meth:`Conversation.answer` (synchronous: the terminal, tests, scripts) and
+:meth:`Conversation.answer_async` (the web server, through a :class:`bot.storage.aio.Runner`).
+A turn that fails is rolled back whole and answered with an apology; lost races and lost
+connections are retried first.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from bot.channels.base import Inbound, KeywordKind
-from bot.security import CodeChecker, CodeHasher, FailureAlarm, PrecheckedCodes, mask
+from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
 from bot.storage import optouts
-from bot.storage.accounts import AccountsRepo, LockoutPolicy, stored_code_hash
-from bot.storage.db import Database
-from bot.storage.sessions import LostUpdate, load_for_update, peek, save
+from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy
+from bot.storage.aio import Runner
+from bot.storage.db import CommitFailed, Database
+from bot.storage.sessions import LostUpdate, load_for_update, save
 from dialogs.engine import Engine, Reply, Session
 from dialogs.text import N_, Msg
-from dialogs.verify import CODE_STATE, pending_check
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    """The real clock."""
-    return datetime.now(UTC)
-
-
 Render = Callable[[Reply], list[str]]
 
 _HELP = N_("Rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
 _OPTED_OUT = N_("You will get no more messages from rotating outage alerts. Help: {support}")
 _OPTED_IN = N_("You will get rotating outage alert messages again. Reply STOP to stop.")
+_SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
+_MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,106 +60,111 @@ class Answer:
     reply: Reply | None
     replayed: bool = False
     enqueued: int = 0  # outbox messages the turn wrote (send them soon)
+    failed: bool = False
+
+
+@dataclass(slots=True)
+class _Attempts:
+    """What the attempts at one message have learnt: the checks computed, the conversation's language."""
+
+    checks: CodeChecks
+    locale: str | None = None
+    needs: list[NeedsCheck] = field(default_factory=list)
 
 
 class Conversation:
     """Runs turns against the database."""
 
     def __init__(self, db: Database, engine: Engine, hasher: CodeHasher, policy: LockoutPolicy,
-                 clock: Clock = utc_now, alarm: FailureAlarm | None = None, attempts: int = 3) -> None:
+                 clock: Clock = utc_now, alarm: FailureAlarm | None = None, attempts: int = 3,
+                 limits: ContactLimits | None = None) -> None:
         self.db, self.engine, self.hasher, self.policy = db, engine, hasher, policy
         self.clock, self.alarm, self.attempts = clock, alarm, attempts
+        self.limits = limits or ContactLimits()
+
+    # -- drivers ---------------------------------------------------------------------------------
 
     def handle(self, inbound: Inbound) -> Reply:
-        """Run one turn for ``inbound`` and return the reply (after it is committed).
-
-        A turn that fails (the database is away, a bug) is rolled back whole, so nothing is half
-        saved, and the customer is told to try again rather than left without an answer.
-        """
+        """Run one turn for ``inbound`` and return the reply (after it is committed)."""
         answer = self.answer(inbound, lambda reply: [])
         assert answer.reply is not None  # only a replayed provider message has none
         return answer.reply
 
-    def answer(self, inbound: Inbound, render: Render, prechecked: PrecheckedCodes | None = None,
-               *, checked: bool = False) -> Answer:
-        """Run one turn and render its reply, in the turn's transaction.
-
-        With ``inbound.external_id`` (a provider's message id) the rendered reply is remembered in the
-        same transaction, so a replay of that message gets the same texts and changes nothing.
-        ``checked`` says the caller already asked :meth:`pending_code` (and passes ``prechecked``).
-        """
-        for attempt in range(1, self.attempts + 1):
+    def answer(self, inbound: Inbound, render: Render) -> Answer:
+        """Run one turn and render its reply, blocking this thread while it waits."""
+        state = _Attempts(CodeChecks(self.hasher))
+        attempt = 0
+        while True:
             try:
-                return self._turn(inbound, render, prechecked, checked)
-            except (LostUpdate, OperationalError) as exc:
-                if attempt < self.attempts and _retryable(exc):
-                    log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
-                                type(exc).__name__)
-                    continue
-                failed = self._failed(inbound, exc)
+                return self.db.run(lambda conn: self.turn(conn, inbound, render, state))
+            except NeedsCheck as need:
+                if len(state.needs) >= _MAX_CHECKS:
+                    return self._failed(inbound, need, state, render)
+                state.needs.append(need)
+                state.checks.add(need.code, need.stored)
             except Exception as exc:
-                failed = self._failed(inbound, exc)
-            return Answer(render(failed), failed)
-        raise AssertionError("unreachable")  # pragma: no cover
+                attempt += 1
+                if attempt < self.attempts and _retryable(exc):
+                    self._retrying(inbound, exc)
+                    continue
+                return self._failed(inbound, exc, state, render)
 
-    def _failed(self, inbound: Inbound, exc: Exception) -> Reply:
+    async def answer_async(self, inbound: Inbound, render: Render, runner: Runner) -> Answer:
+        """Run one turn from an event loop: database waits and code checks never block the loop."""
+        state = _Attempts(CodeChecks(self.hasher))
+        attempt = 0
+        while True:
+            try:
+                return await runner.run(lambda conn: self.turn(conn, inbound, render, state))
+            except NeedsCheck as need:
+                if len(state.needs) >= _MAX_CHECKS:
+                    return self._failed(inbound, need, state, render)
+                state.needs.append(need)
+                await runner.offload(state.checks.add, need.code, need.stored)
+            except Exception as exc:
+                attempt += 1
+                if attempt < self.attempts and _retryable(exc):
+                    self._retrying(inbound, exc)
+                    continue
+                return self._failed(inbound, exc, state, render)
+
+    def _retrying(self, inbound: Inbound, exc: Exception) -> None:
+        log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address), type(exc).__name__)
+
+    def _failed(self, inbound: Inbound, exc: BaseException, state: _Attempts, render: Render) -> Answer:
         log.error("turn for %s:%s failed and was rolled back: %s", inbound.channel, mask(inbound.address),
                   type(exc).__name__, exc_info=exc)
-        locale = inbound.locale_hint or "en"
-        with contextlib.suppress(Exception), self.db.unlocked() as conn:
-            session = peek(conn, inbound.channel, inbound.address)
-            locale = session.locale if session is not None else locale
-        message = Msg.of(N_("Sorry, something went wrong and nothing was changed. Please try again, "
-                            "or call {support}."), support=self.engine.settings.support_phone)
-        return Reply((message,), (), False, locale, "")
+        locale = state.locale or inbound.locale_hint or "en"
+        message = Msg.of(_SORRY, support=self.engine.settings.support_phone)
+        reply = Reply((message,), (), False, locale, "")
+        return Answer(render(reply), reply, failed=True)
 
-    def pending_code(self, inbound: Inbound) -> tuple[str, str | None] | None:
-        """The (code, stored hash) this message's turn would check, if any.
+    # -- the turn --------------------------------------------------------------------------------
 
-        The check is a deliberately slow hash. Inside the turn it would hold the session lock (and
-        on SQLite the database's only write lock, stalling every other conversation) and, in the web
-        server, the event loop; so it is done before, off the loop (see :meth:`precheck`).
+    def turn(self, conn: Connection, inbound: Inbound, render: Render, state: _Attempts) -> Answer:
+        """One turn inside the caller's transaction on ``conn``.
+
+        Raises :class:`NeedsCheck` (before writing anything that stays) when a code check is missing.
+        With ``inbound.external_id`` (a provider's message id) the rendered reply is remembered in the
+        same transaction, so a replay of that message gets the same texts and changes nothing.
         """
-        if self.db.dialect != "sqlite" or inbound.keyword is not None:
-            return None
-        with self.db.unlocked() as conn:
-            session = peek(conn, inbound.channel, inbound.address, only_in=CODE_STATE)
-            pending = pending_check(session, inbound.text) if session is not None else None
-            if pending is None:
-                return None
-            return pending[1], stored_code_hash(conn, pending[0])
-
-    def precheck(self, pending: tuple[str, str | None]) -> PrecheckedCodes:
-        """Check a code against its stored hash now, for the turn to reuse."""
-        codes = PrecheckedCodes(self.hasher)
-        codes.precheck(*pending)
-        return codes
-
-    def _turn(self, inbound: Inbound, render: Render, prechecked: PrecheckedCodes | None,
-              checked: bool) -> Answer:
-        if prechecked is None and not checked:
-            pending = self.pending_code(inbound)
-            prechecked = self.precheck(pending) if pending else None
-        checker: CodeChecker = prechecked or self.hasher
         now = self.clock()
-        with self.db.transaction() as conn:
-            stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint)
-            if inbound.external_id:
-                seen = optouts.replayed(conn, inbound.channel, inbound.external_id)
-                if seen is not None:
-                    return Answer(seen, None, replayed=True)
-            repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now,
-                                hasher=checker, policy=self.policy, throttle=stored.throttle,
-                                alarm=self.alarm)
-            reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
-            if reply is None:
-                # a keyword with nothing to do: START shows where the conversation is; YES is a yes
-                text = "" if inbound.keyword and not inbound.keyword.passes_through else inbound.text
-                reply = self.engine.step(stored.session, text, repo, now)
-            save(conn, stored)
-            texts = render(reply)
-            if inbound.external_id:
-                optouts.remember(conn, inbound.channel, inbound.external_id, texts, now)
+        stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint, inbound.external_id)
+        state.locale = stored.session.locale
+        if stored.replayed is not None:
+            return Answer(stored.replayed, None, replayed=True)
+        repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now, hasher=state.checks,
+                            policy=self.policy, throttle=stored.throttle, alarm=self.alarm, limits=self.limits)
+        reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
+        if reply is None:
+            # a keyword with nothing to do: START shows where the conversation is; YES is a yes
+            text = "" if inbound.keyword and not inbound.keyword.passes_through else inbound.text
+            was = stored.session.customer_id
+            reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
+            if stored.session.customer_id is not None and stored.session.customer_id != was:
+                stored.customer_version = repo.verified_version
+        texts = render(reply)
+        save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(texts, reply, enqueued=repo.enqueued)
 
     def _keyword(self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo,
@@ -178,8 +191,18 @@ class Conversation:
         return Reply(messages, (), False, locale, session.state)
 
 
-def _retryable(exc: Exception) -> bool:
+# PostgreSQL's SQLSTATEs for a lost race that running again resolves: serialization failure, deadlock.
+_RETRY_SQLSTATES = {"40001", "40P01"}
+
+
+def _retryable(exc: BaseException) -> bool:
+    """Whether running the whole turn again can succeed (and cannot apply anything twice)."""
     if isinstance(exc, LostUpdate):
         return True
-    text = str(getattr(exc, "orig", exc)).lower()
-    return any(word in text for word in ("deadlock", "could not serialize", "database is locked"))
+    if isinstance(exc, CommitFailed):
+        return False  # the commit may have taken effect: never run it twice
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True  # the connection was lost before the commit: nothing was applied
+        return getattr(exc.orig, "sqlstate", None) in _RETRY_SQLSTATES
+    return False

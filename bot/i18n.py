@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel import Locale
 from babel.dates import format_datetime
+from babel.lists import format_list
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from dialogs.engine import LOCALES
-from dialogs.text import Literal, Msg, fold
+from dialogs.text import Literal, Msg, Regions, fold
 
 LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
 DOMAIN = "messages"
@@ -99,6 +101,10 @@ class _Params(dict[str, str]):
         value = self._params[key]
         if isinstance(value, Msg | Literal):
             return self._catalogs.render(value, self._locale)
+        if isinstance(value, Regions):
+            babel_locale = _babel_locale(self._locale)
+            names = Locale.parse(babel_locale).territories
+            return format_list([names.get(code, code) for code in value.codes], locale=babel_locale)
         if isinstance(value, list | tuple):
             return ", ".join(self._catalogs.render(v, self._locale) for v in value)
         return str(value)

@@ -38,7 +38,7 @@ from bot.i18n import OP
 from bot.import_audit import ImportAudit, changes
 from bot.import_contacts import merge_contacts
 from bot.security import CodeHasher
-from bot.storage.db import Database
+from bot.storage.db import CommitFailed, Database
 from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ImportSnapshot, ServiceAccount, table
 from dialogs.text import Literal, Msg
 
@@ -304,6 +304,11 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
     except SQLAlchemyError as exc:
         log.warning("import of %s rolled back: %s", source, exc.__class__.__name__)
         report.failed(_database_error(exc))
+        return report
+    except CommitFailed:
+        log.warning("import of %s: the commit failed", source)
+        report.failed(OP("the commit failed, so whether the file was imported is not known; importing the same "
+                         "file again is safe"))
         return report
     report.imported = True
     return report

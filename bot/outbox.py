@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from bot.channels.twilio_sender import Outcome, SendResult
 from bot.i18n import Catalogs
@@ -37,8 +37,10 @@ NOTICE = NP_("{business} added you to rotating outage alerts for {n} service acc
              "{business} added you to rotating outage alerts for {n} service accounts. "
              "Msg & data rates may apply. Reply STOP to stop. Help: {support}")
 LEASE = timedelta(minutes=5)
-MAX_ATTEMPTS = 8
+# A notice is retried for a day (Twilio away, rate limits), then expires. Full-jitter backoff capped at
+# ten minutes makes about 300 attempts in that day; the attempt limit is only a ceiling above that.
 STALE = timedelta(hours=24)
+MAX_ATTEMPTS = 500
 # Status callbacks may arrive out of order; a status never moves back.
 _RANK = {"pending": 0, "sending": 1, "accepted": 2, "queued": 2, "sending_provider": 3, "sent": 4,
          "delivered": 5, "undelivered": 5, "failed": 5, "read": 6}
@@ -98,8 +100,12 @@ def _backoff(attempts: int, retry_after: float | None) -> timedelta:
 
 
 def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], datetime], support: str,
-          limit: int = 50) -> int:
-    """Send what is due; returns how many messages were handled."""
+          limit: int = 50, max_attempts: int = MAX_ATTEMPTS) -> int:
+    """Send what is due; returns how many messages were handled.
+
+    A transient failure is tried again after a backoff, until the message is a day old (``expired``)
+    or has had ``max_attempts`` attempts (``failed``).
+    """
     now = clock()
     claimed = _claim(db, now, limit)
     for message in claimed:
@@ -119,8 +125,10 @@ def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], da
                 status = "opted_out"
             elif result.outcome is Outcome.PERMANENT:
                 status = "failed"
-            elif message.attempts + 1 < MAX_ATTEMPTS:
+            elif message.attempts + 1 < max_attempts:
                 status, next_at = "pending", now + _backoff(message.attempts + 1, result.retry_after)
+                if next_at - message.created_at > STALE:
+                    status, next_at = "expired", now
         with db.transaction() as conn:
             if status == "opted_out" and not opted_out:
                 optouts.opt_out(conn, message.channel, message.address, "provider:21610", now)
@@ -130,16 +138,21 @@ def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], da
     return len(claimed)
 
 
+def apply_status(conn: Connection, provider_id: str, status: str, error_code: int | None,
+                 now: datetime) -> bool:
+    """Apply a provider status callback in the caller's transaction; returns whether the message is ours."""
+    row = _BY_PROVIDER_ID.first(conn, {"sid": provider_id})
+    if row is None:
+        return False
+    if _RANK.get(status, -1) > _RANK.get(row[1], -1):
+        _SET_STATUS.execute(conn, {"b_id": row[0], "b_status": status, "b_error": error_code, "b_at": now})
+        if error_code == 21610:
+            address = conn.execute(select(_m.c.channel, _m.c.address).where(_m.c.id == row[0])).one()
+            optouts.opt_out(conn, address[0], address[1], "provider:21610", now)
+    return True
+
+
 def record_status(db: Database, provider_id: str, status: str, error_code: int | None,
                   now: datetime) -> bool:
-    """Apply a provider status callback; returns whether the message is ours."""
-    with db.transaction() as conn:
-        row = _BY_PROVIDER_ID.first(conn, {"sid": provider_id})
-        if row is None:
-            return False
-        if _RANK.get(status, -1) > _RANK.get(row[1], -1):
-            _SET_STATUS.execute(conn, {"b_id": row[0], "b_status": status, "b_error": error_code, "b_at": now})
-            if error_code == 21610:
-                address = conn.execute(select(_m.c.channel, _m.c.address).where(_m.c.id == row[0])).one()
-                optouts.opt_out(conn, address[0], address[1], "provider:21610", now)
-    return True
+    """Apply a provider status callback in a transaction of its own."""
+    return db.run(lambda conn: apply_status(conn, provider_id, status, error_code, now))

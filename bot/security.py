@@ -16,7 +16,7 @@ import logging
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -27,73 +27,138 @@ _R, _P = 8, 1
 
 
 @dataclass(frozen=True, slots=True)
+class Cost:
+    """scrypt's cost parameters, as stored in every hash."""
+
+    n: int
+    r: int = _R
+    p: int = _P
+
+    @classmethod
+    def of(cls, stored: str) -> Cost | None:
+        """The cost a stored hash was made with, or None if it is unreadable."""
+        parts = stored.split("$")
+        if len(parts) != 6 or parts[0] != "scrypt" or not all(x.isascii() and x.isdecimal() for x in parts[1:4]):
+            return None
+        log_n, r, p = (int(x) for x in parts[1:4])
+        if not (1 <= log_n <= 24 and 1 <= r <= 64 and 1 <= p <= 16):
+            return None
+        return cls(1 << log_n, r, p)
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """The outcome of checking a code against a stored hash.
+
+    ``rehash`` is a new hash of the same code at today's cost, when it matched a hash made at an
+    older one: the caller stores it, so raising ``OUTAGEBOT_SCRYPT_N`` reaches every account that
+    verifies again.
+    """
+
+    matches: bool
+    rehash: str | None = None
+
+
 class CodeHasher:
-    """Hashes and checks access codes with one pepper and one scrypt cost."""
+    """Hashes and checks access codes with one pepper and one scrypt cost.
 
-    pepper: bytes
-    n: int = 2**13
+    ``unknown_cost`` is what checking an unknown account costs: it should be what most stored hashes
+    cost (see :meth:`calibrate`), so that an unknown account number takes as long to refuse as a
+    known one, whatever ``n`` is today.
+    """
 
-    def _derive(self, code: str, salt: bytes, n: int, r: int, p: int) -> bytes:
+    def __init__(self, pepper: bytes, n: int = 2**13) -> None:
+        if not pepper:
+            raise ValueError("an empty pepper")
+        self.pepper = pepper
+        self.n = n
+        self.cost = Cost(n)
+        self.unknown_cost = self.cost
+
+    def _derive(self, code: str, salt: bytes, cost: Cost) -> bytes:
         keyed = hmac.new(self.pepper, code.encode("utf-8"), hashlib.sha256).digest()
-        return hashlib.scrypt(keyed, salt=salt, n=n, r=r, p=p, maxmem=256 * 1024 * 1024, dklen=32)
+        return hashlib.scrypt(keyed, salt=salt, n=cost.n, r=cost.r, p=cost.p, maxmem=256 * 1024 * 1024, dklen=32)
 
     def hash(self, code: str) -> str:
-        """A new salted, peppered hash of ``code``."""
+        """A new salted, peppered hash of ``code`` at today's cost."""
         salt = os.urandom(16)
-        digest = self._derive(code, salt, self.n, _R, _P)
-        return "$".join(("scrypt", str(self.n.bit_length() - 1), str(_R), str(_P),
-                         _b64(salt), _b64(digest)))
+        digest = self._derive(code, salt, self.cost)
+        return "$".join(("scrypt", str(self.n.bit_length() - 1), str(_R), str(_P), _b64(salt), _b64(digest)))
 
-    def verify(self, code: str, stored: str | None) -> bool:
-        """Whether ``code`` matches ``stored``, in constant time.
+    def calibrate(self, stored_samples: list[str]) -> Cost:
+        """Take the most common cost among ``stored_samples`` as the cost of checking an unknown account."""
+        costs = Counter(c for c in map(Cost.of, stored_samples) if c is not None)
+        self.unknown_cost = costs.most_common(1)[0][0] if costs else self.cost
+        return self.unknown_cost
 
-        With no stored hash (unknown account) a dummy hash is computed anyway, so that unknown
-        accounts take as long to refuse as wrong codes.
+    def check(self, code: str, stored: str | None) -> Check:
+        """Whether ``code`` matches ``stored``, in constant time; with a re-hash when the cost changed.
+
+        With no stored hash (unknown account) a dummy hash is computed anyway, at the cost of the
+        stored ones, so that unknown accounts take as long to refuse as wrong codes.
         """
         if stored is None:
-            self._derive(code, b"\0" * 16, self.n, _R, _P)
-            return False
+            self._derive(code, b"\0" * 16, self.unknown_cost)
+            return Check(False)
+        cost = Cost.of(stored)
         try:
-            scheme, log_n, r, p, salt, digest = stored.split("$")
-            if scheme != "scrypt":
-                raise ValueError(scheme)
-            expected = base64.b64decode(digest)
-            actual = self._derive(code, base64.b64decode(salt), 1 << int(log_n), int(r), int(p))
+            if cost is None:
+                raise ValueError("unreadable hash")
+            _scheme, _n, _r, _p, salt, digest = stored.split("$")
+            expected = base64.b64decode(digest, validate=True)
+            actual = self._derive(code, base64.b64decode(salt, validate=True), cost)
         except (ValueError, TypeError):
             log.error("unreadable access-code hash; refusing")
-            return False
-        return hmac.compare_digest(actual, expected)
+            return Check(False)
+        matches = hmac.compare_digest(actual, expected)
+        return Check(matches, self.hash(code) if matches and cost != self.cost else None)
+
+    def verify(self, code: str, stored: str | None) -> bool:
+        """Whether ``code`` matches ``stored`` (see :meth:`check`)."""
+        return self.check(code, stored).matches
+
+
+class NeedsCheck(Exception):
+    """A turn reached a code check that was not computed ahead: compute it off the turn and run it again."""
+
+    def __init__(self, code: str, stored: str | None) -> None:
+        super().__init__("access-code check needed")
+        self.code, self.stored = code, stored
 
 
 class CodeChecker(Protocol):
-    """What verification needs: compare a code with a stored hash."""
+    """What verification needs: the result of comparing a code with a stored hash."""
 
-    def verify(self, code: str, stored: str | None) -> bool:
-        """Whether ``code`` matches ``stored``."""
+    def verify(self, code: str, stored: str | None) -> Check:
+        """The check of ``code`` against ``stored``."""
         ...
 
 
-class PrecheckedCodes:
-    """A :class:`CodeHasher` that remembers checks made ahead of time.
+class CodeChecks:
+    """The code checks of one turn, computed before its transaction.
 
-    On SQLite a turn holds the database's only write lock; a scrypt check inside it would stall every
-    other turn for its whole cost. The conversation checks the code first, outside the lock, and the
-    turn then finds the answer here, for exactly that code and that stored hash (if the hash changed
-    in between, it is checked again).
+    A scrypt check costs tens of milliseconds. Inside a turn it would hold the conversation's row
+    lock (and on SQLite the database's only write lock, stalling every other conversation) and, in
+    the web server, the event loop. So a turn never hashes: when it needs a check it has not got,
+    it raises :class:`NeedsCheck`, its transaction is rolled back, the caller computes the check off
+    the loop (:meth:`add`) and runs the turn again, which then finds the answer here, for exactly
+    that code and that stored hash (if the hash changed in between, it asks again).
     """
 
     def __init__(self, hasher: CodeHasher) -> None:
         self.hasher = hasher
-        self._known: dict[tuple[str, str | None], bool] = {}
+        self._known: dict[tuple[str, str | None], Check] = {}
 
-    def precheck(self, code: str, stored: str | None) -> None:
-        """Check now and remember the answer."""
-        self._known[(code, stored)] = self.hasher.verify(code, stored)
+    def add(self, code: str, stored: str | None) -> None:
+        """Compute a check now and remember it (slow: call it off the event loop)."""
+        self._known[(code, stored)] = self.hasher.check(code, stored)
 
-    def verify(self, code: str, stored: str | None) -> bool:
-        """The remembered answer, or a fresh check."""
+    def verify(self, code: str, stored: str | None) -> Check:
+        """The remembered check; raises :class:`NeedsCheck` when there is none."""
         known = self._known.get((code, stored))
-        return self.hasher.verify(code, stored) if known is None else known
+        if known is None:
+            raise NeedsCheck(code, stored)
+        return known
 
 
 def _b64(raw: bytes) -> str:

@@ -1,24 +1,30 @@
 """The ASGI application that hosts every webhook: SMS (Twilio) now, Telegram later.
 
 Each webhook is authenticated before anything else: a request without a valid ``X-Twilio-Signature``
-for ``OUTAGEBOT_PUBLIC_URL`` + path gets 403 and changes nothing. Bodies over the limit get 413. The
-conversation is synchronous (one short database transaction), so it runs in Starlette's thread pool;
-the reply goes back as TwiML in the same HTTP response, well within Twilio's 15-second budget.
+for ``OUTAGEBOT_PUBLIC_URL`` + path gets 403 and changes nothing. Bodies over the limit get 413.
+
+Turns run from the event loop through a :class:`bot.storage.aio.Runner`: on SQLite in the loop itself
+(a turn is a fraction of a millisecond; a busy write lock is waited for with ``asyncio.sleep``), on
+PostgreSQL on a pool of threads with a connection each, so that turns of different customers overlap.
+An access-code hash runs on a small thread pool of its own. Nothing a turn waits for blocks the loop, so one slow
+customer never delays another or ``/healthz``; every wait is bounded (``OUTAGEBOT_DB_*_SECONDS``) and
+ends in the apology, well within Twilio's 15-second budget. The reply goes back as TwiML.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from urllib.parse import parse_qsl
 
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -27,12 +33,13 @@ from twilio.request_validator import RequestValidator
 from bot import outbox
 from bot.app import App
 from bot.channels import sms
-from bot.channels.base import Inbound, render_text
+from bot.channels.base import render_text
 from bot.channels.twilio_sender import TwilioSender
-from bot.conversation import Answer
-from dialogs.engine import Reply
+from bot.logs import RateLimitedLog, configure_logging
+from bot.storage.aio import Runner, runner_for
 
 log = logging.getLogger(__name__)
+rejected = RateLimitedLog(log)  # forged requests: the first logged at once, then a count a minute
 MAX_FIELDS = 200
 
 
@@ -42,7 +49,7 @@ class BodyTooLarge(Exception):
 
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -67,37 +74,58 @@ def from_environment() -> Starlette:
     from bot.app import build
     from bot.config import Settings
 
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging(Settings().log_level)
     return create_web(build(Settings(), migrate_db=False))
+
+
+class _Lazy:
+    """The runner, made when first needed (a worker process makes its own threads)."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+        self.runner: Runner | None = None
+
+    def get(self) -> Runner:
+        if self.runner is None:
+            self.runner = runner_for(self.app.db, threads=self.app.settings.db_pool_size)
+        return self.runner
 
 
 def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlette:
     """The web application for ``app``; SMS routes only when Twilio is configured."""
     settings = app.settings
     now = clock or app.conversation.clock
-    routes = [Route("/healthz", _healthz(app), methods=["GET"])]
+    runner = _Lazy(app)
+    routes = [Route("/healthz", _healthz(app, runner), methods=["GET"])]
     sender: TwilioSender | None = None
     if settings.sms_enabled and settings.twilio_auth_token is not None:
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
         base = (settings.public_url or "").rstrip("/")
         sender = TwilioSender(settings)
         routes += [
-            Route("/sms/inbound", _inbound(app, validator, base, sender, now), methods=["POST"]),
-            Route("/sms/status", _status(app, validator, base, now), methods=["POST"]),
+            Route("/sms/inbound", _inbound(app, runner, validator, base, sender, now), methods=["POST"]),
+            Route("/sms/status", _status(app, runner, validator, base, now), methods=["POST"]),
         ]
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        runner.get()
+        # Everything loaded so far (catalogs, dialog graph, SQLAlchemy, compiled statements) lives as long
+        # as the process: keep it out of the collector's full passes, which otherwise walk all of it
+        # (about 70 ms here) and stall every customer's turn while they do.
+        gc.collect()
+        gc.freeze()
         if sender is None:
             log.warning("SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                         "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)")
-            yield
-            return
-        retries = asyncio.create_task(_retry_loop(app, sender, now, settings.outbox_interval_seconds))
+        periodic = asyncio.create_task(_periodic(app, runner.get(), sender, now, settings.outbox_interval_seconds))
         try:
             yield
         finally:
-            retries.cancel()
+            periodic.cancel()
+            with contextlib.suppress(BaseException):
+                await periodic
+            await runner.get().close()
 
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -110,25 +138,38 @@ def _flush(app: App, sender: TwilioSender, now: Callable[[], datetime]) -> None:
         log.exception("outbox flush failed; the next one will retry")
 
 
-async def _retry_loop(app: App, sender: TwilioSender, now: Callable[[], datetime], interval: float) -> None:
-    """Send what is due in the outbox now and then: retries after backoff, leases that ran out."""
+CALIBRATE_EVERY = 600.0  # seconds between samples of the stored hashes' cost
+
+
+async def _periodic(app: App, runner: Runner, sender: TwilioSender | None, now: Callable[[], datetime],
+                    interval: float) -> None:
+    """Now and then: send what is due in the outbox (retries, leases that ran out), re-sample hash costs."""
+    loop = asyncio.get_running_loop()
+    calibrated = loop.time()
     while True:
         await asyncio.sleep(interval)
-        await run_in_threadpool(_flush, app, sender, now)
+        if sender is not None:
+            await runner.blocking(_flush, app, sender, now)
+        if loop.time() - calibrated > CALIBRATE_EVERY:
+            calibrated = loop.time()
+            await runner.blocking(app.calibrate)
 
 
-def _healthz(app: App) -> Callable[[Request], object]:
-    def check() -> bool:
-        with app.db.unlocked() as conn:
-            conn.execute(text("SELECT 1")).all()
-        return True
+HEALTH_SECONDS = 2.0
+
+
+def _healthz(app: App, runner: _Lazy) -> Callable[[Request], object]:
+    """503 unless a turn could run now: the same runner, a transaction, the sessions table."""
+
+    def probe(conn: Connection) -> None:
+        conn.execute(text("SELECT 1 FROM sessions LIMIT 1")).all()
 
     async def healthz(request: Request) -> Response:
         try:
-            await run_in_threadpool(check)
-        except Exception:
-            log.exception("health check failed")
-            return JSONResponse({"status": "database unreachable"}, status_code=503)
+            await asyncio.wait_for(runner.get().run(probe), HEALTH_SECONDS)
+        except Exception as exc:
+            log.warning("health check failed: %s", type(exc).__name__)
+            return JSONResponse({"status": "database unavailable"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return healthz
@@ -144,12 +185,12 @@ async def _signed_form(request: Request, validator: RequestValidator, base: str,
     signature = request.headers.get("x-twilio-signature", "")
     url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if form is None or not signature or not validator.validate(url, form, signature):
-        log.warning("rejected an unsigned or forged request to %s", request.url.path)
+        rejected.hit(request.url.path)
         return Response(status_code=403)
     return form
 
 
-def _inbound(app: App, validator: RequestValidator, base: str, sender: TwilioSender,
+def _inbound(app: App, runner: _Lazy, validator: RequestValidator, base: str, sender: TwilioSender,
              now: Callable[[], datetime]) -> Callable[[Request], object]:
     settings = app.settings
 
@@ -160,44 +201,25 @@ def _inbound(app: App, validator: RequestValidator, base: str, sender: TwilioSen
         message = sms.inbound_from_form(form, settings.default_region)
         if message is None:
             return Response(status_code=400)
-        answer = await _answer(app, message)
-        background = BackgroundTask(run_in_threadpool, _flush, app, sender, now) if answer.enqueued else None
+        answer = await app.conversation.answer_async(message, lambda reply: render_text(reply, app.catalogs),
+                                                     runner.get())
+        background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
         return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
 
     return inbound
 
 
-async def _answer(app: App, message: Inbound) -> Answer:
-    """Run the turn in the event loop; only an access-code hash goes to a thread, before it.
-
-    A turn costs a few hundred microseconds (SQLite) to a couple of milliseconds (PostgreSQL's WAL
-    flush). Handing it to a thread and back cost more than that under load (GIL hand-offs): measured
-    in ``bench/sms_webhook.py``, 485 -> ~1,000 turns/s on SQLite, ~400 -> ~650 on PostgreSQL. The hash
-    (tens of milliseconds, GIL released) is the one thing that must not block the loop. More
-    throughput on PostgreSQL comes from more worker processes (``serve --workers``).
-    """
-    conversation = app.conversation
-
-    def render(reply: Reply) -> list[str]:
-        return render_text(reply, app.catalogs)
-
-    pending = conversation.pending_code(message)
-    prechecked = await run_in_threadpool(conversation.precheck, pending) if pending else None
-    return conversation.answer(message, render, prechecked=prechecked, checked=True)
-
-
-def _status(app: App, validator: RequestValidator, base: str,
+def _status(app: App, runner: _Lazy, validator: RequestValidator, base: str,
             now: Callable[[], datetime]) -> Callable[[Request], object]:
     async def status(request: Request) -> Response:
         form = await _signed_form(request, validator, base, app.settings.sms_max_body_bytes)
         if isinstance(form, Response):
             return form
-        sid, state = form.get("MessageSid", ""), form.get("MessageStatus", "")
-        if not sid or not state:
+        sid, state = sms.message_sid(form.get("MessageSid", "")), form.get("MessageStatus", "")
+        if sid is None or not state:
             return Response(status_code=400)
-        code = form.get("ErrorCode", "")
-        await run_in_threadpool(outbox.record_status, app.db, sid[:64], state[:20],
-                                int(code) if code.isdigit() else None, now())
+        error, at = sms.error_code(form.get("ErrorCode", "")), now()
+        await runner.get().run(lambda conn: outbox.apply_status(conn, sid, state[:20], error, at))
         return Response(status_code=204)
 
     return status

@@ -29,7 +29,7 @@ from dialogs.fields import (
     show_language,
     show_phone,
 )
-from dialogs.ports import ContactView, NewContact
+from dialogs.ports import ChangeResult, ContactView, NewContact, Outcome
 from dialogs.text import N_, NP_, Literal, Msg
 
 MENU = "contacts.menu"
@@ -68,12 +68,31 @@ def _not_saved(turn: Turn) -> str:
     return MENU
 
 
+def _say_taken(turn: Turn, phone: str, name: str) -> None:
+    turn.say(Msg.of(N_("{phone} is already the number of {name}."), phone=show_phone(phone), name=Literal(name)))
+
+
 def _phone_taken(turn: Turn, phone: str, except_id: int | None = None) -> bool:
     for contact in turn.ports.contacts(turn.customer_id):
         if contact.phone == phone and contact.id != except_id:
-            turn.say(Msg.of(N_("{phone} is already the number of {name}."),
-                            phone=show_phone(phone), name=Literal(contact.name)))
+            _say_taken(turn, phone, contact.name)
             return True
+    return False
+
+
+def _refused(turn: Turn, result: ChangeResult) -> bool:
+    """Say why a change was refused for a limit; returns whether it was."""
+    support = turn.settings.support_phone
+    if result.outcome is Outcome.TOO_MANY_CONTACTS:
+        turn.say(Msg.count(NP_("There is already {n} contact, the most allowed. Edit a contact instead, "
+                               "or call {support}.",
+                               "There are already {n} contacts, the most allowed. Edit a contact instead, "
+                               "or call {support}."), result.limit, support=support))
+        return True
+    if result.outcome is Outcome.TOO_MANY_NOTICES:
+        turn.say(Msg.of(N_("Too many new numbers in the last hour. Nothing was saved. Please try again "
+                           "later, or call {support}."), support=support))
+        return True
     return False
 
 
@@ -84,6 +103,10 @@ def _operations(turn: Turn, key: str) -> str:
     turn.slots.clear()
     contacts = turn.ports.contacts(turn.customer_id)
     if key == "add":
+        limit = turn.settings.max_contacts
+        if len(contacts) >= limit:
+            _refused(turn, ChangeResult(Outcome.TOO_MANY_CONTACTS, limit=limit))
+            return MENU
         return "add.name"
     if not contacts:
         turn.say(Msg.of(N_("There are no contacts yet. Choose 1 to add one.")))
@@ -146,7 +169,14 @@ def _add_confirm(turn: Turn, yes: bool) -> str:
         turn.slots.clear()
         return MENU
     ids = [int(i) for i in s["accounts"]]
-    turn.ports.add_contact(turn.customer_id, contact, ids)
+    result = turn.ports.add_contact(turn.customer_id, contact, ids)
+    if result.outcome is Outcome.DUPLICATE:
+        _say_taken(turn, contact.phone, result.other_name or "")
+        turn.slots.clear()
+        return MENU
+    if _refused(turn, result):
+        turn.slots.clear()
+        return MENU
     return _saved(turn, NP_("Saved. {name} will get alerts for {n} service account.",
                             "Saved. {name} will get alerts for {n} service accounts."),
                   len(ids), name=Literal(contact.name))
@@ -259,9 +289,11 @@ def _show(field: str, value: str | None) -> Msg | Literal:
 
 
 def _edit_confirm_params(turn: Turn) -> dict[str, Any]:
+    """The read-back; what it shows as the old value is what the save will require to be still stored."""
     field = str(turn.slots["field"])
     contact = _contact(turn)
     old = getattr(contact, field) if contact else None
+    turn.slots["old"] = old
     return {**_name(turn), "field": _FIELD_NAMES[field], "old": _show(field, old),
             "new": _show(field, turn.slots["value"])}
 
@@ -269,12 +301,23 @@ def _edit_confirm_params(turn: Turn) -> dict[str, Any]:
 def _edit_confirm(turn: Turn, yes: bool) -> str:
     if not yes:
         return _not_saved(turn)
-    contact = _contact(turn)
-    if contact is None:
+    field, value = str(turn.slots["field"]), turn.slots["value"] or None
+    result = turn.ports.update_contact(turn.customer_id, int(turn.slots["contact"]), field,
+                                       turn.slots.get("old"), value)
+    if result.outcome is Outcome.GONE:
         return _gone(turn)
-    field, value = str(turn.slots["field"]), turn.slots["value"]
-    turn.ports.update_contact(turn.customer_id, contact.id, {field: value or None})
-    turn.say(Msg.of(N_("Saved. {name} was updated."), name=Literal(contact.name)))
+    if result.outcome is Outcome.CHANGED:  # someone saved another value since the read-back
+        turn.say(Msg.of(N_("That was changed meanwhile. Now: {current}. Nothing was saved."),
+                        current=_show(field, result.current)))
+        return "edit.confirm"
+    if result.outcome is Outcome.DUPLICATE and value is not None:
+        _say_taken(turn, value, result.other_name or "")
+        return "edit.phone"
+    if _refused(turn, result):
+        turn.slots.clear()
+        return MENU
+    name = value if field == "name" and value else str(turn.slots.get("name", ""))
+    turn.say(Msg.of(N_("Saved. {name} was updated."), name=Literal(name)))
     turn.slots.clear()
     return MENU
 
@@ -404,8 +447,9 @@ STATES = (
     State(name="edit.language", prompt=N_("Which language should {name} get alerts in?"), params=_name,
           choices=LANGUAGE_CHOICES, act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field",
           verified=True),
-    _confirm("edit.confirm", N_("{name}, {field}: {old} to {new}. Save? Y/N"),
-             _edit_confirm, "edit.field", _edit_confirm_params),
+    State(name="edit.confirm", prompt=N_("{name}, {field}: {old} to {new}. Save? Y/N"),
+          params=_edit_confirm_params, parse=parse_yes_no, act=_edit_confirm,
+          goes_to=(MENU, "edit.confirm", "edit.phone"), back="edit.field", verified=True, hint=_CONFIRM_HINT),
     # 4. remove from service accounts
     State(name="unlink.contact", prompt=N_("Which contact do you want to remove from service accounts?"),
           options=_unlink_contact_options, act=_unlink_contact, goes_to=("unlink.accounts", MENU),

@@ -83,6 +83,8 @@ class DialogSettings:
 
     support_phone: str = "1-800-990-7788"
     region: str = "US"
+    phone_regions: tuple[str, ...] = ("US", "CA")  # ISO 3166 regions where contacts' numbers may be
+    max_contacts: int = 25
     idle_timeout: timedelta = timedelta(minutes=15)
     verified_max_age: timedelta = timedelta(hours=12)
     max_input_chars: int = 500
@@ -172,7 +174,11 @@ _HELP_WORDS = ({"?", "HELP", "INFO", "GIUP", "TRO GIUP", "GIUP DO", "HUONG DAN"}
 _ABANDON_WORDS = ({"X", "EXIT", "HUY BO", "HUY THAO TAC", "THOAT", "ABORT"}, set[str]())
 
 _SWITCHED = {"vi": N_("Switched to Vietnamese."), "en": N_("Switched to English.")}
-_RANGE = re.compile(r"^(\d{1,4})\s*-\s*(\d{1,4})$")
+# ASCII digits only: the text is folded first (digits of every script are ASCII digits by then), and a
+# sign that only looks like a digit ("²", "①") must not reach int()
+_NUMBER = re.compile(r"[0-9]{1,4}")
+_RANGE = re.compile(r"([0-9]{1,4})-([0-9]{1,4})")
+_AROUND_DASH = re.compile(r"\s*-\s*")
 _ALL_WORDS = {"ALL", "TAT CA", "CA HAI", "BOTH"}
 YES_WORDS = frozenset({"Y", "C", "CO", "YES", "DONG Y", "OK", "VANG", "DA", "CO LUU", "LUU"})
 NO_WORDS = frozenset({"N", "K", "KHONG", "NO", "KO", "KHONG LUU"})
@@ -186,24 +192,25 @@ def _is(words: tuple[set[str], set[str]], folded: str, free_text: bool) -> bool:
 def parse_selection(folded: str, count: int, multi: bool) -> list[int] | None:
     """Parse "2", "1,3", "1-3", "1 3", "ALL" into 0-based indexes of ``count`` options.
 
-    Returns None when the answer names no option, a number out of range, or several options where
-    one is expected.
+    ``folded`` is the answer after :func:`~dialogs.text.fold`, so "１，３" or "٣-١" arrive as "1,3" and
+    "3-1". Returns None when the answer names no option, a number out of range, something that is not
+    a number of ASCII digits, or several options where one is expected.
     """
     if count == 0:
         return None
     if multi and folded in _ALL_WORDS:
         return list(range(count))
     picked: list[int] = []
-    for part in re.split(r"[,;\s]+|\bVA\b|\bAND\b", folded.replace(" - ", "-")):
+    for part in re.split(r"[,;\s]+|\bVA\b|\bAND\b", _AROUND_DASH.sub("-", folded)):
         if not part:
             continue
-        rng = _RANGE.match(part)
+        rng = _RANGE.fullmatch(part)
         if rng:
             lo, hi = int(rng.group(1)), int(rng.group(2))
             if lo > hi:
                 lo, hi = hi, lo
             numbers = range(lo, hi + 1)
-        elif part.isdigit() and len(part) <= 4:
+        elif _NUMBER.fullmatch(part):
             numbers = range(int(part), int(part) + 1)
         else:
             return None
@@ -302,8 +309,13 @@ class Engine:
 
     # -- a turn ------------------------------------------------------------------------------------
 
-    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime) -> Reply:
-        """Advance ``session`` by one customer message and return what to answer."""
+    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime, *,
+             revoked: bool = False) -> Reply:
+        """Advance ``session`` by one customer message and return what to answer.
+
+        ``revoked`` says the verification no longer holds (the access code changed, the account was
+        locked, or support revoked it): the session is signed out before anything else happens.
+        """
         turn = Turn(session, ports, now, self.settings)
         last_seen, session.last_seen_at = session.last_seen_at, now
         folded = fold(text[: self.settings.max_input_chars * 4])
@@ -322,13 +334,15 @@ class Engine:
                                "Nothing unfinished was saved."),
                             minutes=int(self.settings.idle_timeout.total_seconds() // 60)))
             return self._enter(turn, self.menu)
-        if (session.verified_at is not None
-                and now - session.verified_at > self.settings.verified_max_age):
+        if session.verified and (revoked or (session.verified_at is not None
+                                             and now - session.verified_at > self.settings.verified_max_age)):
             session.drop_verification()
             turn.say(Msg.of(N_("For your security, please verify your account again.")))
             return self._enter(turn, self.menu)
 
         state = self.states[session.state]
+        if state.verified and not session.verified:  # e.g. the customer account was removed meanwhile
+            return self._enter(turn, state.name)  # the guard in _enter sends it to verification
         if not folded:
             return self._enter(turn, state.name)
         handled = self._global(turn, state, folded)

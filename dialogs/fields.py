@@ -6,6 +6,7 @@ what people really type (``(626) 555-0100``, ``khong``, ``tat ca``) and refuse a
 
 from __future__ import annotations
 
+import enum
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ import phonenumbers
 
 from dialogs.engine import NO_WORDS, YES_WORDS, Choice, Invalid, Turn
 from dialogs.ports import ContactView, ServiceAccountView
-from dialogs.text import N_, NP_, Literal, Msg, fold
+from dialogs.text import N_, NP_, Literal, Msg, Regions, fold, fold_digits, has_lookalike_digits
 
 LANGUAGE_NAMES = {"vi": N_("Vietnamese"), "en": N_("English")}
 LANGUAGE_CHOICES = (
@@ -44,18 +45,44 @@ def parse_name(turn: Turn, text: str) -> str | Invalid:
     return name
 
 
-def parse_phone(turn: Turn, text: str) -> str | Invalid:
-    """A mobile number in any common US format, returned as E.164 (``+16265550100``)."""
-    hint = Invalid(Msg.of(N_("That is not a valid mobile number. Example: (626) 555-0100")))
-    if len(text) > 32:
-        return hint
+class PhoneProblem(enum.Enum):
+    """Why a number cannot be a contact's."""
+
+    INVALID = "invalid"  # not a valid mobile number
+    OUTSIDE = "outside"  # valid, but in a region alerts do not go to
+
+
+def alert_number(text: str, region: str, allowed: Sequence[str]) -> str | PhoneProblem:
+    """The one rule for a contact's number, in the dialogs and in the import: E.164 (``+16265550100``).
+
+    ``allowed`` are ISO 3166 regions: +1 also covers Caribbean countries (+1-268, +1-876, ...) that
+    are billed as international, which is how SMS pumping profits. Digits of any script count
+    (``(６２６) ５５５-０１００``); a sign that only looks like a digit (``²``, ``①``, ``½``) makes the
+    whole number invalid rather than being skipped, as ``phonenumbers`` would skip a leading ``¹``.
+    """
+    if len(text) > 32 or has_lookalike_digits(text):
+        return PhoneProblem.INVALID
     try:
-        number = phonenumbers.parse(text, turn.settings.region)
+        number = phonenumbers.parse(fold_digits(text), region)
     except phonenumbers.NumberParseException:
-        return hint
+        return PhoneProblem.INVALID
     if not phonenumbers.is_valid_number(number) or phonenumbers.number_type(number) not in _PHONE_TYPES:
-        return hint
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return PhoneProblem.INVALID
+    if phonenumbers.region_code_for_number(number) not in allowed:
+        return PhoneProblem.OUTSIDE
+    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def parse_phone(turn: Turn, text: str) -> str | Invalid:
+    """A mobile number in any common format, in one of the allowed regions, as E.164."""
+    allowed = turn.settings.phone_regions
+    number = alert_number(text, turn.settings.region, allowed)
+    if number is PhoneProblem.OUTSIDE:
+        return Invalid(Msg.of(N_("Alerts can go only to mobile numbers in {regions}. Please type another number."),
+                              regions=Regions(tuple(allowed))))
+    if number is PhoneProblem.INVALID:
+        return Invalid(Msg.of(N_("That is not a valid mobile number. Example: (626) 555-0100")))
+    return number
 
 
 def parse_email(turn: Turn, text: str) -> str | Invalid:

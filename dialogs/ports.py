@@ -6,7 +6,8 @@ to that customer: a session can only see and change its own customer's accounts 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import enum
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -58,6 +59,36 @@ class VerifyResult:
     retry_minutes: int = 15
 
 
+class Outcome(enum.Enum):
+    """What became of a confirmed change."""
+
+    SAVED = "saved"
+    GONE = "gone"  # the contact no longer exists
+    CHANGED = "changed"  # the value read back is no longer what is stored: nothing was saved
+    DUPLICATE = "duplicate"  # the number is already another contact's
+    TOO_MANY_CONTACTS = "too_many_contacts"
+    TOO_MANY_NOTICES = "too_many_notices"  # too many new numbers in the last hour
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeResult:
+    """The outcome of adding or editing a contact.
+
+    Attributes:
+        outcome: what happened.
+        contact_id: the new contact's id (``SAVED`` by an add).
+        current: ``CHANGED``: the value stored now, to read back again.
+        other_name: ``DUPLICATE``: the contact whose number it already is.
+        limit: ``TOO_MANY_*``: the limit that was reached.
+    """
+
+    outcome: Outcome
+    contact_id: int | None = None
+    current: str | None = None
+    other_name: str | None = None
+    limit: int = 0
+
+
 class AccountsPort(Protocol):
     """Customer accounts, service accounts and their alert contacts."""
 
@@ -73,8 +104,9 @@ class AccountsPort(Protocol):
         """The customer's contacts, in a stable order."""
         ...
 
-    def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> int:
-        """Create a contact and assign it; returns its id. Audited."""
+    def add_contact(self, customer_id: int, contact: NewContact,
+                    service_account_ids: Sequence[int]) -> ChangeResult:
+        """Create a contact and assign it, unless its number is taken or a limit is reached. Audited."""
         ...
 
     def assign(self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]) -> int:
@@ -87,6 +119,10 @@ class AccountsPort(Protocol):
         """Remove contacts from service accounts; returns how many assignments were removed. Audited."""
         ...
 
-    def update_contact(self, customer_id: int, contact_id: int, changes: Mapping[str, str | None]) -> None:
-        """Change fields (name, phone, email, language) of one contact. Audited."""
+    def update_contact(self, customer_id: int, contact_id: int, field: str, old: str | None,
+                       new: str | None) -> ChangeResult:
+        """Change one field (name, phone, email, language) of a contact from ``old`` to ``new``.
+
+        Saved only if ``old`` (what the customer was shown) is still what is stored. Audited.
+        """
         ...

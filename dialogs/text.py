@@ -67,16 +67,49 @@ class Literal:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Regions:
+    """Countries or territories (ISO 3166 codes), shown by their names in the reader's language."""
+
+    codes: tuple[str, ...]
+
+
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
-_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l"})
+# the signs of a list or a range as other keyboards type them: commas, semicolons, dashes and minus signs
+_LIST_SIGNS = {**dict.fromkeys("，、،﹐﹑", ","), **dict.fromkeys("；؛﹔", ";"),
+               **dict.fromkeys("‐‑‒–—―−－﹘﹣", "-")}
+_FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l", **_LIST_SIGNS})
+
+
+def fold_digits(text: str) -> str:
+    """``text`` with every decimal digit of any script as its ASCII digit (``"４٢"`` -> ``"42"``).
+
+    Decimal digits (Unicode category Nd) are what phone keyboards type in other scripts: full-width,
+    Arabic-Indic, Persian, Devanagari... Characters that only look like digits (``²``, ``①``, ``Ⅳ``,
+    ``½``) are not decimal digits and are left as they are, so an ASCII-only check refuses them.
+    """
+    if text.isascii():
+        return text
+    return "".join(ch if ch.isascii() or not ch.isdecimal() else str(unicodedata.decimal(ch)) for ch in text)
+
+
+def has_lookalike_digits(text: str) -> bool:
+    """Whether ``text`` has a number sign that is not a decimal digit (``²``, ``①``, ``½``, ``Ⅳ``, ``六``).
+
+    Parsers that skip what they do not understand (``phonenumbers`` drops a leading ``¹``) check this
+    first, so that such a sign makes the whole answer invalid instead of being read as something else.
+    """
+    return any(ch.isnumeric() and not ch.isdecimal() for ch in text)
 
 
 def fold(text: str) -> str:
     """Fold what a customer typed for matching: no diacritics, upper case, single spaces.
 
     ``"  Không "``, ``"khong"`` and ``"KHONG"`` all fold to ``"KHONG"``; ``"tất  cả"`` to ``"TAT CA"``.
+    Digits of any script become ASCII digits (:func:`fold_digits`), and the commas, semicolons and
+    dashes of other keyboards become ``,``, ``;`` and ``-``, so ``"１，３"`` folds to ``"1,3"``.
     """
-    decomposed = unicodedata.normalize("NFD", text.translate(_FOLD_EXTRA))
+    decomposed = unicodedata.normalize("NFD", fold_digits(text).translate(_FOLD_EXTRA))
     bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
     return " ".join(bare.upper().split())
 

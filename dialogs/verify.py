@@ -9,15 +9,17 @@ from __future__ import annotations
 import re
 
 from dialogs.engine import Invalid, Session, State, Turn
-from dialogs.text import N_, Literal, Msg, clean
+from dialogs.text import N_, Literal, Msg, clean, fold, fold_digits
 
-_SEPARATORS = re.compile(r"[\s\-.]")
+_SEPARATORS = re.compile(r"[\s.-]")
+_ACCOUNT_NUMBER = re.compile(r"[0-9]{6,20}")
 CODE_STATE = "verify.code"
 
 
 def _parse_account(turn: Turn, text: str) -> str | Invalid:
-    digits = _SEPARATORS.sub("", text)
-    if not (digits.isascii() and digits.isdigit() and 6 <= len(digits) <= 20):
+    """6 to 20 digits, of any script, with spaces, dots or dashes between them (stored as ASCII)."""
+    digits = _SEPARATORS.sub("", fold(text))
+    if not _ACCOUNT_NUMBER.fullmatch(digits):
         return Invalid(Msg.of(N_("The Customer Account Number has only digits. Please check your bill.")))
     return digits
 
@@ -28,7 +30,8 @@ def _account(turn: Turn, number: str) -> str:
 
 
 def _parse_code(turn: Turn | None, text: str) -> str | Invalid:
-    code = text.strip()
+    """The code as typed, its digits as ASCII digits (the importer stores codes the same way)."""
+    code = fold_digits(text.strip())
     if not 1 <= len(code) <= 64 or " " in code:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
     return code

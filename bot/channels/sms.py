@@ -51,30 +51,60 @@ def classify(body: str) -> Keyword | None:
     return None
 
 
-_E164 = re.compile(r"^\+[1-9]\d{7,14}$")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")  # ASCII digits only: re's \d would match every script's
+_MESSAGE_SID = re.compile(r"[A-Za-z0-9]{1,64}")
+_ERROR_CODE = re.compile(r"[1-9][0-9]{0,9}")
+INT32_MAX = 2**31 - 1  # outbound_messages.error_code is an INTEGER (32 bits on PostgreSQL)
 
 
-def normalize_number(raw: str, region: str = "US") -> str | None:
-    """A phone number as E.164, or None when it is not one (short codes, garbage)."""
-    if _E164.match(raw):  # what Twilio sends: already E.164
-        return raw
+def sms_address(sender: str) -> str | None:
+    """The address of an SMS sender: its number exactly as Twilio sends it (E.164), or None.
+
+    Twilio posts other channels to the same webhook with the sender in another form
+    (``whatsapp:+16265550100``, ``viber:...``, ``messenger:...``), and short codes or alphanumeric
+    senders are not a customer's number. None of those may reach the session of the SMS number they
+    contain, so only a plain, canonical E.164 number is an address: no prefix, no spaces, no other
+    script's digits, no national trunk prefix kept inside it.
+    """
+    if not _E164.fullmatch(sender):
+        return None
     try:
-        number = phonenumbers.parse(raw, region)
+        number = phonenumbers.parse(sender, None)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_possible_number(number):
         return None
-    return str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+    if phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != sender:
+        return None
+    return sender
+
+
+def message_sid(raw: str) -> str | None:
+    """A provider message id (``SM...``, ``MM...``): 1 to 64 ASCII letters and digits, or None."""
+    return raw if _MESSAGE_SID.fullmatch(raw) else None
+
+
+def error_code(raw: str) -> int | None:
+    """A status callback's ``ErrorCode`` as a number, or None when absent, zero or not a 32-bit one.
+
+    Twilio's codes are positive numbers of a few digits; anything else (``²``, ``-1``, a code beyond a
+    32-bit integer) is stored as unknown rather than refused, since the status itself still counts.
+    """
+    if not _ERROR_CODE.fullmatch(raw):
+        return None
+    code = int(raw)
+    return code if code <= INT32_MAX else None
 
 
 def inbound_from_form(form: Mapping[str, str], region: str = "US") -> Inbound | None:
-    """The customer message in a Twilio incoming-message webhook, or None if it lacks what we need.
+    """The customer message in a Twilio incoming-message webhook, or None if it is not one we take.
 
-    The number is an address, never proof of identity: verification still asks for the access code.
+    The sender must be a plain E.164 number (:func:`sms_address`); ``region`` is not needed for that
+    and is kept for callers. The number is an address, never proof of identity: verification still
+    asks for the access code.
     """
-    sid, sender = form.get("MessageSid", "").strip(), form.get("From", "")
-    address = normalize_number(sender, region) if sender else None
-    if not sid or len(sid) > 64 or address is None:
+    sid, address = message_sid(form.get("MessageSid", "")), sms_address(form.get("From", ""))
+    if sid is None or address is None:
         return None
     body = form.get("Body", "")
     return Inbound(CHANNEL, address, body, external_id=sid, keyword=classify(body))

@@ -9,19 +9,29 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Connection, and_, bindparam, delete, insert, select, update
+from sqlalchemy import JSON, Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bot.security import CodeChecker, FailureAlarm, mask
-from bot.storage.models import AuditEntry, Contact, ContactAssignment, CustomerAccount, ServiceAccount, table
+from bot.storage.models import (
+    AuditEntry,
+    ChatSession,
+    Contact,
+    ContactAssignment,
+    CustomerAccount,
+    OutboundMessage,
+    ServiceAccount,
+    table,
+)
 from bot.storage.outbound import OPT_IN_NOTICE, enqueue
-from bot.storage.prepared import Prepared
+from bot.storage.prepared import InsertIgnoring, Prepared
 from bot.storage.sessions import AddressThrottle
-from dialogs.ports import ContactView, NewContact, ServiceAccountView, VerifyResult
+from dialogs.ports import ChangeResult, ContactView, NewContact, Outcome, ServiceAccountView, VerifyResult
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +40,56 @@ _sa = table(ServiceAccount)
 _co = table(Contact)
 _as = table(ContactAssignment)
 _audit = table(AuditEntry)
+_om = table(OutboundMessage)
 
-_CUSTOMER_BY_NUMBER = Prepared(select(_ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts,
-                                      _ca.c.locked_until).where(_ca.c.number == bindparam("number")))
-_CUSTOMER_RESULT = Prepared(update(_ca).where(_ca.c.id == bindparam("b_id"))
-                            .values(failed_attempts=bindparam("b_failed"), locked_until=bindparam("b_locked")))
+_CUSTOMER_BY_NUMBER = select(_ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts,
+                             _ca.c.locked_until, _ca.c.credential_version).where(_ca.c.number == bindparam("number"))
+_CUSTOMER = Prepared(_CUSTOMER_BY_NUMBER)
+_CUSTOMER_FOR_UPDATE = Prepared(_CUSTOMER_BY_NUMBER.with_for_update())
+_CUSTOMER_RESULT = Prepared(update(_ca).where(_ca.c.id == bindparam("b_id")).values(
+    failed_attempts=bindparam("b_failed"), locked_until=bindparam("b_locked"),
+    access_code_hash=bindparam("b_hash"), credential_version=bindparam("b_version")))
 _CUSTOMER_NAME = Prepared(select(_ca.c.name).where(_ca.c.id == bindparam("cid")))
+_LOCK_CUSTOMER = Prepared(select(_ca.c.id).where(_ca.c.id == bindparam("cid")).with_for_update())
 _SERVICE_ACCOUNTS = Prepared(select(_sa.c.id, _sa.c.number, _sa.c.service_address, _sa.c.outage_group)
                              .where(_sa.c.customer_id == bindparam("cid")).order_by(_sa.c.number))
 _CONTACTS = Prepared(select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language,
                             _as.c.service_account_id)
                      .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
                      .where(_co.c.customer_id == bindparam("cid")).order_by(_co.c.name, _co.c.id))
+_COUNT_CONTACTS = Prepared(select(func.count()).select_from(_co).where(_co.c.customer_id == bindparam("cid")))
+_NOTICES_SINCE = Prepared(select(func.count()).select_from(_om).where(
+    _om.c.customer_id == bindparam("cid"), _om.c.kind == OPT_IN_NOTICE, _om.c.created_at > bindparam("since")))
+_CONTACT_BY_PHONE = Prepared(select(_co.c.name).where(_co.c.customer_id == bindparam("cid"),
+                                                      _co.c.phone == bindparam("phone")))
 _AUDIT = Prepared(insert(_audit).values(
     at=bindparam("at"), channel=bindparam("channel"), address=bindparam("address"),
     customer_id=bindparam("customer_id"), action=bindparam("action"), details=bindparam("details", type_=JSON)))
-_NEW_CONTACT = Prepared(insert(_co).values(
-    customer_id=bindparam("customer_id"), name=bindparam("name"), phone=bindparam("phone"),
-    email=bindparam("email"), language=bindparam("language"), created_at=bindparam("at"),
-    updated_at=bindparam("at")).returning(_co.c.id))
+_NEW_CONTACT = InsertIgnoring(
+    _co, ["customer_id", "phone"], customer_id=bindparam("customer_id"), name=bindparam("name"),
+    phone=bindparam("phone"), email=bindparam("email"), language=bindparam("language"), created_at=bindparam("at"),
+    updated_at=bindparam("at"), returning=(_co.c.id,))
 _ASSIGN = Prepared(insert(_as).values(contact_id=bindparam("contact_id"),
                                       service_account_id=bindparam("service_account_id")))
-_EDITABLE = {"name", "phone", "email", "language"}
+_EDITABLE = ("name", "phone", "email", "language")
 
 
-def stored_code_hash(conn: Connection, account_number: str) -> str | None:
-    """The access-code hash of a customer account (None when there is no such account)."""
-    row = _CUSTOMER_BY_NUMBER.first(conn, {"number": account_number})
-    return None if row is None else str(row[2])
+def revoke_sessions(conn: Connection, number: str, channel: str, actor: str, now: datetime) -> int | None:
+    """End every session verified on a customer account, at its next turn; audited.
+
+    Returns how many sessions were signed in, or None when there is no such account.
+    """
+    row = conn.execute(select(_ca.c.id, _ca.c.credential_version).where(_ca.c.number == number)
+                       .with_for_update()).first()
+    if row is None:
+        return None
+    _s = table(ChatSession)
+    signed_in = int(conn.execute(select(func.count()).select_from(_s).where(
+        _s.c.customer_id == row.id, _s.c.customer_version == row.credential_version)).scalar_one())
+    conn.execute(update(_ca).where(_ca.c.id == row.id).values(credential_version=_ca.c.credential_version + 1))
+    _AUDIT.execute(conn, {"at": now, "channel": channel, "address": actor[:128], "customer_id": row.id,
+                          "action": "sessions.revoke", "details": {"sessions": signed_in}})
+    return signed_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +102,32 @@ class LockoutPolicy:
     address_window: timedelta = timedelta(minutes=15)
 
 
+@dataclass(frozen=True, slots=True)
+class ContactLimits:
+    """Limits against SMS pumping: contacts per customer, new numbers texted per customer per hour."""
+
+    max_contacts: int = 25
+    notices_per_hour: int = 20
+
+
 class AccountsRepo:
-    """Accounts and contacts for one turn (implements :class:`dialogs.ports.AccountsPort`)."""
+    """Accounts and contacts for one turn (implements :class:`dialogs.ports.AccountsPort`).
+
+    Every check that a concurrent turn could race is made under a lock, in the same transaction as
+    the write it guards: the customer row (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) for
+    failure counts and limits, compare-and-set for edits, the unique index for duplicate numbers.
+    """
 
     def __init__(self, conn: Connection, *, channel: str, address: str, now: datetime, hasher: CodeChecker,
-                 policy: LockoutPolicy, throttle: AddressThrottle, alarm: FailureAlarm | None = None) -> None:
+                 policy: LockoutPolicy, throttle: AddressThrottle, alarm: FailureAlarm | None = None,
+                 limits: ContactLimits | None = None) -> None:
         self.conn = conn
         self.channel, self.address, self.now = channel, address, now
         self.hasher, self.policy, self.throttle, self.alarm = hasher, policy, throttle, alarm
+        self.limits = limits or ContactLimits()
+        self.postgres = conn.dialect.name == "postgresql"
         self.enqueued = 0  # outbox messages written in this turn
+        self.verified_version: int | None = None  # the customer's credential_version, once verified
         self._accounts: dict[int, list[ServiceAccountView]] = {}
         self._contacts: dict[int, list[ContactView]] = {}
 
@@ -92,7 +141,13 @@ class AccountsRepo:
     # -- verification ----------------------------------------------------------------------------
 
     def verify(self, account_number: str, access_code: str) -> VerifyResult:
-        """Check the pair; the same answer for unknown account, wrong code and locked account."""
+        """Check the pair; the same answer for unknown account, wrong code and locked account.
+
+        The customer row is locked first, so concurrent attempts against one account (from any
+        number of addresses and workers) are decided one at a time: exactly ``account_failures``
+        wrong codes lock it, and no code is accepted after that. A lockout also ends every session
+        verified on the account (its ``credential_version`` moves).
+        """
         throttle, policy = self.throttle, self.policy
         if throttle.window_start is None or self.now - throttle.window_start > policy.address_window:
             throttle.failures, throttle.window_start = 0, self.now
@@ -101,25 +156,30 @@ class AccountsRepo:
             minutes = (throttle.window_start + policy.address_window - self.now).total_seconds() / 60
             return VerifyResult(None, throttled=True, retry_minutes=max(1, math.ceil(minutes)))
 
-        row = _CUSTOMER_BY_NUMBER.first(self.conn, {"number": account_number})
-        customer_id, name, stored_hash, failed_attempts, locked_until = row or (None, None, None, 0, None)
-        matches = self.hasher.verify(access_code, stored_hash)
+        read = _CUSTOMER_FOR_UPDATE if self.postgres else _CUSTOMER
+        row = read.first(self.conn, {"number": account_number})
+        customer_id, name, stored_hash, failed_attempts, locked_until, version = row or (None, None, None, 0, None, 0)
+        check = self.hasher.verify(access_code, stored_hash)  # computed before the turn (NeedsCheck)
         locked = locked_until is not None and locked_until > self.now
-        if customer_id is not None and matches and not locked:
-            if failed_attempts:
-                _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": 0, "b_locked": None})
-            self.audit("verify.success", customer_id)
+        if customer_id is not None and check.matches and not locked:
+            if failed_attempts or locked_until is not None or check.rehash:
+                _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": 0, "b_locked": None,
+                                                     "b_hash": check.rehash or stored_hash, "b_version": version})
+            self.verified_version = version
+            self.audit("verify.success", customer_id, **({"rehashed": True} if check.rehash else {}))
             return VerifyResult(customer_id, name)
 
         throttle.failures += 1
         reason = "unknown" if customer_id is None else "locked" if locked else "wrong_code"
         if customer_id is not None and not locked:
-            failed = failed_attempts + 1
-            lock_until = None
+            failed, lock_until = failed_attempts + 1, None
             if failed >= policy.account_failures:
-                failed, lock_until = 0, self.now + policy.account_lock
+                failed, lock_until, version = 0, self.now + policy.account_lock, version + 1
                 log.warning("customer account %s locked until %s", mask(account_number), lock_until)
-            _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": failed, "b_locked": lock_until})
+            _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": failed, "b_locked": lock_until,
+                                                 "b_hash": stored_hash, "b_version": version})
+            if lock_until is not None:
+                self.audit("verify.locked", customer_id, account=mask(account_number))
         self.audit("verify.failure", customer_id, account=mask(account_number), reason=reason)
         if self.alarm is not None:
             self.alarm.failure()
@@ -156,29 +216,58 @@ class AccountsRepo:
         wanted = set(ids)
         return {c.id: c for c in self.contacts(customer_id) if c.id in wanted}
 
+    # -- limits ----------------------------------------------------------------------------------
+
+    def _lock_customer(self, customer_id: int) -> None:
+        """Serialize this customer's limited writes (PostgreSQL; SQLite has one writer anyway)."""
+        if self.postgres:
+            _LOCK_CUSTOMER.first(self.conn, {"cid": customer_id})
+        self._contacts.pop(customer_id, None)  # read again under the lock
+
+    def _notices_left(self, customer_id: int) -> bool:
+        since = self.now - timedelta(hours=1)
+        sent = _NOTICES_SINCE.first(self.conn, {"cid": customer_id, "since": since})
+        return (sent[0] if sent else 0) < self.limits.notices_per_hour
+
+    def _notify(self, customer_id: int, phone: str, language: str, accounts: int) -> None:
+        """Queue the opt-in notice to a number that was just given to a contact (CTIA practice)."""
+        business = _CUSTOMER_NAME.first(self.conn, {"cid": customer_id})
+        enqueue(self.conn, "sms", phone, OPT_IN_NOTICE, language,
+                {"business": business[0] if business else "", "accounts": accounts}, self.now,
+                customer_id=customer_id)
+        self.enqueued += 1
+
     # -- writes ----------------------------------------------------------------------------------
 
-    def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> int:
+    def add_contact(self, customer_id: int, contact: NewContact,
+                    service_account_ids: Sequence[int]) -> ChangeResult:
         """Create a contact of ``customer_id`` and assign it to those of its service accounts."""
+        self._lock_customer(customer_id)
+        count = _COUNT_CONTACTS.first(self.conn, {"cid": customer_id})
+        if count is not None and count[0] >= self.limits.max_contacts:
+            return ChangeResult(Outcome.TOO_MANY_CONTACTS, limit=self.limits.max_contacts)
+        if contact.phone and not self._notices_left(customer_id):
+            return ChangeResult(Outcome.TOO_MANY_NOTICES, limit=self.limits.notices_per_hour)
         accounts = self._own_accounts(customer_id, service_account_ids)
         row = _NEW_CONTACT.first(self.conn, {
             "customer_id": customer_id, "name": contact.name, "phone": contact.phone, "email": contact.email,
             "language": contact.language, "at": self.now})
-        if row is None:  # pragma: no cover - RETURNING always returns the new row
-            raise RuntimeError("contact was not inserted")
+        if row is None:  # the unique (customer, phone) index: someone saved this number meanwhile
+            return ChangeResult(Outcome.DUPLICATE, other_name=self._owner_of(customer_id, contact.phone))
         contact_id = int(row[0])
         if accounts:
             _ASSIGN.execute_many(self.conn, [{"contact_id": contact_id, "service_account_id": a}
                                              for a in accounts])
         self.audit("contact.add", customer_id, contact_id=contact_id, name=contact.name, phone=contact.phone,
                    email=contact.email, language=contact.language, service_accounts=accounts)
-        if contact.phone:  # CTIA: the new number is told who added it, what it will get, how to stop
-            business = _CUSTOMER_NAME.first(self.conn, {"cid": customer_id})
-            enqueue(self.conn, "sms", contact.phone, OPT_IN_NOTICE, contact.language,
-                    {"business": business[0] if business else "", "accounts": len(accounts)}, self.now)
-            self.enqueued += 1
+        if contact.phone:
+            self._notify(customer_id, contact.phone, contact.language, len(accounts))
         self._contacts.pop(customer_id, None)
-        return contact_id
+        return ChangeResult(Outcome.SAVED, contact_id=contact_id)
+
+    def _owner_of(self, customer_id: int, phone: str | None) -> str | None:
+        row = _CONTACT_BY_PHONE.first(self.conn, {"cid": customer_id, "phone": phone})
+        return None if row is None else str(row[0])
 
     def assign(self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]) -> int:
         """Assign the customer's contacts to its service accounts; existing pairs are left alone."""
@@ -207,14 +296,33 @@ class AccountsRepo:
         self._contacts.pop(customer_id, None)
         return removed
 
-    def update_contact(self, customer_id: int, contact_id: int, changes: Mapping[str, str | None]) -> None:
-        """Change editable fields of one of the customer's contacts."""
-        current = self._own_contacts(customer_id, [contact_id]).get(contact_id)
-        values = {k: v for k, v in changes.items() if k in _EDITABLE}
-        if current is None or not values:
-            return
-        self.conn.execute(update(_co).where(_co.c.id == contact_id, _co.c.customer_id == customer_id)
-                          .values(**values, updated_at=self.now))
-        self.audit("contact.edit", customer_id, contact_id=contact_id,
-                   changes={k: {"old": getattr(current, k), "new": v} for k, v in values.items()})
+    def update_contact(self, customer_id: int, contact_id: int, field: str, old: str | None,
+                       new: str | None) -> ChangeResult:
+        """Change one field of a contact, only if it still holds ``old`` (what the customer was shown)."""
+        if field not in _EDITABLE:
+            raise ValueError(f"not an editable field: {field!r}")
+        column = _co.c[field]
+        if field == "phone" and new:
+            self._lock_customer(customer_id)
+            if not self._notices_left(customer_id):
+                return ChangeResult(Outcome.TOO_MANY_NOTICES, limit=self.limits.notices_per_hour)
+        statement = (update(_co).where(_co.c.id == contact_id, _co.c.customer_id == customer_id,
+                                       column.is_not_distinct_from(old))
+                     .values({field: new, "updated_at": self.now}).returning(_co.c.language))
+        try:
+            with self.conn.begin_nested():  # a duplicate number must not abort the whole turn
+                stored = self.conn.execute(statement).first()
+        except IntegrityError:
+            return ChangeResult(Outcome.DUPLICATE, other_name=self._owner_of(customer_id, new))
         self._contacts.pop(customer_id, None)
+        if stored is None:
+            now = self.conn.execute(select(column).where(_co.c.id == contact_id,
+                                                          _co.c.customer_id == customer_id)).first()
+            if now is None:
+                return ChangeResult(Outcome.GONE)
+            return ChangeResult(Outcome.CHANGED, current=now[0])
+        self.audit("contact.edit", customer_id, contact_id=contact_id, changes={field: {"old": old, "new": new}})
+        if field == "phone" and new:
+            contact = self._own_contacts(customer_id, [contact_id]).get(contact_id)
+            self._notify(customer_id, new, stored[0], len(contact.service_account_ids) if contact else 0)
+        return ChangeResult(Outcome.SAVED, contact_id=contact_id)

@@ -1,40 +1,100 @@
-"""Engines, connections for turns, and migrating a database to the newest schema.
+"""Engines, transactions for turns, and migrating a database to the newest schema.
 
-SQLite (the default) runs in WAL mode with ``synchronous=NORMAL`` and takes the write lock at the
-start of every transaction (``BEGIN IMMEDIATE``), so a turn's read of its session and its write cannot
-interleave with another process's turn. Within one process a lock hands the writer role over without
-SQLite's sleep-and-retry busy loop. PostgreSQL serializes turns of one address with
-``SELECT ... FOR UPDATE`` on the session row and lets different addresses run in parallel.
+SQLite (the default) runs in WAL mode with ``synchronous=NORMAL``; a transaction takes the write lock
+at its start (``BEGIN IMMEDIATE``), so a turn's read of its session and its write cannot interleave
+with another process's turn. Within one process a lock hands the writer role over. The connection
+turns use never sleeps inside SQLite's busy handler: :class:`Database` waits for the write lock
+itself, for at most ``Waits.lock_seconds``, or (``wait=False``) raises :class:`Busy` at once so that
+an event loop can wait without blocking (``bot.storage.aio``).
 
-Each thread keeps one long-lived connection: a turn costs no pool checkout and no reset round trip.
-A turn's transaction is begun and ended on the driver connection; SQLAlchemy joins it only when the
-turn runs a Core statement (most turns only read and write their session row, see
-``bot.storage.sessions``), which saves its bookkeeping on the hot path.
+PostgreSQL serializes turns of one conversation with ``SELECT ... FOR UPDATE`` on its session row and
+runs different conversations in parallel. Every connection carries ``lock_timeout`` and
+``statement_timeout`` (``Waits``), so no turn waits longer than that for a lock or a slow database.
+
+A turn's transaction is begun and ended on the DBAPI connection; SQLAlchemy joins it only when the
+turn runs an ordinary Core statement (most turns only read and write their session row, see
+``bot.storage.sessions``), which saves its bookkeeping on the hot path. Errors still reach SQLAlchemy
+(``bot.storage.prepared.raise_as_sqlalchemy``), so a lost connection is replaced at the next turn.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
+
+from bot.storage.files import secure_sqlite_file
+from bot.storage.prepared import raise_as_sqlalchemy
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+T = TypeVar("T")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url`` with the SQLite settings this project relies on."""
+@dataclass(frozen=True, slots=True)
+class Waits:
+    """How long anything on the turn path may wait before the customer gets the apology.
+
+    Attributes:
+        lock_seconds: a row lock (PostgreSQL ``lock_timeout``), SQLite's write lock, a pooled connection.
+        statement_seconds: one statement (PostgreSQL ``statement_timeout``).
+        connect_seconds: opening a connection.
+    """
+
+    lock_seconds: float = 3.0
+    statement_seconds: float = 5.0
+    connect_seconds: float = 5.0
+
+
+NO_WAITS = Waits(lock_seconds=30.0, statement_seconds=0.0, connect_seconds=10.0)  # batch jobs (import)
+
+
+class Busy(OperationalError):
+    """SQLite's write lock is held elsewhere (another process, or another thread of this one)."""
+
+    def __init__(self) -> None:
+        super().__init__("BEGIN IMMEDIATE", None, Exception("database is locked"))
+
+
+class CommitFailed(Exception):
+    """The commit itself failed: whether it took effect is unknown, so the turn is not retried."""
+
+
+def postgres_url(url: str | URL) -> URL:
+    """A PostgreSQL URL with the psycopg 3 driver."""
+    return make_url(url).set(drivername="postgresql+psycopg")
+
+
+def postgres_connect_args(waits: Waits) -> dict[str, Any]:
+    """psycopg connection arguments that bound every wait (milliseconds; 0 means no limit)."""
+    options = f"-c lock_timeout={int(waits.lock_seconds * 1000)}"
+    options += f" -c statement_timeout={int(waits.statement_seconds * 1000)}"
+    return {"connect_timeout": max(1, round(waits.connect_seconds)), "options": options}
+
+
+def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **kwargs: Any) -> Engine:
+    """An engine for ``url`` with the SQLite settings and PostgreSQL time limits this project relies on.
+
+    ``pool_size``: PostgreSQL connections kept (one per thread that runs turns, plus a few).
+    """
+    waits = waits or Waits()
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+            secure_sqlite_file(parsed.database)  # 0600 for the database and its -wal/-shm (bot.storage.files)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": waits.lock_seconds},
+                               **kwargs)
+        busy_ms = int(waits.lock_seconds * 1000)
 
         @event.listens_for(engine, "connect")
         def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -43,19 +103,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute(f"PRAGMA busy_timeout={busy_ms}")  # Database's own connection sets 0
             cursor.close()
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Connection) -> None:
-            raw = conn.connection.driver_connection
+            raw = conn.connection.dbapi_connection
             if not raw.in_transaction:  # type: ignore[union-attr]  # a turn may have begun already
                 raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
         return engine
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    return create_engine(parsed, pool_size=10, max_overflow=20, **kwargs)
+    if parsed.get_backend_name() == "postgresql":
+        parsed = postgres_url(parsed)
+    return create_engine(parsed, pool_size=pool_size, max_overflow=5,
+                         pool_timeout=waits.lock_seconds, connect_args=postgres_connect_args(waits), **kwargs)
 
 
 def alembic_config(engine: Engine) -> Config:
@@ -79,8 +140,67 @@ def is_empty(engine: Engine) -> bool:
         return conn.exec_driver_sql("SELECT 1 FROM customer_accounts LIMIT 1").first() is None
 
 
+def _is_locked(exc: BaseException) -> bool:
+    return "database is locked" in str(getattr(exc, "orig", exc)).lower()
+
+
+def begin(conn: Connection) -> None:
+    """Begin a transaction on the DBAPI connection (SQLite: take the write lock now)."""
+    if conn.dialect.name == "sqlite":
+        try:
+            conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        except Exception as exc:
+            if _is_locked(exc):
+                raise Busy from exc
+            raise_as_sqlalchemy(conn, exc, "BEGIN IMMEDIATE", ())
+    # psycopg begins implicitly at the first statement
+
+
+def commit(conn: Connection) -> None:
+    """Commit what :func:`begin` began (or SQLAlchemy, if a Core statement joined)."""
+    try:
+        if conn.in_transaction():
+            conn.commit()
+        else:
+            try:
+                conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+            except Exception as exc:
+                raise_as_sqlalchemy(conn, exc, "COMMIT", ())
+    except Exception as exc:
+        raise CommitFailed(f"commit failed: {type(exc).__name__}") from exc
+
+
+def rollback(conn: Connection) -> None:
+    """Roll back, quietly: the connection may be gone, and then there is nothing to roll back."""
+    with contextlib.suppress(Exception):
+        if conn.in_transaction():
+            conn.rollback()
+        elif not conn.invalidated:
+            conn.connection.dbapi_connection.rollback()  # type: ignore[union-attr]
+
+
+def in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+    """Run ``work`` in one transaction on ``conn``: committed if it returns, rolled back if it raises."""
+    begin(conn)
+    try:
+        result = work(conn)
+    except BaseException:
+        rollback(conn)
+        raise
+    commit(conn)
+    return result
+
+
+def outside_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
+    """Run reads that need no transaction of their own, and end the one the driver may have opened."""
+    try:
+        return work(conn)
+    finally:
+        rollback(conn)
+
+
 class Database:
-    """The engine plus what a turn needs: a transaction on a long-lived connection.
+    """The synchronous engine plus what turns need: a transaction on a long-lived connection.
 
     PostgreSQL: one connection per thread, turns in parallel. SQLite: one connection for the whole
     process, used by one thread at a time (SQLite has one writer anyway, and a connection that other
@@ -88,8 +208,9 @@ class Database:
     thread of a web server's pool, every turn ran cold, five times slower).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, waits: Waits | None = None) -> None:
         self.engine = engine
+        self.waits = waits or Waits()
         self.dialect = engine.dialect.name
         self._local = threading.local()
         self._writer = threading.RLock() if self.dialect == "sqlite" else None
@@ -97,28 +218,17 @@ class Database:
         self._connections: list[Connection] = []
         self._guard = threading.Lock()
 
-    @contextlib.contextmanager
-    def unlocked(self) -> Iterator[Connection]:
-        """A connection for reads that need no transaction of their own (and no database lock).
-
-        On SQLite each statement then commits by itself. PostgreSQL's driver opens a transaction
-        implicitly; it is ended afterwards so the connection is not left idle in a transaction.
-        """
-        with self._writer or contextlib.nullcontext():
-            conn = self._connection()
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction():  # a Core statement began one: end it, nothing was written
-                    conn.rollback()
-                elif self.dialect != "sqlite":
-                    conn.connection.driver_connection.rollback()  # type: ignore[union-attr]
-
     def _connection(self) -> Connection:
         conn: Connection | None = self._shared if self._writer else getattr(self._local, "conn", None)
         if conn is None or conn.closed or conn.invalidated:
+            if conn is not None:  # a lost connection: release it (and forget it) before taking another
+                with contextlib.suppress(Exception):
+                    conn.close()
+                with self._guard:
+                    self._connections.remove(conn)
             conn = self.engine.connect()
             if self._writer:
+                conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
                 self._shared = conn
             else:
                 self._local.conn = conn
@@ -127,33 +237,92 @@ class Database:
         return conn
 
     @contextlib.contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One transaction: committed when the block ends, rolled back if it raises.
+    def _held(self, wait: bool) -> Iterator[None]:
+        """Hold the SQLite connection for this thread (a no-op on PostgreSQL)."""
+        if self._writer is None:
+            yield
+            return
+        acquired = self._writer.acquire(timeout=self.waits.lock_seconds) if wait else self._writer.acquire(False)
+        if not acquired:
+            raise Busy
+        try:
+            yield
+        finally:
+            self._writer.release()
 
-        On SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is held from the first read.
-        """
-        lock = self._writer or contextlib.nullcontext()
-        with lock:
-            conn = self._connection()
-            raw: Any = conn.connection.driver_connection
+    def _retrying(self, attempt: Callable[[], T], wait: bool) -> T:
+        """Run ``attempt``; while SQLite is busy elsewhere and ``wait``, try again until the deadline."""
+        deadline = time.monotonic() + self.waits.lock_seconds
+        delay = 0.001
+        while True:
             try:
-                if self.dialect == "sqlite":
-                    raw.execute("BEGIN IMMEDIATE")
+                return attempt()
+            except Busy:
+                if not wait or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+    def run(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
+        """Run ``work`` in one transaction; with ``wait=False`` raise :class:`Busy` rather than wait."""
+
+        def attempt() -> T:
+            with self._held(wait):
+                return in_transaction(self._connection(), work)
+
+        return self._retrying(attempt, wait)
+
+    def read(self, work: Callable[[Connection], T], *, wait: bool = True) -> T:
+        """Run reads outside any transaction (no write lock on SQLite)."""
+
+        def attempt() -> T:
+            with self._held(wait):
+                try:
+                    return outside_transaction(self._connection(), work)
+                except OperationalError as exc:
+                    if _is_locked(exc):
+                        raise Busy from exc
+                    raise
+
+        return self._retrying(attempt, wait)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One transaction as a block: committed when it ends, rolled back if it raises (waits for locks)."""
+
+        def attempt() -> Connection:
+            if self._writer is not None and not self._writer.acquire(timeout=self.waits.lock_seconds):
+                raise Busy
+            try:
+                conn = self._connection()
+                begin(conn)
+            except BaseException:
+                if self._writer is not None:
+                    self._writer.release()
+                raise
+            return conn
+
+        conn = self._retrying(attempt, True)
+        try:
+            try:
                 yield conn
             except BaseException:
-                try:
-                    if conn.in_transaction():
-                        conn.rollback()
-                    else:
-                        raw.rollback()
-                finally:
-                    if conn.invalidated:
-                        self._local.conn = self._shared = None
+                rollback(conn)
                 raise
-            if conn.in_transaction():
-                conn.commit()
-            else:
-                raw.commit()
+            commit(conn)
+        finally:
+            if self._writer is not None:
+                self._writer.release()
+
+    @contextlib.contextmanager
+    def unlocked(self) -> Iterator[Connection]:
+        """A connection for reads that need no transaction of their own (and no database lock)."""
+        with self._held(True):
+            conn = self._connection()
+            try:
+                yield conn
+            finally:
+                rollback(conn)
 
     def close(self) -> None:
         """Close every connection this object opened and dispose of the engine."""

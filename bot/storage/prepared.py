@@ -1,4 +1,4 @@
-"""Core statements compiled once per dialect and run on the driver's cursor: the turn's fast path.
+"""Core statements compiled once per dialect and run on the DBAPI cursor: the turn's fast path.
 
 A turn runs a handful of statements that never change shape (read the session, write it back, list
 a customer's service accounts). SQLAlchemy's ``Connection.execute`` spends about 100 microseconds of
@@ -6,17 +6,25 @@ bookkeeping on each, more than SQLite spends running them (``bench/turns.py`` sh
 :class:`Prepared` keeps SQLAlchemy as the author of the SQL and of the value conversions (its
 compiler and its type processors, per dialect) and only skips the per-call bookkeeping. It runs
 inside the caller's transaction on the same connection, so it mixes freely with ordinary Core calls.
+
+Errors still reach SQLAlchemy: a driver error is raised as SQLAlchemy's own exception (so callers
+see ``OperationalError``, ``IntegrityError``, ... with ``orig``), and a lost connection goes through
+``Connection._handle_dbapi_exception``, exactly as in SQLAlchemy's own execution: the connection is
+invalidated and so is every pooled connection older than it, so the next turn connects afresh.
+The cursor is the DBAPI connection's (``dbapi_connection``): with an asyncio driver that is
+SQLAlchemy's adapter, which awaits the driver from inside a greenlet (``bot.storage.aio``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ClauseElement
 
 Processor = Callable[[Any], Any]
@@ -78,8 +86,13 @@ class Prepared:
 
     def _run(self, conn: Connection, params: Mapping[str, Any]) -> tuple[_Compiled, Any]:
         compiled = self._for(conn)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(compiled.sql, compiled.params(params))
+        values = compiled.params(params)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.sql, values)
+        except Exception as exc:
+            cursor.close()
+            raise_as_sqlalchemy(conn, exc, compiled.sql, values)
         return compiled, cursor
 
     def all(self, conn: Connection, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
@@ -102,9 +115,12 @@ class Prepared:
     def execute_many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
         """Run an INSERT, UPDATE or DELETE once per parameter set."""
         compiled = self._for(conn)
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        values = [compiled.params(row) for row in rows]
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.executemany(compiled.sql, [compiled.params(row) for row in rows])
+            cursor.executemany(compiled.sql, values)
+        except Exception as exc:
+            raise_as_sqlalchemy(conn, exc, compiled.sql, values)
         finally:
             cursor.close()
 
@@ -117,13 +133,25 @@ class Prepared:
             cursor.close()
 
 
+def raise_as_sqlalchemy(conn: Connection, exc: Exception, sql: str | None, params: Any) -> NoReturn:
+    """Raise a driver error as SQLAlchemy's execution would, invalidating a lost connection."""
+    dialect = conn.dialect
+    if not isinstance(exc, dialect.loaded_dbapi.Error):
+        raise exc
+    raw = None if conn.invalidated else conn.connection.dbapi_connection
+    if dialect.is_disconnect(exc, raw, None):
+        conn._handle_dbapi_exception(exc, sql, params, None, None)  # invalidates; always raises
+    raise DBAPIError.instance(sql, params, exc, dialect.loaded_dbapi.Error, dialect=dialect) from exc
+
+
 class InsertIgnoring(Prepared):
     """``INSERT ... ON CONFLICT (keys) DO NOTHING``, in each dialect's own syntax (SQLite, PostgreSQL)."""
 
-    def __init__(self, table: Table, keys: Sequence[str], **values: Any) -> None:
+    def __init__(self, table: Table, keys: Sequence[str], returning: Sequence[Any] = (), **values: Any) -> None:
         super().__init__(table.insert())
-        self.table, self.keys, self.values = table, list(keys), values
+        self.table, self.keys, self.values, self.returning = table, list(keys), values, tuple(returning)
 
     def _statement(self, dialect: Dialect) -> ClauseElement:
         insert = pg_insert if dialect.name == "postgresql" else sqlite_insert
-        return insert(self.table).values(**self.values).on_conflict_do_nothing(index_elements=self.keys)
+        statement = insert(self.table).values(**self.values).on_conflict_do_nothing(index_elements=self.keys)
+        return statement.returning(*self.returning) if self.returning else statement

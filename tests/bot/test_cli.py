@@ -13,11 +13,16 @@ import pytest
 from tests.conftest import ROOT
 
 
-def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
-               "OUTAGEBOT_SCRYPT_N": "16", **env}
+def run(args: list[str], tmp_path: Path, stdin: str = "", timeout: float = 120,
+        **env: str) -> subprocess.CompletedProcess[str]:
+    """``outagebot ARGS`` in ``tmp_path``: on the default database (``./outagebot.db``) unless told otherwise."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
+    environ.update({"OUTAGEBOT_SCRYPT_N": "16", **env})
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-                          cwd=tmp_path, env=environ, timeout=120, check=False)
+                          cwd=tmp_path, env=environ, timeout=timeout, check=False)
+
+
+OTHER_DB = {"OUTAGEBOT_PEPPER": "cli-test-pepper"}  # a configured deployment: its own pepper and database
 
 
 def test_a_scripted_vietnamese_conversation_on_a_fresh_database(tmp_path: Path) -> None:
@@ -30,6 +35,71 @@ def test_a_scripted_vietnamese_conversation_on_a_fresh_database(tmp_path: Path) 
     assert "Thêm Lê Thị Cúc, (714) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ." in out
     assert "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ." in out
     assert "Loaded the demo accounts" in result.stderr
+    assert f"Database: {tmp_path / 'outagebot.db'}" in result.stderr
+
+
+def test_chat_on_the_default_database_makes_a_pepper_once_readable_by_the_owner_only(tmp_path: Path) -> None:
+    first = run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n731562\n")
+    pepper = tmp_path / "outagebot.db.pepper"
+    assert "Made a secret pepper for this demo database in " + str(pepper) in first.stderr
+    assert pepper.stat().st_mode & 0o777 == 0o600 and len(pepper.read_text().strip()) >= 32
+    assert "Verified. Customer: Sunrise Bakery Inc." in first.stdout
+    again = run(["chat", "--lang", "en", "--address", "other"], tmp_path, "2\n1\n700000002\n731562\n")
+    assert "Made a secret pepper" not in again.stderr  # the same pepper, so the codes still verify
+    assert "Verified. Customer: Sunrise Bakery Inc." in again.stdout
+
+
+@pytest.mark.parametrize("args", [["serve", "--port", "1"], ["import-accounts", "README.md"]])
+def test_serve_and_import_refuse_to_start_without_a_pepper(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "README.md").write_text("customer_account\n", encoding="utf-8")
+    result = run(args, tmp_path, timeout=30)
+    assert result.returncode == 4
+    assert result.stderr.strip().splitlines() == [
+        "OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes safe and must come "
+        "from outside the database"]
+    assert not (tmp_path / "outagebot.db.pepper").exists()
+
+
+def test_a_pepper_file_is_read_and_an_empty_one_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "pepper"
+    secret.write_text("", encoding="utf-8")
+    refused = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path,
+                  OUTAGEBOT_PEPPER_FILE=str(secret))
+    assert refused.returncode == 4 and "is empty" in refused.stderr
+    secret.write_text("from-a-file\n", encoding="utf-8")
+    ok = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path, OUTAGEBOT_PEPPER_FILE=str(secret))
+    assert ok.returncode == 0, ok.stderr
+    chat = run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n731562\n", OUTAGEBOT_PEPPER_FILE=str(secret))
+    assert "Verified. Customer: Sunrise Bakery Inc." in chat.stdout
+
+
+def test_chat_on_another_empty_database_loads_no_demo_accounts(tmp_path: Path) -> None:
+    result = run(["chat", "--lang", "en"], tmp_path, "", OUTAGEBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}",
+                 **OTHER_DB)
+    assert result.returncode == 0
+    assert "Loaded the demo accounts" not in result.stderr
+    assert "no customer accounts yet: load them with outagebot import-accounts FILE.csv" in result.stderr
+
+
+def test_seed_demo_refuses_a_database_with_other_customers(tmp_path: Path) -> None:
+    other = tmp_path / "other.csv"
+    other.write_text("customer_account,access_code,customer_name,service_account,service_address,outage_group,"
+                     "demand_kw,contact_name,contact_phone,contact_email,contact_language\n"
+                     "712345678,1,Real Customer,3-009-0001,1 Main St,A001,,,,,\n", encoding="utf-8")
+    url = {"OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **OTHER_DB}
+    assert run(["import-accounts", str(other)], tmp_path, **url).returncode == 0
+    result = run(["seed-demo"], tmp_path, **url)
+    assert result.returncode == 4 and "holds other customers" in result.stderr
+
+
+def test_seed_demo_refuses_postgresql(tmp_path: Path) -> None:
+    result = run(["seed-demo"], tmp_path, OUTAGEBOT_DATABASE_URL="postgresql://nobody@127.0.0.1:9/none", **OTHER_DB)
+    assert result.returncode == 4 and "never into PostgreSQL" in result.stderr
+
+
+def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
+    result = run(["serve", "--workers", "2"], tmp_path, **OTHER_DB)
+    assert result.returncode == 2 and "--workers above 1 needs PostgreSQL" in result.stderr
 
 
 def test_a_scripted_english_conversation_and_a_second_session(tmp_path: Path) -> None:
@@ -51,18 +121,18 @@ def test_import_accounts_reports_bad_rows_and_imports_nothing(tmp_path: Path) ->
     bad = tmp_path / "bad.csv"
     bad.write_text((ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8")
                    + "700000003,1,X,3-003-0001,Somewhere,G,abc,,,,\n", encoding="utf-8")
-    result = run(["import-accounts", str(bad)], tmp_path)
+    result = run(["import-accounts", str(bad)], tmp_path, **OTHER_DB)
     assert result.returncode == 1
     assert "line 8: demand_kw is not a number of kW: 'abc'" in result.stderr
     assert "nothing imported" in result.stderr
-    ok = run(["import-accounts", "--skip-invalid", str(bad)], tmp_path)
+    ok = run(["import-accounts", "--skip-invalid", str(bad)], tmp_path, **OTHER_DB)
     assert ok.returncode == 3 and "imported 6 of 7 rows" in ok.stdout
 
 
 def test_import_reports_speak_the_operators_language(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("customer_account,access_code\n1,2\n", encoding="utf-8")
-    result = run(["import-accounts", str(bad)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi")
+    result = run(["import-accounts", str(bad)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi", **OTHER_DB)
     assert result.returncode == 1
     assert "dòng 1: thiếu cột: customer_name, service_account" in result.stderr
     assert "1 dòng lỗi trên 1 dòng; chưa nhập gì." in result.stderr
@@ -71,7 +141,7 @@ def test_import_reports_speak_the_operators_language(tmp_path: Path) -> None:
 def test_import_accounts_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
     path.write_bytes("customer_account\nCafé Bolsa\n".encode("latin-1"))
-    result = run(["import-accounts", str(path)], tmp_path)
+    result = run(["import-accounts", str(path)], tmp_path, **OTHER_DB)
     assert result.returncode == 2 and "not UTF-8" in result.stderr
 
 
@@ -91,6 +161,11 @@ def test_chat_refuses_an_unknown_language(tmp_path: Path, lang: str) -> None:
     assert result.returncode == 2 and "--lang must be vi or en" in result.stderr
 
 
+def demo_pepper(tmp_path: Path) -> dict[str, str]:
+    """The pepper seed-demo made beside the default database (an import must be given its pepper)."""
+    return {"OUTAGEBOT_PEPPER_FILE": str(tmp_path / "outagebot.db.pepper")}
+
+
 def test_export_contacts_writes_the_import_format_and_never_overwrites_by_accident(tmp_path: Path) -> None:
     assert run(["seed-demo"], tmp_path).returncode == 0
     out = tmp_path / "contacts.csv"
@@ -106,25 +181,25 @@ def test_export_contacts_writes_the_import_format_and_never_overwrites_by_accide
     nowhere = run(["export-contacts", str(tmp_path / "no-such-folder" / "x.csv")], tmp_path)
     assert nowhere.returncode == 2 and "cannot write it" in nowhere.stderr and "Traceback" not in nowhere.stderr
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
-    reimport = run(["import-accounts", str(out)], tmp_path)
+    reimport = run(["import-accounts", str(out)], tmp_path, **demo_pepper(tmp_path))
     assert reimport.returncode == 0, reimport.stderr
     assert "contacts +0 ~0, assignments +0; 4 contact rows unchanged" in reimport.stdout
 
 
 def test_a_write_the_database_refuses_is_reported_and_nothing_is_imported(tmp_path: Path) -> None:
     assert run(["seed-demo"], tmp_path).returncode == 0
-    with sqlite3.connect(tmp_path / "cli.db") as db:
+    with sqlite3.connect(tmp_path / "outagebot.db") as db:
         db.execute("CREATE TRIGGER refuse BEFORE INSERT ON contacts WHEN NEW.phone = '+17145550177' "
                    "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
     path = tmp_path / "more.csv"
     path.write_text((ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8").replace("Inc.", "Co.")
                     + "700000001,482913,Phở Bolsa LLC,3-001-1003,10130 Westminster Ave Garden Grove,B021,60,"
                       "Lê Thị Cúc,714.555.0177,,vi\n", encoding="utf-8")
-    result = run(["import-accounts", str(path)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi")
-    assert result.returncode == 4 and "Traceback" not in result.stderr
+    result = run(["import-accounts", str(path)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi", **demo_pepper(tmp_path))
+    assert result.returncode == 5 and "Traceback" not in result.stderr
     assert "cơ sở dữ liệu từ chối một thao tác ghi nên không có gì trong tập tin được nhập: refused by the test " \
            "trigger" in result.stderr
-    with sqlite3.connect(tmp_path / "cli.db") as db:
+    with sqlite3.connect(tmp_path / "outagebot.db") as db:
         assert db.execute("SELECT name FROM customer_accounts WHERE number = '700000002'").fetchone() == (
             "Sunrise Bakery Inc.",)
         assert db.execute("SELECT count(*) FROM audit_log WHERE address = 'more.csv'").fetchone() == (0,)

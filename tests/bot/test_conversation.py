@@ -179,7 +179,7 @@ def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str
     ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "đổi"),
             ("1", "edit.name", "Tên mới của Nguyễn Văn An là gì?"),
             ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: Nguyễn Văn An thành Nguyễn Văn Ân."),
-            ("c", "contacts.menu", "Đã cập nhật Nguyễn Văn An.")], "name", "Nguyễn Văn Ân"),
+            ("c", "contacts.menu", "Đã cập nhật Nguyễn Văn Ân.")], "name", "Nguyễn Văn Ân"),
 ])
 def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[str, str, str]], field: str,
                                      value: str | None) -> None:

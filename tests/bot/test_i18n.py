@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from babel.messages.extract import extract_from_dir
+from babel.messages.mofile import write_mo
 
 from bot.channels.base import render_text
 from bot.channels.segments import count_segments
@@ -164,8 +167,21 @@ def test_times_are_shown_in_the_utilitys_zone(locale: str, expected: str) -> Non
     assert format_when(when, locale, ZoneInfo("America/Los_Angeles")) == expected
 
 
-def test_catalogs_are_read_from_the_po_files_so_nothing_is_stale() -> None:
-    assert not list(LOCALE_DIR.glob("*/LC_MESSAGES/*.mo"))
+@pytest.mark.parametrize(("locale", "edited"), [("vi", "Xin bấm 1 hoặc 2."), ("en", "Please press 1 or 2.")])
+def test_an_edited_po_file_is_what_customers_read_with_no_compile_step(tmp_path: Path, locale: str,
+                                                                       edited: str) -> None:
+    """The .po files are the source of truth: an edit is seen as is, and a stale .mo beside it is not."""
+    shutil.copytree(LOCALE_DIR, tmp_path / "locales")
+    po = tmp_path / "locales" / locale / "LC_MESSAGES" / "messages.po"
+    original = CATALOGS.render(Msg.of("Please type 1 or 2."), locale)
+    stale = po.with_suffix(".mo")
+    with stale.open("wb") as fh:  # what a compile step would have left from before the edit
+        write_mo(fh, load_catalog(locale, tmp_path / "locales"))
+    text = po.read_text(encoding="utf-8")
+    assert text.count(f'msgstr "{original}"') == 1
+    po.write_text(text.replace(f'msgstr "{original}"', f'msgstr "{edited}"'), encoding="utf-8")
+    assert Catalogs(tmp_path / "locales").render(Msg.of("Please type 1 or 2."), locale) == edited
+    assert CATALOGS.render(Msg.of("Please type 1 or 2."), locale) == original
 
 
 RESERVED = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START", "YES",

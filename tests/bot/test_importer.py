@@ -13,7 +13,7 @@ from sqlalchemy import select, text, update
 
 from bot.app import App
 from bot.i18n import Catalogs
-from bot.importer import COLUMNS, BadRow, import_file, read_rows
+from bot.importer import COLUMNS, BadRow, Row, import_file, read_rows
 from bot.storage.models import (
     Contact,
     ContactAssignment,
@@ -155,7 +155,6 @@ def test_no_access_code_is_stored_in_the_clear(empty_app: App) -> None:
 
 OVER_THE_LIMIT = [  # (column, value, reason): each is a bad row, never a database error
     ("customer_account", "9" * 21, "customer_account must be 6 to 20 digits"),
-    ("customer_account", "７００００００００１", "customer_account must be 6 to 20 digits"),  # never typed
     ("access_code", "c" * 65, "access_code must be at most 64 characters without spaces"),
     ("customer_name", "x" * 201, "customer_name is required (at most 200 characters)"),
     ("service_account", "9" * 21, "service_account must be 4 to 20 letters, digits or dashes"),
@@ -255,10 +254,11 @@ def test_a_new_access_code_ends_a_lockout(empty_app: App, tmp_path: Path) -> Non
     guesser.run("", "2", "1")
     for guess in ("111111", "222222", "333333", "444444", "555555"):
         guesser.run("700000002", guess)
-    assert credential(empty_app)[2] is not None and not verifies(empty_app, "731562")
+    version, _failed, locked_until = credential(empty_app)
+    assert locked_until is not None and not verifies(empty_app, "731562")
     rows = edit(demo_rows(), {"customer_account": "700000002"}, access_code="999111")
     import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "new-code.csv", rows))
-    assert credential(empty_app) == (1, 0, None)
+    assert credential(empty_app) == (version + 1, 0, None)
     assert verifies(empty_app, "999111")
 
 
@@ -358,3 +358,65 @@ def test_a_write_refused_late_leaves_nothing_of_the_file(refusing_database: App,
     with app.db.engine.connect() as conn:
         assert conn.execute(select(ImportSnapshot.id, ImportSnapshot.contact_key)).all() == snapshots
     assert (report.customers_added, report.customers_updated, report.contacts_added) == (0, 0, 0)
+
+
+def _one(**overrides: str) -> tuple[list[Row], list[BadRow]]:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerow(good(**overrides))
+    return read_rows(io.StringIO(text.getvalue()))
+
+
+@pytest.mark.parametrize(("column", "value", "stored"), [
+    ("customer_account", "８００ ０００ ００１", None),  # spaces are not part of the number in the file
+    ("customer_account", "８０００００００１", "800000001"),
+    ("customer_account", "٨٠٠٠٠٠٠٠١", "800000001"),
+    ("customer_account", "80000000¹", None),
+    ("customer_account", "⑧⓪⓪⓪⓪⓪⓪⓪①", None),
+    ("access_code", "４８２９１３", "482913"),
+    ("access_code", "S３cret", "S3cret"),
+    ("contact_phone", "(６２６) ５５５-０１１１", "+16265550111"),
+    ("contact_phone", "¹ 626 555 0111", None),
+])
+def test_numbers_in_the_file_follow_the_rule_customers_type_by(column: str, value: str, stored: str | None) -> None:
+    """Digits of any script are read as ASCII digits, exactly as when a customer types them; a sign
+    that only looks like a digit makes the row bad. So a code on file is the code a customer types."""
+    rows, bad = _one(**{column: value})
+    if stored is None:
+        assert rows == [] and reason(bad[0]).startswith(column), bad
+        return
+    assert bad == []
+    field = {"customer_account": "customer", "access_code": "code", "contact_phone": "phone"}[column]
+    assert getattr(rows[0], field) == stored
+
+
+FAIL_AT_COMMIT = {  # accepts every statement, then refuses the commit: a deferred check on one contact
+    "sqlite": ["CREATE TABLE refuse_at_commit (phone TEXT REFERENCES nowhere_at_all (phone) DEFERRABLE INITIALLY "
+               "DEFERRED)",
+               "CREATE TABLE nowhere_at_all (phone TEXT PRIMARY KEY)",
+               """CREATE TRIGGER refuse_chau_later AFTER INSERT ON contacts WHEN NEW.phone = '+17145550103'
+                  BEGIN INSERT INTO refuse_at_commit VALUES (NEW.phone); END"""],
+    "postgresql": ["""CREATE FUNCTION refuse_chau_later() RETURNS trigger LANGUAGE plpgsql AS $$
+                      BEGIN RAISE EXCEPTION 'refused at commit by the test trigger'; END $$""",
+                   """CREATE CONSTRAINT TRIGGER refuse_chau_later AFTER INSERT ON contacts DEFERRABLE INITIALLY
+                      DEFERRED FOR EACH ROW WHEN (NEW.phone = '+17145550103') EXECUTE FUNCTION refuse_chau_later()"""],
+}
+
+
+def test_a_commit_the_database_refuses_is_reported_and_leaves_nothing(empty_app: App, tmp_path: Path) -> None:
+    dialect = empty_app.db.dialect
+    with empty_app.db.engine.begin() as conn:
+        for statement in FAIL_AT_COMMIT[dialect]:
+            conn.execute(text(statement))
+    try:
+        report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "late.csv", chau_last(demo_rows())))
+        assert not report.imported and report.error is not None
+        assert "whether the file was imported is not known" in CATALOGS.render(report.error, "en")
+        empty_app.db.close()  # the process ends here: whatever the commit left open ends with it
+        assert count(empty_app, CustomerAccount) == 0 and count(empty_app, Contact) == 0
+    finally:
+        with empty_app.db.engine.begin() as conn:
+            if dialect == "postgresql":
+                conn.execute(text("DROP TRIGGER IF EXISTS refuse_chau_later ON contacts"))
+                conn.execute(text("DROP FUNCTION IF EXISTS refuse_chau_later()"))

@@ -115,3 +115,63 @@ def test_a_notice_a_day_old_is_not_sent(app: App, clock: Clock) -> None:
     clock.advance(hours=25)
     flush(app, clock)
     assert [m.status for m in messages(app)] == ["expired"]
+
+
+def test_while_twilio_is_away_a_notice_is_retried_for_a_day_then_expires(app: App, clock: Clock) -> None:
+    add_contact(app, "+1 213 555 0104")  # the stand-in answers 500 for this number, always
+    created = clock()
+    pending_after: list[float] = []
+    while True:
+        flush(app, clock)
+        [message] = messages(app)
+        if message.status != "pending":
+            break
+        pending_after.append((message.next_attempt_at - created).total_seconds() / 3600)
+        clock.now = message.next_attempt_at
+    assert message.status == "expired"
+    assert max(pending_after) <= 24 and max(pending_after) > 23
+    assert message.attempts > 50  # tried all day long, not given up after a few minutes
+
+
+def test_transient_failures_stop_at_the_attempt_limit(app: App, clock: Clock) -> None:
+    add_contact(app, "+1 213 555 0104")
+    sender = TwilioSender(app.settings, timeout=1.0)
+    for _ in range(5):
+        outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone, max_attempts=3)
+        clock.advance(minutes=11)
+    [message] = messages(app)
+    assert (message.status, message.attempts, message.error_code) == ("failed", 3, 20500)
+
+
+def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> None:
+    import threading
+    import time
+
+    from tests.peers import twilio
+
+    for i in range(20):
+        chat = verified_chat(app, "en", address=f"+1714555{i:04d}", account="700000002", code="731562")
+        chat.run("1", f"Anh {chr(65 + i)}", f"(626) 555-{i:04d}", "n", "2", "1", "y")
+    assert len(messages(app)) == 20
+    if app.db.dialect == "postgresql":  # widen the race: the first claim's UPDATE takes 300 ms to commit
+        with app.db.engine.begin() as conn:
+            conn.exec_driver_sql("CREATE FUNCTION slow_claim() RETURNS trigger AS $$ BEGIN "
+                                 "PERFORM pg_sleep(0.3); RETURN NULL; END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER slow_claim AFTER UPDATE ON outbound_messages "
+                                 "FOR EACH STATEMENT EXECUTE FUNCTION slow_claim()")
+    twilio.SENT.clear()
+    handled: list[int] = []
+
+    def worker(delay: float) -> None:
+        sender = TwilioSender(app.settings, timeout=5.0)
+        time.sleep(delay)
+        handled.append(outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone))
+
+    threads = [threading.Thread(target=worker, args=(delay,)) for delay in (0.0, 0.1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sum(handled) == 20
+    assert sorted(twilio.SENT) == sorted(f"+1626555{i:04d}" for i in range(20))
+    assert {m.status for m in messages(app)} == {"accepted"}

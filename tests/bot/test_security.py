@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.security import CodeHasher, FailureAlarm, mask
+from bot.security import CodeChecks, CodeHasher, Cost, FailureAlarm, NeedsCheck, mask
 
 
 def test_a_hash_verifies_its_code_and_nothing_else() -> None:
@@ -51,6 +51,74 @@ def test_an_unknown_account_costs_a_hash_too() -> None:
         hasher.verify("000000", stored)
     wrong = time.perf_counter() - t0
     assert unknown > wrong / 3
+
+
+def test_checks_are_compared_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hmac
+
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def spy(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr(hmac, "compare_digest", spy)  # the standard library's, watched, not replaced
+    hasher = CodeHasher(b"pepper", 2**4)
+    stored = hasher.hash("482913")
+    assert hasher.verify("482913", stored) and not hasher.verify("482914", stored)
+    assert len(compared) == 2
+
+
+def test_unknown_accounts_cost_what_most_stored_hashes_cost() -> None:
+    old = CodeHasher(b"pepper", 2**10)
+    stored = [old.hash(str(i)) for i in range(5)] + [CodeHasher(b"pepper", 2**12).hash("x")]
+    raised = CodeHasher(b"pepper", 2**12)  # OUTAGEBOT_SCRYPT_N raised after an import at 2**10
+    assert raised.unknown_cost == Cost(2**12)
+    assert raised.calibrate([*stored, "garbage"]) == Cost(2**10)
+    assert raised.calibrate([]) == Cost(2**12)
+
+
+def test_with_the_cost_raised_an_unknown_account_takes_as_long_as_a_known_one() -> None:
+    import statistics
+    import time
+
+    stored = CodeHasher(b"pepper", 2**12).hash("482913")
+    raised = CodeHasher(b"pepper", 2**14)
+    raised.calibrate([stored])
+
+    def timed(candidate: str | None) -> float:
+        runs = []
+        for _ in range(7):
+            started = time.perf_counter()
+            raised.check("000000", candidate)
+            runs.append(time.perf_counter() - started)
+        return statistics.median(runs)
+
+    known, unknown = timed(stored), timed(None)
+    assert 0.6 < unknown / known < 1.6, (known, unknown)
+
+
+def test_a_code_stored_at_an_old_cost_is_rehashed_when_it_verifies() -> None:
+    stored = CodeHasher(b"pepper", 2**4).hash("482913")
+    raised = CodeHasher(b"pepper", 2**6)
+    check = raised.check("482913", stored)
+    assert check.matches and check.rehash is not None and check.rehash.startswith("scrypt$6$8$1$")
+    assert raised.verify("482913", check.rehash)
+    assert raised.check("000000", stored).rehash is None  # never for a wrong code
+    assert raised.check("482913", check.rehash).rehash is None  # nor at today's cost
+
+
+def test_a_check_made_ahead_is_used_only_for_the_same_code_and_stored_hash() -> None:
+    hasher = CodeHasher(b"pepper", 2**4)
+    first, second = hasher.hash("482913"), hasher.hash("111111")
+    checks = CodeChecks(hasher)
+    checks.add("482913", first)
+    assert checks.verify("482913", first).matches
+    with pytest.raises(NeedsCheck):
+        checks.verify("482913", second)  # the stored hash changed in between (a new code was imported)
+    with pytest.raises(NeedsCheck):
+        checks.verify("111111", first)
 
 
 def test_the_alarm_sounds_once_a_minute_when_failures_spike(caplog: pytest.LogCaptureFixture) -> None:

@@ -105,8 +105,34 @@ def test_failures_are_audited_with_the_account_number_masked(app: App, english: 
     assert entry.details == {"account": "*****0001", "reason": "wrong_code"}
 
 
-@pytest.mark.parametrize("number", ["12345", "abcdefgh", "7000000011234567890123", "７００００００01"])
+# digits of other scripts are digits (tests/bot/test_typed_numbers.py); signs that look like digits are not
+@pytest.mark.parametrize("number", ["12345", "abcdefgh", "7000000011234567890123", "７００００００0¹", "⑦⓪⓪⓪⓪⓪⓪⓪①"])
 def test_account_numbers_that_cannot_exist_are_refused_before_any_lookup(english: Chat, number: str) -> None:
     english.say("1")
     reply = english.say(number)
     assert "only digits" in reply and english.state == "verify.account"
+
+
+def test_raising_the_hash_cost_rehashes_each_code_at_its_next_verification(app: App, clock: Clock) -> None:
+    from bot.app import build
+    from bot.security import Cost
+    from tests.conftest import make_settings
+
+    raised = build(make_settings(app.settings.database_url, scrypt_n=64), clock=clock, migrate_db=False)
+    try:
+        assert raised.hasher.unknown_cost == Cost(16)  # what the imported hashes cost, not today's 64
+        chat = Chat(raised)
+        chat.run("", "2")
+        assert "Verified" in attempt(chat, "700000001", "482913")
+        with raised.db.engine.connect() as conn:
+            row = conn.execute(select(CustomerAccount.access_code_hash, CustomerAccount.credential_version)
+                               .where(CustomerAccount.number == "700000001")).one()
+            audit = conn.execute(select(AuditEntry.details).where(AuditEntry.action == "verify.success")).scalar_one()
+        assert row.access_code_hash.startswith("scrypt$6$8$1$") and row.credential_version == 0
+        assert audit == {"rehashed": True}
+        assert "Add a new contact" in chat.say("")  # the session stays verified
+        again = Chat(raised, address="+16265550998")
+        again.run("", "2")
+        assert "Verified" in attempt(again, "700000001", "482913")
+    finally:
+        raised.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +15,10 @@ from twilio.request_validator import RequestValidator
 from bot.app import App, build
 from bot.importer import import_file
 from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage
+from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.web import create_web
 from tests.conftest import DEMO, Clock, make_settings
+from tests.snapshots import every_row
 
 PUBLIC = "https://bot.example.test"
 TOKEN = "test-auth-token"
@@ -185,6 +188,68 @@ def test_status_callbacks_are_signed_and_move_a_status_forward_only(client: Test
     assert [r.status for r in rows(sms_app, OutboundMessage)] == ["delivered"]
 
 
+@pytest.mark.parametrize("sender", [
+    "whatsapp:+17145550123", "viber:+17145550123", "messenger:7145550123", "rcs:+17145550123",
+    "sms:+17145550123", "7145550123", "(714) 555-0123", "+1 714 555 0123", "+17145550123 ", "12345",
+    "+12345", "OUTAGES", "+1714555O123", "+1800FLOWERS", "+１７１４５５５０１２３", "+1٧١٤٥٥٥٠١٢٣", "",
+])
+def test_only_a_plain_e164_sender_reaches_a_conversation(client: TestClient, sms_app: App, sender: str) -> None:
+    """Other channels on the same webhook, short codes, letters, an empty From: 400, and nothing stored
+    (no session, no processed message, no audit row), even for the number of a verified SMS session."""
+    phone = Phone(client)
+    for text in ("hi", "2", "1", "700000001", "482913"):
+        phone.say(text)
+    before = every_row(sms_app.db.engine)
+    params = {"MessageSid": f"SM{next(SIDS):032x}", "AccountSid": TWILIO["twilio_account_sid"], "From": sender,
+              "To": TWILIO["twilio_from"], "Body": "1", "NumMedia": "0"}
+    response = client.post("/sms/inbound", data=params, headers=signed(params))
+    assert response.status_code == 400
+    assert every_row(sms_app.db.engine) == before
+
+
+def test_the_same_message_from_whatsapp_does_not_replay_the_sms_answer(client: TestClient, sms_app: App) -> None:
+    params = {"MessageSid": "SM" + "e" * 32, "From": "+17145550123", "Body": "hi"}
+    assert client.post("/sms/inbound", data=params, headers=signed(params)).status_code == 200
+    other = {**params, "From": "whatsapp:+17145550123"}
+    assert client.post("/sms/inbound", data=other, headers=signed(other)).status_code == 400
+
+
+@pytest.fixture
+def sent_notice(sms_app: App, clock: Clock) -> str:
+    """An opt-in notice in the outbox that Twilio accepted; returns its provider id."""
+    with sms_app.db.transaction() as conn:
+        enqueue(conn, "sms", "+16265550190", OPT_IN_NOTICE, "en", {"business": "Sunrise Bakery Inc.", "accounts": 1},
+                clock())
+    sid = "SM" + "a" * 32
+    with sms_app.db.engine.begin() as conn:
+        conn.execute(OutboundMessage.__table__.update().values(provider_id=sid, status="accepted"))
+    return sid
+
+
+@pytest.mark.parametrize(("error", "stored"), [
+    ("30003", 30003), ("", None), ("0", None),
+    ("²", None), ("①", None), ("３０００３", None), ("-30003", None), ("30003.5", None), (" 30003", None),
+    ("2147483647", 2_147_483_647), ("2147483648", None), ("99999999999999999999", None), ("9" * 400, None),
+])
+def test_a_status_callback_with_any_error_code_is_recorded_never_a_500(
+        client: TestClient, sms_app: App, sent_notice: str, error: str, stored: int | None) -> None:
+    params = {"MessageSid": sent_notice, "MessageStatus": "undelivered", "ErrorCode": error}
+    response = client.post("/sms/status", data=params, headers=signed(params, "/sms/status"))
+    assert response.status_code == 204
+    [row] = rows(sms_app, OutboundMessage)
+    assert (row.status, row.error_code) == ("undelivered", stored)
+
+
+@pytest.mark.parametrize("sid", ["", "SM\x00" + "a" * 30, "SM " + "a" * 30, "SM١", "S" * 65])
+def test_a_status_callback_without_a_message_id_is_refused(client: TestClient, sms_app: App, sent_notice: str,
+                                                            sid: str) -> None:
+    before = every_row(sms_app.db.engine)
+    params = {"MessageSid": sid, "MessageStatus": "delivered", "ErrorCode": ""}
+    response = client.post("/sms/status", data=params, headers=signed(params, "/sms/status"))
+    assert response.status_code == 400
+    assert every_row(sms_app.db.engine) == before
+
+
 def test_healthz_reports_the_database(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
@@ -194,4 +259,85 @@ def test_without_twilio_settings_the_sms_routes_are_off(database_url: str) -> No
     with TestClient(create_web(app)) as plain:
         assert plain.post("/sms/inbound", data={"Body": "hi"}).status_code == 404
         assert plain.get("/healthz").status_code == 200
+    app.close()
+
+
+def test_a_declared_body_over_the_limit_is_refused_without_reading_it(sms_app: App) -> None:
+    import asyncio
+
+    app = create_web(sms_app)
+    reads: list[int] = []
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        reads.append(1)
+        return {"type": "http.request", "body": b"x" * 1024, "more_body": True}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+             "scheme": "https", "path": "/sms/inbound", "raw_path": b"/sms/inbound", "query_string": b"",
+             "root_path": "", "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 5000),
+             "headers": [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", b"999999999")]}
+    asyncio.run(app(scope, receive, send))
+    assert sent[0]["status"] == 413 and reads == []
+
+
+def test_a_streamed_body_over_the_limit_is_cut_off(client: TestClient) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"MessageSid=SM1&From=%2B17145550123&Body="
+        for _ in range(100):
+            yield b"x" * 1000
+
+    response = client.post("/sms/inbound", content=chunks(), headers={
+        "content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    assert response.status_code == 413
+
+
+def test_the_signature_covers_the_query_string_of_the_configured_url(client: TestClient, sms_app: App) -> None:
+    params = {"MessageSid": "SM" + "9" * 32, "From": "+17145550123", "Body": "hi"}
+    with_query = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound?tenant=sce", params)
+    good = client.post("/sms/inbound?tenant=sce", data=params, headers={"X-Twilio-Signature": with_query})
+    assert good.status_code == 200
+    without = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound", params)
+    assert client.post("/sms/inbound?tenant=sce", data={**params, "MessageSid": "SM" + "8" * 32},
+                       headers={"X-Twilio-Signature": without}).status_code == 403
+
+
+def test_a_status_callback_saying_21610_records_the_opt_out(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    for text in ("hi", "2", "1", "700000002", "731562", "1", "Anh Tran", "(626) 555-0190", "n", "2", "1", "y"):
+        phone.say(text)
+    with sms_app.db.engine.begin() as conn:
+        conn.execute(OutboundMessage.__table__.update().values(provider_id="SM" + "b" * 32, status="accepted"))
+    params = {"MessageSid": "SM" + "b" * 32, "MessageStatus": "undelivered", "ErrorCode": "21610"}
+    assert client.post("/sms/status", data=params, headers=signed(params, "/sms/status")).status_code == 204
+    assert [(r.address, r.keyword) for r in rows(sms_app, OptOut)] == [("+16265550190", "provider:21610")]
+    assert [(r.status, r.error_code) for r in rows(sms_app, OutboundMessage)] == [("undelivered", 21610)]
+
+
+def test_healthz_is_503_while_turns_cannot_take_the_sqlite_write_lock(sqlite_template: Path, tmp_path: Path) -> None:
+    """(PostgreSQL's 503, a server that is down, is tested against a real server in test_faults.py.)"""
+    import shutil
+    import sqlite3
+    import time
+
+    path = tmp_path / "outagebot.db"
+    shutil.copy(sqlite_template, path)
+    app = build(make_settings(f"sqlite:///{path}", **TWILIO), migrate_db=False)
+    holder = sqlite3.connect(path, isolation_level=None)
+    with TestClient(create_web(app)) as client:
+        assert client.get("/healthz").status_code == 200
+        holder.execute("BEGIN IMMEDIATE")  # another program holds the write lock every turn needs
+        try:
+            started = time.perf_counter()
+            response = client.get("/healthz")
+            waited = time.perf_counter() - started
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert response.status_code == 503 and response.json() == {"status": "database unavailable"}
+        assert waited < 2.5
+        assert client.get("/healthz").status_code == 200
     app.close()

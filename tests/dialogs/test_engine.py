@@ -88,9 +88,33 @@ def test_a_catalog_missing_a_prompt_is_refused() -> None:
     ("one", 3, False, None),
     ("", 3, False, None),
     ("1", 0, False, None),
+    # digits and signs from other keyboards (see tests/dialogs/test_text.py)
+    ("３", 3, False, [2]),
+    ("٢", 3, False, [1]),
+    ("１，３", 3, True, [0, 2]),
+    ("1、3", 3, True, [0, 2]),
+    ("1–3", 3, True, [0, 1, 2]),
+    ("1 — 3", 3, True, [0, 1, 2]),
+    ("1－3", 3, True, [0, 1, 2]),
+    ("1 -3", 3, True, [0, 1, 2]),
+    ("1- 3", 3, True, [0, 1, 2]),
+    ("٣-١", 3, True, [0, 1, 2]),
+    # things that look like digits are not numbers, and never crash the turn
+    ("²", 3, False, None),
+    ("①", 3, False, None),
+    ("⑵", 3, False, None),
+    ("Ⅱ", 3, False, None),
+    ("1,²", 3, True, None),
+    ("¹-³", 3, True, None),
+    ("1-③", 3, True, None),
+    ("2²", 3, False, None),
+    ("9" * 40, 3, True, None),
+    ("1-" + "9" * 40, 3, True, None),
+    ("-1", 3, False, None),
+    ("+1", 3, False, None),
 ])
 def test_selections(text: str, count: int, multi: bool, expected: list[int] | None) -> None:
-    assert parse_selection(text, count, multi) == expected
+    assert parse_selection(fold(text), count, multi) == expected
 
 
 @pytest.mark.parametrize(("typed", "folded"), [

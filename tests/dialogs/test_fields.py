@@ -14,13 +14,37 @@ TURN = Turn(Session(), None, datetime.now(UTC), DialogSettings())  # type: ignor
 
 @pytest.mark.parametrize(("typed", "e164"), [
     ("(626) 555-0100", "+16265550100"), ("626.555.0100", "+16265550100"), ("+1 626 555 0100", "+16265550100"),
-    ("6265550100", "+16265550100"), ("1-626-555-0100", "+16265550100"), ("+84 912 345 678", "+84912345678"),
+    ("6265550100", "+16265550100"), ("1-626-555-0100", "+16265550100"), ("(416) 555-0123", "+14165550123"),
+    ("(６２６) ５５５-０１００", "+16265550100"), ("６２６－５５５－０１００", "+16265550100"),
+    ("٦٢٦٥٥٥٠١٠٠", "+16265550100"), ("+١ ٤١٦ ٥٥٥ ٠١٢٣", "+14165550123"),
 ])
 def test_phone_numbers_in_common_formats(typed: str, e164: str) -> None:
     assert parse_phone(TURN, typed) == e164
 
 
-@pytest.mark.parametrize("typed", ["555-0100", "12345", "(800) 555-0100x", "+1 999 555 0100", "phone", "9" * 40])
+@pytest.mark.parametrize("typed", [
+    "+1 268 464 1234",  # Antigua and Barbuda: inside +1, billed as international (SMS pumping)
+    "+1 876 210 1234",  # Jamaica
+    "+1 473 403 1234",  # Grenada
+    "+44 7911 123456",  # United Kingdom
+    "+84 912 345 678",  # Viet Nam
+    "+234 803 123 4567",  # Nigeria
+])
+def test_numbers_outside_the_allowed_regions_are_refused_with_the_reason(typed: str) -> None:
+    refused = parse_phone(TURN, typed)
+    assert isinstance(refused, Invalid)
+    assert refused.hint.id.startswith("Alerts can go only to mobile numbers in {regions}")
+    assert refused.hint.params["regions"].codes == ("US", "CA")
+
+
+def test_the_allowed_regions_are_a_setting() -> None:
+    vietnam = Turn(Session(), None, datetime.now(UTC),  # type: ignore[arg-type]
+                   DialogSettings(phone_regions=("US", "CA", "VN")))
+    assert parse_phone(vietnam, "+84 912 345 678") == "+84912345678"
+
+
+@pytest.mark.parametrize("typed", ["555-0100", "12345", "(800) 555-0100x", "+1 999 555 0100", "phone", "9" * 40,
+                                   "(626) 555-010⁰", "⑥②⑥ 555 0100", "(626) 555-0100 ²", "¹ 626 555 0100"])
 def test_phone_numbers_that_are_not_mobile_numbers(typed: str) -> None:
     assert isinstance(parse_phone(TURN, typed), Invalid)
 

@@ -72,10 +72,14 @@ def start_prism() -> Iterator[str]:
         process.wait(10)
 
 
+SENT: list[str] = []  # every recipient the layer was asked to send to, in order (for counting in tests)
+
+
 def fault_layer(upstream: str) -> Starlette:
     async def messages(request: Request) -> Response:
         body = await request.body()
         form = dict(httpx.QueryParams(body.decode()))
+        SENT.append(form.get("To", ""))
         fault = FAULTS.get(form.get("To", ""))
         if fault == "timeout":
             await asyncio.sleep(5)

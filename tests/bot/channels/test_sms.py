@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.channels.base import KeywordKind
-from bot.channels.sms import classify, inbound_from_form, normalize_number, twiml
+from bot.channels.sms import classify, error_code, inbound_from_form, message_sid, sms_address, twiml
 
 
 @pytest.mark.parametrize(("body", "kind", "locale", "provider_confirms"), [
@@ -39,17 +39,53 @@ def test_yes_is_an_ordinary_answer_when_there_is_nothing_to_opt_back_into() -> N
     assert start is not None and not start.passes_through
 
 
-@pytest.mark.parametrize(("raw", "e164"), [
-    ("+16265550100", "+16265550100"), ("(626) 555-0100", "+16265550100"), ("+84912345678", "+84912345678"),
-    ("12345", None), ("not a number", None), ("", None),
+@pytest.mark.parametrize(("sender", "address"), [
+    ("+16265550100", "+16265550100"),
+    ("+84912345678", "+84912345678"),
+    ("+442071838750", "+442071838750"),
+    # other channels Twilio routes to the same webhook: never the session of an SMS number
+    ("whatsapp:+16265550100", None), ("viber:+16265550100", None), ("messenger:2345678901", None),
+    ("rcs:+16265550100", None), ("sms:+16265550100", None),
+    # short codes, alphanumeric senders, national forms: not a customer's E.164 number
+    ("12345", None), ("+12345", None), ("OUTAGES", None), ("2345678901", None), ("(626) 555-0100", None),
+    ("+1800FLOWERS", None), ("+1626555O100", None),
+    # the same number written any other way
+    ("+1 626 555 0100", None), (" +16265550100", None), ("+16265550100 ", None), ("+16265550100\n", None),
+    ("+1(626)5550100", None), ("+1-626-555-0100", None), ("++16265550100", None), ("+016265550100", None),
+    ("+440201838750", None),  # a national trunk 0 kept inside an international number
+    ("+１６２６５５５０１００", None), ("+1٦٢٦٥٥٥٠١٠٠", None),  # not what Twilio sends
+    ("+16265550100²", None), ("", None), ("+", None), ("+1" + "9" * 20, None),
 ])
-def test_numbers_are_normalized_to_e164(raw: str, e164: str | None) -> None:
-    assert normalize_number(raw) == e164
+def test_only_a_plain_e164_number_is_an_sms_address(sender: str, address: str | None) -> None:
+    assert sms_address(sender) == address
+
+
+@pytest.mark.parametrize(("raw", "code"), [
+    ("30003", 30003), ("21610", 21610), ("1", 1), ("2147483647", 2**31 - 1),
+    ("", None), ("0", None),  # no error
+    ("2147483648", None), ("9" * 400, None),  # beyond the column (a 32-bit integer on PostgreSQL)
+    ("²", None), ("①", None), ("３０００３", None), ("٣٠٠٠٣", None),  # Twilio sends ASCII digits
+    ("-1", None), ("+5", None), (" 30003", None), ("30003\n", None), ("3e4", None), ("30003.0", None),
+    ("0x7530", None), ("30_003", None),
+])
+def test_an_error_code_is_a_positive_32_bit_number_or_unknown(raw: str, code: int | None) -> None:
+    assert error_code(raw) == code
+
+
+@pytest.mark.parametrize(("raw", "sid"), [
+    ("SM" + "0123456789abcdef" * 2, "SM" + "0123456789abcdef" * 2), ("MM5f1a", "MM5f1a"), ("SM1", "SM1"),
+    ("", None), ("SM\x001", None), ("SM 1", None), ("SM-1", None), ("SM١", None), ("SMé", None),
+    ("S" * 64, "S" * 64), ("S" * 65, None),
+])
+def test_a_message_id_is_short_ascii_letters_and_digits(raw: str, sid: str | None) -> None:
+    assert message_sid(raw) == sid
 
 
 def test_a_form_without_a_sender_or_message_id_is_not_a_message() -> None:
     assert inbound_from_form({"Body": "hi", "MessageSid": "SM1"}) is None
     assert inbound_from_form({"Body": "hi", "From": "+16265550100"}) is None
+    assert inbound_from_form({"Body": "hi", "From": "whatsapp:+16265550100", "MessageSid": "SM1"}) is None
+    assert inbound_from_form({"Body": "hi", "From": "+16265550100", "MessageSid": "SM\x00"}) is None
     message = inbound_from_form({"Body": "NGỪNG", "From": "+16265550100", "MessageSid": "SM1"})
     assert message is not None and message.address == "+16265550100" and message.external_id == "SM1"
     assert message.keyword is not None and message.keyword.kind is KeywordKind.OPT_OUT

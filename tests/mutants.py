@@ -1,0 +1,185 @@
+"""Hand-made mutations of the security- and correctness-critical lines, and the tests that must kill them.
+
+Each mutant breaks one promise the code makes (a lock, a check, a limit, a retry). The script copies
+the working tree, applies one mutant at a time and runs the tests named for it; a mutant survives
+when they all pass, which means those lines are not really tested. Run it after changing any of
+these lines: ``python -m tests.mutants`` (all) or ``python -m tests.mutants lockout-row-lock ...``.
+Exit status 0 only when every mutant is killed and every mutated line still exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One mutation: in ``path`` replace ``before`` (which must occur exactly once) by ``after``."""
+
+    name: str
+    path: str
+    before: str
+    after: str
+    tests: tuple[str, ...]
+
+
+CHANGES = "tests/bot/test_changes.py"
+FAULTS = "tests/bot/test_faults.py"
+WEB = "tests/bot/test_web.py"
+OUTBOX = "tests/bot/test_outbox.py"
+
+MUTANTS = (
+    Mutant("verified-guard", "dialogs/engine.py", "        if state.verified and not session.verified:\n"
+           "            session.slots.clear()", "        if False:\n            session.slots.clear()",
+           (f"{CHANGES}::test_a_state_that_needs_verification_is_never_run_without_it",)),
+    Mutant("verified-guard-in-place", "dialogs/engine.py", "if state.verified and not session.verified:  # e.g.",
+           "if False:  # e.g.", (f"{CHANGES}::test_a_state_that_needs_verification_is_never_run_without_it",)),
+    Mutant("no-saves-on-edit", "dialogs/contacts.py", "def _edit_confirm(turn: Turn, yes: bool) -> str:\n"
+           "    if not yes:", "def _edit_confirm(turn: Turn, yes: bool) -> str:\n    if False:",
+           (f"{CHANGES}::test_answering_no_at_the_read_back_changes_nothing",)),
+    Mutant("no-saves-on-accounts", "dialogs/contacts.py", '    """Confirm step shared by \'add to more accounts\' '
+           'and \'remove from accounts\'."""\n    if not yes:', '    """Confirm step shared."""\n    if False:',
+           (f"{CHANGES}::test_answering_no_at_the_read_back_changes_nothing",)),
+    Mutant("no-saves-on-all", "dialogs/contacts.py", "def _all_confirm(turn: Turn, yes: bool) -> str:\n"
+           "    if not yes:", "def _all_confirm(turn: Turn, yes: bool) -> str:\n    if False:",
+           (f"{CHANGES}::test_answering_no_at_the_read_back_changes_nothing",)),
+    Mutant("own-accounts", "bot/storage/accounts.py", "return sorted({i for i in ids if i in mine})",
+           "return sorted(set(ids))",
+           (f"{CHANGES}::test_service_accounts_of_another_customer_are_never_assigned",
+            "tests/bot/storage/test_accounts.py")),
+    Mutant("own-contacts", "bot/storage/accounts.py", "return {c.id: c for c in self.contacts(customer_id) "
+           "if c.id in wanted}", "return {i: ContactView(i, '', None, None, 'en', frozenset()) for i in wanted}",
+           ("tests/bot/storage/test_accounts.py",)),
+    Mutant("edit-scope", "bot/storage/accounts.py", "statement = (update(_co).where(_co.c.id == contact_id, "
+           "_co.c.customer_id == customer_id,", "statement = (update(_co).where(_co.c.id == contact_id,",
+           (f"{CHANGES}::test_contacts_of_another_customer_are_never_edited_or_unassigned",
+            "tests/bot/storage/test_accounts.py")),
+    Mutant("compare-and-set", "bot/storage/accounts.py", "_co.c.customer_id == customer_id,\n"
+           "                                       column.is_not_distinct_from(old))",
+           "_co.c.customer_id == customer_id)",
+           (f"{CHANGES}::test_a_value_saved_meanwhile_by_another_phone_is_not_overwritten",)),
+    Mutant("duplicate-at-save", "bot/storage/accounts.py", '_NEW_CONTACT = InsertIgnoring(\n    _co, '
+           '["customer_id", "phone"],', '_NEW_CONTACT = InsertIgnoring(\n    _co, ["id"],',
+           (f"{CHANGES}::test_a_number_saved_by_another_phone_meanwhile_gets_the_duplicate_answer",
+            f"{FAULTS}::test_racing_adds_of_one_number_save_it_once_and_tell_the_others_whose_it_is")),
+    Mutant("duplicate-on-edit", "bot/storage/accounts.py", "        except IntegrityError:\n"
+           "            return ChangeResult(Outcome.DUPLICATE", "        except KeyError:\n"
+           "            return ChangeResult(Outcome.DUPLICATE",
+           (f"{CHANGES}::test_an_edit_to_a_number_saved_meanwhile_gets_the_duplicate_answer",)),
+    Mutant("constant-time", "bot/security.py", "matches = hmac.compare_digest(actual, expected)",
+           "matches = actual == expected",
+           ("tests/bot/test_security.py::test_checks_are_compared_in_constant_time",)),
+    Mutant("checks-keyed-by-hash", "bot/security.py", "known = self._known.get((code, stored))",
+           "known = next((v for (c, _s), v in self._known.items() if c == code), None)",
+           ("tests/bot/test_security.py::test_a_check_made_ahead_is_used_only_for_the_same_code_and_stored_hash",)),
+    Mutant("hash-in-the-turn", "bot/security.py",
+           "        if known is None:\n            raise NeedsCheck(code, stored)",
+           "        if known is None:\n            return self.hasher.check(code, stored)",
+           ("tests/bot/test_concurrency.py::test_on_sqlite_a_slow_code_check_does_not_hold_up_other_conversations",
+            f"{FAULTS}::test_thirty_code_checks_at_production_cost_hold_up_no_one_else")),
+    Mutant("unknown-cost", "bot/security.py", "self.unknown_cost = costs.most_common(1)[0][0] if costs else self.cost",
+           "self.unknown_cost = self.cost",
+           ("tests/bot/test_security.py::test_unknown_accounts_cost_what_most_stored_hashes_cost",)),
+    Mutant("rehash", "bot/security.py", "return Check(matches, self.hash(code) if matches and cost != self.cost "
+           "else None)", "return Check(matches, None)",
+           ("tests/bot/test_security.py::test_a_code_stored_at_an_old_cost_is_rehashed_when_it_verifies",)),
+    Mutant("lockout-row-lock", "bot/storage/accounts.py", "read = _CUSTOMER_FOR_UPDATE if self.postgres else _CUSTOMER",
+           "read = _CUSTOMER", (f"{FAULTS}::test_thirty_phones_guessing_at_once_get_exactly_five_checks",)),
+    Mutant("lockout-signs-out", "bot/storage/accounts.py", "failed, lock_until, version = 0, self.now + "
+           "policy.account_lock, version + 1", "failed, lock_until = 0, self.now + policy.account_lock",
+           ("tests/bot/test_sessions.py::test_a_lockout_signs_out_the_sessions_verified_on_that_account",)),
+    Mutant("revocation", "bot/conversation.py", "revoked=stored.revoked)", "revoked=False)",
+           ("tests/bot/test_sessions.py::test_support_revokes_every_session_of_a_customer_at_its_next_message",)),
+    Mutant("contact-limit", "bot/storage/accounts.py", "if count is not None and count[0] >= self.limits.max_contacts:",
+           "if False:", (f"{CHANGES}::test_the_contact_limit_holds_for_a_read_back_confirmed_after_the_limit_was"
+                         "_reached",)),
+    Mutant("notice-limit", "bot/storage/accounts.py", "return (sent[0] if sent else 0) < "
+           "self.limits.notices_per_hour", "return True",
+           (f"{CHANGES}::test_new_numbers_texted_per_hour_are_limited_edits_included",)),
+    Mutant("regions", "dialogs/fields.py", "if phonenumbers.region_code_for_number(number) not in allowed:",
+           "if False:", (f"{CHANGES}::test_numbers_abroad_are_refused_in_the_customers_language",)),
+    Mutant("changed-number-notice", "bot/storage/accounts.py", "            self._notify(customer_id, new, stored[0],",
+           "            (lambda *a: None)(customer_id, new, stored[0],",
+           (f"{CHANGES}::test_a_changed_number_gets_the_opt_in_notice_in_the_contacts_language",)),
+    Mutant("no-retry", "bot/conversation.py", "    if isinstance(exc, LostUpdate):\n        return True",
+           "    return False",
+           ("tests/bot/test_retries.py::test_a_deadlock_victim_is_run_again_and_succeeds",
+            "tests/bot/test_retries.py::test_a_connection_killed_between_turns_is_replaced_without_an_apology")),
+    Mutant("disconnect-invalidates", "bot/storage/prepared.py", "    if dialect.is_disconnect(exc, raw, None):",
+           "    if False:", ("tests/bot/test_retries.py::test_a_connection_killed_between_turns_is_replaced_without"
+                            "_an_apology",)),
+    Mutant("signature-query", "bot/web.py", 'url = base + request.url.path + (f"?{request.url.query}" '
+           'if request.url.query else "")', "url = base + request.url.path",
+           (f"{WEB}::test_the_signature_covers_the_query_string_of_the_configured_url",)),
+    Mutant("streamed-limit", "bot/web.py", "        if size > limit:\n            raise BodyTooLarge",
+           "        if False:\n            raise BodyTooLarge",
+           (f"{WEB}::test_a_streamed_body_over_the_limit_is_cut_off",)),
+    Mutant("declared-limit", "bot/web.py", "if declared.isascii() and declared.isdigit() and int(declared) > limit:",
+           "if False:", (f"{WEB}::test_a_declared_body_over_the_limit_is_refused_without_reading_it",)),
+    Mutant("outbox-skip-locked", "bot/outbox.py", "query = query.with_for_update(skip_locked=True)", "pass",
+           (f"{OUTBOX}::test_two_senders_at_once_send_each_notice_once",)),
+    Mutant("outbox-attempt-limit", "bot/outbox.py", "elif message.attempts + 1 < max_attempts:", "elif True:",
+           (f"{OUTBOX}::test_transient_failures_stop_at_the_attempt_limit",)),
+    Mutant("outbox-retry-for-a-day", "bot/outbox.py", "MAX_ATTEMPTS = 500", "MAX_ATTEMPTS = 8",
+           (f"{OUTBOX}::test_while_twilio_is_away_a_notice_is_retried_for_a_day_then_expires",)),
+    Mutant("status-21610", "bot/outbox.py", "        if error_code == 21610:", "        if False:",
+           (f"{WEB}::test_a_status_callback_saying_21610_records_the_opt_out",)),
+    Mutant("pepper-required", "bot/config.py", "        if path is None:\n            raise ConfigError(",
+           "        if path is None:\n            return b'default', None\n            raise ConfigError(",
+           ("tests/bot/test_cli.py::test_serve_and_import_refuse_to_start_without_a_pepper",)),
+)
+
+
+def copy_tree(into: Path) -> None:
+    ignore = shutil.ignore_patterns(".venv", ".git", "node_modules", "__pycache__", ".hypothesis", "*.db*")
+    shutil.copytree(ROOT, into, ignore=ignore, dirs_exist_ok=True)
+    if (ROOT / "node_modules").exists():
+        (into / "node_modules").symlink_to(ROOT / "node_modules")
+
+
+def run(mutant: Mutant, tree: Path) -> str:
+    """'killed', 'SURVIVED' or 'STALE' (the line to mutate is gone: update the table)."""
+    path = tree / mutant.path
+    original = path.read_text(encoding="utf-8")
+    if original.count(mutant.before) != 1:
+        return "STALE"
+    path.write_text(original.replace(mutant.before, mutant.after), encoding="utf-8")
+    try:
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        result = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *mutant.tests],
+                                cwd=tree, env=env, capture_output=True, text=True, timeout=1800)
+        return "killed" if result.returncode != 0 else "SURVIVED"
+    finally:
+        path.write_text(original, encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("names", nargs="*", help="run only these mutants")
+    args = parser.parse_args()
+    chosen = [m for m in MUTANTS if not args.names or m.name in args.names]
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="outagebot-mutants-") as tmp:
+        tree = Path(tmp) / "tree"
+        copy_tree(tree)
+        for mutant in chosen:
+            started = time.monotonic()
+            outcome = run(mutant, tree)
+            bad += outcome != "killed"
+            print(f"{outcome:9} {mutant.name:28} {time.monotonic() - started:6.1f} s  {mutant.path}", flush=True)
+    print(f"{len(chosen) - bad} of {len(chosen)} mutants killed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
