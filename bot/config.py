@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     twilio_api_url: str = "https://api.twilio.com"
     sms_max_body_bytes: int = Field(default=16_384, ge=1024)
     outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often due retries are sent")
+    purge_interval_seconds: float = Field(default=3600.0, gt=0,
+                                          description="how often serve purges what is past retention")
     scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
     db_lock_timeout_seconds: float = Field(default=3.0, gt=0, le=10,
                                            description="longest wait for a lock or a connection in a turn")

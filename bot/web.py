@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -37,6 +38,7 @@ from bot.channels.base import render_text
 from bot.channels.twilio_sender import TwilioSender
 from bot.logs import RateLimitedLog, configure_logging
 from bot.storage.aio import Runner, runner_for
+from bot.storage.retention import purge_expired
 
 log = logging.getLogger(__name__)
 rejected = RateLimitedLog(log)  # forged requests: the first logged at once, then a count a minute
@@ -141,18 +143,43 @@ def _flush(app: App, sender: TwilioSender, now: Callable[[], datetime]) -> None:
 CALIBRATE_EVERY = 600.0  # seconds between samples of the stored hashes' cost
 
 
+def _calibrate(app: App) -> None:
+    app.calibrate()
+
+
+def _purge(app: App, now: Callable[[], datetime]) -> None:
+    purge_expired(app.db, now(), app.settings.replay_retention, app.settings.session_retention)
+
+
 async def _periodic(app: App, runner: Runner, sender: TwilioSender | None, now: Callable[[], datetime],
                     interval: float) -> None:
-    """Now and then: send what is due in the outbox (retries, leases that ran out), re-sample hash costs."""
+    """Now and then: the outbox (retries, leases that ran out), the forged-request summary, the hash cost
+    of unknown accounts, and the purge of what is kept only for a while. A failure is logged and the
+    next round tries again."""
     loop = asyncio.get_running_loop()
-    calibrated = loop.time()
-    while True:
-        await asyncio.sleep(interval)
-        if sender is not None:
-            await runner.blocking(_flush, app, sender, now)
-        if loop.time() - calibrated > CALIBRATE_EVERY:
-            calibrated = loop.time()
-            await runner.blocking(app.calibrate)
+    purge_every = app.settings.purge_interval_seconds
+    last = {"calibrate": loop.time(), "purge": loop.time() - purge_every}  # the first purge at the first round
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            rejected.flush()
+            jobs: list[tuple[str, Callable[[], None]]] = []
+            if sender is not None:
+                jobs.append(("outbox", functools.partial(_flush, app, sender, now)))
+            timed: list[tuple[str, float, Callable[[], None]]] = [
+                ("calibrate", CALIBRATE_EVERY, functools.partial(_calibrate, app)),
+                ("purge", purge_every, functools.partial(_purge, app, now))]
+            for name, every, due in timed:
+                if loop.time() - last[name] >= every:
+                    last[name] = loop.time()
+                    jobs.append((name, due))
+            for name, job in jobs:
+                try:
+                    await runner.blocking(job)
+                except Exception:
+                    log.exception("periodic %s failed; it runs again later", name)
+    finally:
+        rejected.flush(force=True)
 
 
 HEALTH_SECONDS = 2.0

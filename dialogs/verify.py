@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import re
 
-from dialogs.engine import Invalid, Session, State, Turn
-from dialogs.text import N_, Literal, Msg, clean, fold, fold_digits
+from dialogs.engine import Invalid, State, Turn
+from dialogs.text import N_, Literal, Msg, fold, fold_digits
 
 _SEPARATORS = re.compile(r"[\s.-]")
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{6,20}")
@@ -29,26 +29,12 @@ def _account(turn: Turn, number: str) -> str:
     return "verify.code"
 
 
-def _parse_code(turn: Turn | None, text: str) -> str | Invalid:
+def _parse_code(turn: Turn, text: str) -> str | Invalid:
     """The code as typed, its digits as ASCII digits (the importer stores codes the same way)."""
     code = fold_digits(text.strip())
     if not 1 <= len(code) <= 64 or " " in code:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
     return code
-
-
-def pending_check(session: Session, text: str, max_chars: int = 500) -> tuple[str, str] | None:
-    """The (account number, access code) this message would be checked as, if any.
-
-    Lets the service compute the deliberately slow hash before it takes the turn's write lock; the
-    turn itself still decides, and gets the same answer (see ``bot.conversation``).
-    """
-    account = session.slots.get("account")
-    if session.state != CODE_STATE or not isinstance(account, str):
-        return None
-    cleaned = clean(text, max_chars)
-    code = _parse_code(None, cleaned) if cleaned is not None else None
-    return (account, code) if isinstance(code, str) else None
 
 
 def _code(turn: Turn, code: str) -> str:

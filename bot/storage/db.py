@@ -225,7 +225,9 @@ class Database:
                 with contextlib.suppress(Exception):
                     conn.close()
                 with self._guard:
-                    self._connections.remove(conn)
+                    if conn in self._connections:
+                        self._connections.remove(conn)
+                self._shared = self._local.conn = None
             conn = self.engine.connect()
             if self._writer:
                 conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]

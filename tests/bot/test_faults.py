@@ -285,7 +285,14 @@ def test_racing_adds_of_one_number_save_it_once_and_tell_the_others_whose_it_is(
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_thirty_code_checks_at_production_cost_hold_up_no_one_else(
         request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
-    """scrypt runs off the event loop: /healthz and other customers' turns are not delayed by 50 ms."""
+    """scrypt runs off the event loop: /healthz and other customers' turns are not delayed by 50 ms.
+
+    Thirty wrong codes arrive at once (three seconds of hashing on one core); meanwhile another
+    customer moves through the menu and a monitor asks /healthz, one request after the other. The
+    95th percentile of their latencies, after the 30 requests have arrived, must stay within 50 ms
+    of the same requests' median when nothing else happens (the percentile, not the maximum: this
+    shared 2-core machine pauses any process now and then, whatever it runs).
+    """
     if backend == "postgresql":
         pg: ThrowawayPostgres = request.getfixturevalue("pg")
         url = pg.create_database(f"faults_{next(NAMES)}")
@@ -298,26 +305,29 @@ def test_thirty_code_checks_at_production_cost_hold_up_no_one_else(
             phone.run("", "2", "1", "700000001")
         other = Phone(server.base, "+17145550170")
         other.run("", "2")
-        before = [_timed(lambda: other.say("2")) for _ in range(20)]
+        before = [_timed(lambda: other.say("2")) for _ in range(30)]
         # The 30 senders live in a process of their own, so that their threads do not slow the measuring client.
-        storm = multiprocessing.get_context("spawn").Process(
-            target=_guess_at_once, args=(server.base, [p.number for p in phones]))
+        context = multiprocessing.get_context("spawn")
+        started = context.Event()
+        storm = context.Process(target=_guess_at_once, args=(server.base, [p.number for p in phones], started))
         storm.start()
-        time.sleep(0.3)
+        assert started.wait(60)
+        time.sleep(0.3)  # the 30 requests have arrived; their hashes run from here on
         during, health = [], []
         while storm.is_alive():
             during.append(_timed(lambda: other.say("2")))
             health.append(server.healthz()[1])
         storm.join()
         assert storm.exitcode == 0
-    assert len(during) >= 5, "the checks finished before anything was measured"
-    baseline = statistics.median(before)
-    assert max(during) < baseline + 0.05, (baseline, sorted(during)[-5:])
-    assert max(health) < baseline + 0.05, sorted(health)[-5:]
+    assert len(during) >= 10, "the checks finished before anything was measured"
+    limit = statistics.median(before) + 0.05
+    assert statistics.quantiles(during, n=20)[-1] < limit, sorted(during)[-5:]
+    assert statistics.quantiles(health, n=20)[-1] < limit, sorted(health)[-5:]
 
 
-def _guess_at_once(base: str, numbers: list[str]) -> None:
+def _guess_at_once(base: str, numbers: list[str], started: Any) -> None:
     phones = [Phone(base, number) for number in numbers]
+    started.set()
     replies = together([lambda p=phone: p.say("000000") for phone in phones])
     assert all("We could not verify" in r for r in replies)
 

@@ -326,7 +326,8 @@ def test_a_real_server_logs_through_the_mask_and_summarises_forged_requests(tmp_
         server.terminate()
         _out, err = server.communicate(timeout=30)
     assert f"INFO uvicorn.error: Started server process [{server.pid}]" in err
-    assert err.count("rejected") == 1  # the other four wait for the next summary line
+    assert err.count("rejected") == 2  # the first at once, the other four summed up when the server stops
+    assert "rejected unsigned or forged requests: 4 in the last" in err
     assert "uvicorn.access" not in err  # no line per request
     assert "WARNING bot.web: rejected an unsigned or forged request to /sms/inbound" in err
     assert "6265550100" not in err and "700000001" not in err

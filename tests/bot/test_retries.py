@@ -73,3 +73,23 @@ def test_connections_lost_again_and_again_never_exhaust_the_pool(pg_app: tuple[A
         assert SORRY not in chat.say("6")
     assert app.db.engine.pool.checkedout() == 1  # type: ignore[attr-defined]
     assert len(app.db._connections) == 1
+
+
+def test_turns_work_again_as_soon_as_a_database_that_was_down_is_back(clock: Clock) -> None:
+    from tests.conftest import PG_CTL, need_postgres
+
+    need_postgres()
+    assert PG_CTL is not None
+    server = ThrowawayPostgres(PG_CTL).start()  # its own server: this test stops it
+    try:
+        application = build(make_settings(server.create_database("downtime")), clock=clock)
+        import_file(application.db, application.hasher, DEMO)
+        chat = verified_chat(application, "en")
+        server.stop()
+        assert SORRY in chat.say("6")  # nothing can be done meanwhile, and the customer is told
+        assert SORRY in chat.say("6")  # (and again: the thread holds no broken connection)
+        server.start()
+        assert "Nguyễn Văn An, (714) 555-0101" in chat.say("6")
+        application.close()
+    finally:
+        server.close()

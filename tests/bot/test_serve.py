@@ -81,3 +81,37 @@ def test_a_whole_conversation_over_http(server: tuple[str, str], number: str, te
         time.sleep(0.2)
     engine.dispose()
     assert status == "accepted"
+
+
+def test_serve_purges_old_replies_and_idle_sessions_on_its_own(tmp_path: Path) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import text
+
+    from tests.serving import Phone, Server, environment, import_demo
+
+    url = f"sqlite:///{tmp_path / 'outagebot.db'}"
+    env = environment(url, OUTAGEBOT_OUTBOX_INTERVAL_SECONDS="0.3", OUTAGEBOT_PURGE_INTERVAL_SECONDS="0.5")
+    import_demo(env)
+    with Server(env) as server:
+        old, recent = Phone(server.base, "+17145550501"), Phone(server.base, "+17145550502")
+        old.run("", "2")
+        recent.run("", "2")
+        engine = create_engine(url)
+        long_ago = (datetime.now(UTC) - timedelta(days=40)).replace(tzinfo=None)
+        with engine.begin() as conn:  # as if 40 days had passed for one of the two
+            conn.execute(text("UPDATE sessions SET last_seen_at = :t WHERE address = :a"),
+                         {"t": long_ago, "a": old.number})
+            conn.execute(text("UPDATE processed_messages SET created_at = :t WHERE reply LIKE '%Main menu%'"),
+                         {"t": long_ago})
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with engine.connect() as conn:
+                sessions = [r[0] for r in conn.execute(text("SELECT address FROM sessions"))]
+                replies = conn.execute(text("SELECT count(*) FROM processed_messages")).scalar_one()
+            if sessions == [recent.number]:
+                break
+            time.sleep(0.2)
+        engine.dispose()
+    assert sessions == [recent.number]
+    assert replies == 2  # the first messages ("", no menu yet) of both phones: recent enough to keep
