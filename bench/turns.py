@@ -10,6 +10,10 @@ once. Nothing of it is durable.
 Run: ``python bench/turns.py [--conversations 300] [--postgres URL]``. Prints medians and p99s and
 the ratio (PTB's median update time / our median turn time; >= 1.0 means we are at least as fast).
 The verification turn costs one scrypt hash by design; it is reported on its own line.
+
+``--baseline REV`` compares with another version of the code in the same run: this script and the
+one of ``REV`` (checked out with ``git archive``) run alternately as processes, ``--runs`` times each,
+and the medians of their per-run figures are printed side by side.
 """
 
 from __future__ import annotations
@@ -222,6 +226,49 @@ async def _ptb_application() -> Any:
     return application
 
 
+def _figures(output: str) -> dict[str, tuple[float, float]]:
+    """(p50 turn, p50 no-verify) per database from one run's printout."""
+    found = {}
+    for line in output.splitlines():
+        if line.startswith("outagebot on "):
+            name, numbers = line[:38].strip(), line[38:].split()
+            found[name] = (float(numbers[2]), float(numbers[4]))
+    return found
+
+
+def compare(args: argparse.Namespace) -> None:
+    """This version against ``args.baseline``, alternately, each on databases of its own."""
+    import statistics
+    import subprocess
+
+    from bench.sms_webhook import checkout
+
+    runs: dict[str, list[dict[str, tuple[float, float]]]] = {"now": [], f"baseline {args.baseline}": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"now": Path(__file__).resolve().parent.parent,
+                 f"baseline {args.baseline}": checkout(args.baseline, Path(tmp) / "baseline")}
+        for _ in range(args.runs):
+            for label, tree in trees.items():
+                postgres = "none"
+                if args.postgres.lower() != "none":
+                    postgres = args.postgres + ("_baseline" if label != "now" else "")
+                    admin, name = postgres.rsplit("/", 1)
+                    for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
+                        subprocess.run(["psql", f"{admin}/postgres", "-qc", sql], check=True, capture_output=True)
+                out = subprocess.run([sys.executable, str(tree / "bench" / "turns.py"), "--conversations",
+                                      str(args.conversations), "--rounds", str(args.rounds), "--postgres", postgres,
+                                      "--scrypt-n", str(args.scrypt_n)], env={**os.environ, "PYTHONPATH": str(tree)},
+                                     cwd=tree, capture_output=True, text=True, check=True).stdout
+                runs[label].append(_figures(out))
+    print(f"{args.runs} runs each, alternately; medians of the runs' p50s, microseconds per turn")
+    print(f"{'':28} {'database':12} {'p50 turn':>9} {'p50 no-verify':>14}")
+    for label, results in runs.items():
+        for database in results[0]:
+            p50 = statistics.median(r[database][0] for r in results)
+            plain = statistics.median(r[database][1] for r in results)
+            print(f"{label:28} {database.split()[2]:12} {p50:9.0f} {plain:14.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=300, help="per database (PTB runs 3 times as many)")
@@ -229,8 +276,13 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL",
                                                             "postgresql://postgres@127.0.0.1:5432/test"),
                         help="PostgreSQL URL, or 'none'")
-    parser.add_argument("--scrypt-n", type=int, default=Settings().scrypt_n)
+    parser.add_argument("--scrypt-n", type=int, default=8192)
+    parser.add_argument("--baseline", help="git revision to compare with (e.g. fdf572a)")
+    parser.add_argument("--runs", type=int, default=3, help="with --baseline: runs of each version")
     args = parser.parse_args()
+    if args.baseline:
+        compare(args)
+        return
     settings_kw = {"pepper": "bench", "scrypt_n": args.scrypt_n}
     per_round = max(1, args.conversations // args.rounds)
     total = per_round * args.rounds

@@ -9,6 +9,7 @@ words (NGỪNG, DỪNG, HỦY ĐĂNG KÝ; BẮT ĐẦU) are ours alone, so we co
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 
@@ -57,6 +58,7 @@ _ERROR_CODE = re.compile(r"[1-9][0-9]{0,9}")
 INT32_MAX = 2**31 - 1  # outbound_messages.error_code is an INTEGER (32 bits on PostgreSQL)
 
 
+@functools.lru_cache(maxsize=8192)  # a conversation's turns come from one number: parse it once
 def sms_address(sender: str) -> str | None:
     """The address of an SMS sender: its number exactly as Twilio sends it (E.164), or None.
 

@@ -118,8 +118,7 @@ class ChatSession(Base):
     """
 
     __tablename__ = "sessions"
-    __table_args__ = (UniqueConstraint("channel", "address", name="uq_sessions_channel_address"),
-                      Index("ix_sessions_last_seen_at", "last_seen_at"))
+    __table_args__ = (UniqueConstraint("channel", "address", name="uq_sessions_channel_address"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -161,7 +160,6 @@ class ProcessedMessage(Base):
     """An inbound provider message already answered: a replay gets the same reply and changes nothing."""
 
     __tablename__ = "processed_messages"
-    __table_args__ = (Index("ix_processed_messages_created_at", "created_at"),)
 
     channel: Mapped[str] = mapped_column(String(16), primary_key=True)
     external_id: Mapped[str] = mapped_column(String(64), primary_key=True)

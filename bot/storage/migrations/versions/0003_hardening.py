@@ -1,4 +1,4 @@
-"""hardening: credential versions, session purge, replay retention, notices per customer
+"""hardening: credential versions, notices per customer
 
 Revision ID: 0003
 Revises: 0002
@@ -20,9 +20,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('credential_version', sa.Integer(), server_default='0', nullable=False))
     with op.batch_alter_table('sessions', schema=None) as batch_op:
         batch_op.add_column(sa.Column('customer_version', sa.Integer(), nullable=True))
-        batch_op.create_index('ix_sessions_last_seen_at', ['last_seen_at'], unique=False)
-    with op.batch_alter_table('processed_messages', schema=None) as batch_op:
-        batch_op.create_index('ix_processed_messages_created_at', ['created_at'], unique=False)
     with op.batch_alter_table('outbound_messages', schema=None) as batch_op:
         batch_op.add_column(sa.Column('customer_id', sa.Integer(), nullable=True))
         batch_op.create_index('ix_outbound_messages_customer_created', ['customer_id', 'created_at'], unique=False)
@@ -32,10 +29,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbound_messages', schema=None) as batch_op:
         batch_op.drop_index('ix_outbound_messages_customer_created')
         batch_op.drop_column('customer_id')
-    with op.batch_alter_table('processed_messages', schema=None) as batch_op:
-        batch_op.drop_index('ix_processed_messages_created_at')
     with op.batch_alter_table('sessions', schema=None) as batch_op:
-        batch_op.drop_index('ix_sessions_last_seen_at')
         batch_op.drop_column('customer_version')
     with op.batch_alter_table('customer_accounts', schema=None) as batch_op:
         batch_op.drop_column('credential_version')
