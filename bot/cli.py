@@ -7,6 +7,7 @@ What the command prints for operators (import reports, errors) comes from the ca
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -22,6 +23,7 @@ from sqlalchemy import select
 from bot.app import App, build, waits
 from bot.channels.base import Inbound, render_text
 from bot.config import ConfigError, Settings
+from bot.exporter import LeftOut, export_contacts
 from bot.i18n import OP, Catalogs
 from bot.importer import ImportReport, import_file
 from bot.logs import configure_logging, logging_config
@@ -31,7 +33,7 @@ from bot.storage.db import Database, is_empty, make_engine, migrate
 from bot.storage.models import CustomerAccount
 from dialogs.text import Literal, Msg
 
-EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG = 1, 2, 3, 4
+EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE = 1, 2, 3, 4, 5
 DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
 
 cli = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -168,6 +170,9 @@ def import_accounts(
         for bad in report.bad:
             say(catalogs, settings, OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)),
                 to_stderr=True)
+        if report.error is not None:
+            say(catalogs, settings, report.error, error=True)
+            raise typer.Exit(EXIT_DATABASE)
         if not report.imported:
             say(catalogs, settings, OP("{bad} bad row(s) of {rows}; nothing imported. Fix them, or use "
                                        "--skip-invalid to import the good rows.", bad=len(report.bad),
@@ -176,16 +181,61 @@ def import_accounts(
         say(catalogs, settings, OP(
             "imported {good} of {rows} rows: customer accounts +{customers_added} ~{customers_updated}, "
             "access codes hashed {codes}, service accounts +{accounts_added} ~{accounts_updated}, "
-            "contacts +{contacts_added} ~{contacts_updated}, assignments +{assignments}",
+            "contacts +{contacts_added} ~{contacts_updated}, assignments +{assignments}; "
+            "{unchanged} contact rows unchanged since the last import (customers' changes to them kept)",
             good=report.rows - len(report.bad), rows=report.rows, customers_added=report.customers_added,
             customers_updated=report.customers_updated, codes=report.codes_hashed,
             accounts_added=report.service_accounts_added, accounts_updated=report.service_accounts_updated,
             contacts_added=report.contacts_added, contacts_updated=report.contacts_updated,
-            assignments=report.assignments_added))
+            assignments=report.assignments_added, unchanged=report.rows_unchanged))
         if report.bad:
             raise typer.Exit(EXIT_PARTIAL)
     finally:
         app.close()
+
+
+def _left_out(left: LeftOut) -> Msg:
+    contact, customer = Literal(left.contact), Literal(left.customer)
+    if left.reason == "no_service_account":
+        return OP("not exported: {contact} of customer_account {customer} is on no service account (every row "
+                  "of the format is a service account)", contact=contact, customer=customer)
+    return OP("not exported: {contact} of customer_account {customer} has neither a phone nor an email (the "
+              "import would refuse the row)", contact=contact, customer=customer)
+
+
+@cli.command("export-contacts")
+def export_contacts_command(
+    file: Annotated[Path, typer.Argument(dir_okay=False, help="CSV file to write")],
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the file if it exists")] = False,
+) -> None:
+    """Write the contacts as they are now (customers' changes included) in the import's own CSV format."""
+    settings, catalogs = _settings(), Catalogs()
+    db = _database(settings)  # no pepper needed: nothing is verified or hashed
+    try:
+        if file.exists() and not overwrite:
+            say(catalogs, settings, OP("{file} exists; nothing written (use --overwrite to replace it).",
+                                       file=Literal(str(file))), error=True)
+            raise typer.Exit(EXIT_USAGE)
+        partial = file.with_name(f".{file.name}.partial")
+        try:
+            with partial.open("w", newline="", encoding="utf-8") as stream:
+                report = export_contacts(db, stream)
+            os.replace(partial, file)  # readers never see half a file
+        except OSError as exc:
+            say(catalogs, settings, OP("{file}: cannot write it ({error}); nothing written.", file=Literal(str(file)),
+                                       error=Literal(exc.strerror or type(exc).__name__)), error=True)
+            raise typer.Exit(EXIT_USAGE) from None
+        finally:
+            partial.unlink(missing_ok=True)
+        for left in report.left_out:
+            say(catalogs, settings, _left_out(left), to_stderr=True)
+        say(catalogs, settings, OP(
+            "exported {rows} rows to {file}: {customers} customer accounts, {accounts} service accounts, "
+            "{contacts} contacts; access_code is left empty (only hashes are stored; the import keeps the "
+            "stored codes)", rows=report.rows, file=Literal(str(file)), customers=report.customers,
+            accounts=report.service_accounts, contacts=report.contacts))
+    finally:
+        db.close()
 
 
 @cli.command()

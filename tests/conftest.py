@@ -33,8 +33,8 @@ DEMO = ROOT / "bot" / "demo_accounts.csv"
 PG_URL = os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL")
 PG_CTL = find_pg_ctl()
 PG_MISSING = None if PG_URL or PG_CTL else "PostgreSQL is not installed (no pg_ctl found)"
-TABLES = ("audit_log", "contact_assignments", "contacts", "sessions", "service_accounts", "customer_accounts",
-          "processed_messages", "opt_outs", "outbound_messages")
+TABLES = ("audit_log", "import_snapshots", "contact_assignments", "contacts", "sessions", "service_accounts",
+          "customer_accounts", "processed_messages", "opt_outs", "outbound_messages")
 
 
 class Clock:
@@ -120,6 +120,14 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def empty_app(database_url: str) -> Iterator[App]:
+    """The application on an empty database (nothing imported yet; the real clock)."""
+    application = build(make_settings(database_url), migrate_db=False)
+    yield application
+    application.close()
 
 
 @pytest.fixture

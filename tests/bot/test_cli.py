@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -158,3 +159,47 @@ def test_bad_settings_are_refused_clearly(tmp_path: Path) -> None:
 def test_chat_refuses_an_unknown_language(tmp_path: Path, lang: str) -> None:
     result = run(["chat", "--lang", lang], tmp_path)
     assert result.returncode == 2 and "--lang must be vi or en" in result.stderr
+
+
+def demo_pepper(tmp_path: Path) -> dict[str, str]:
+    """The pepper seed-demo made beside the default database (an import must be given its pepper)."""
+    return {"OUTAGEBOT_PEPPER_FILE": str(tmp_path / "outagebot.db.pepper")}
+
+
+def test_export_contacts_writes_the_import_format_and_never_overwrites_by_accident(tmp_path: Path) -> None:
+    assert run(["seed-demo"], tmp_path).returncode == 0
+    out = tmp_path / "contacts.csv"
+    result = run(["export-contacts", str(out)], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "exported 6 rows" in result.stdout and "access_code is left empty" in result.stdout
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("customer_account,access_code,customer_name,") and "Nguyễn Văn An" in text
+    again = run(["export-contacts", str(out)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi")
+    assert again.returncode == 2 and "đã tồn tại; chưa ghi gì (dùng --overwrite" in again.stderr
+    assert out.read_text(encoding="utf-8") == text
+    assert run(["export-contacts", "--overwrite", str(out)], tmp_path).returncode == 0
+    nowhere = run(["export-contacts", str(tmp_path / "no-such-folder" / "x.csv")], tmp_path)
+    assert nowhere.returncode == 2 and "cannot write it" in nowhere.stderr and "Traceback" not in nowhere.stderr
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")) == []
+    reimport = run(["import-accounts", str(out)], tmp_path, **demo_pepper(tmp_path))
+    assert reimport.returncode == 0, reimport.stderr
+    assert "contacts +0 ~0, assignments +0; 4 contact rows unchanged" in reimport.stdout
+
+
+def test_a_write_the_database_refuses_is_reported_and_nothing_is_imported(tmp_path: Path) -> None:
+    assert run(["seed-demo"], tmp_path).returncode == 0
+    with sqlite3.connect(tmp_path / "outagebot.db") as db:
+        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON contacts WHEN NEW.phone = '+17145550177' "
+                   "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+    path = tmp_path / "more.csv"
+    path.write_text((ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8").replace("Inc.", "Co.")
+                    + "700000001,482913,Phở Bolsa LLC,3-001-1003,10130 Westminster Ave Garden Grove,B021,60,"
+                      "Lê Thị Cúc,714.555.0177,,vi\n", encoding="utf-8")
+    result = run(["import-accounts", str(path)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi", **demo_pepper(tmp_path))
+    assert result.returncode == 5 and "Traceback" not in result.stderr
+    assert "cơ sở dữ liệu từ chối một thao tác ghi nên không có gì trong tập tin được nhập: refused by the test " \
+           "trigger" in result.stderr
+    with sqlite3.connect(tmp_path / "outagebot.db") as db:
+        assert db.execute("SELECT name FROM customer_accounts WHERE number = '700000002'").fetchone() == (
+            "Sunrise Bakery Inc.",)
+        assert db.execute("SELECT count(*) FROM audit_log WHERE address = 'more.csv'").fetchone() == (0,)

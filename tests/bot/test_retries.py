@@ -59,7 +59,8 @@ def test_a_deadlock_victim_is_run_again_and_succeeds(pg_app: tuple[App, Throwawa
     turn.join(30)
     assert "Verified. Customer: Phở Bolsa LLC" in answer["reply"]
     with app.db.engine.connect() as conn:
-        actions = [r[0] for r in conn.execute(select(AuditEntry.action).order_by(AuditEntry.id))]
+        actions = [r[0] for r in conn.execute(select(AuditEntry.action).where(AuditEntry.channel != "import")
+                                              .order_by(AuditEntry.id))]  # the turn's, not the demo import's
     assert actions == ["verify.success"]  # run again whole: nothing of the first attempt remains
 
 

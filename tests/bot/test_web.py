@@ -118,7 +118,7 @@ def test_english_stop_is_recorded_and_left_to_twilio_to_confirm(client: TestClie
     assert [r.keyword for r in rows(sms_app, OptOut)] == ["STOP"]
     assert phone.say("start").endswith("<Response />")
     assert rows(sms_app, OptOut) == []
-    actions = [r.action for r in rows(sms_app, AuditEntry)]
+    actions = [r.action for r in rows(sms_app, AuditEntry, AuditEntry.channel != "import")]  # not the demo's import
     assert actions == ["subscription.opt_out", "subscription.opt_in"]
 
 
