@@ -55,15 +55,17 @@ def waits(settings: Settings) -> Waits:
                  statement_seconds=settings.db_statement_timeout_seconds)
 
 
-def build(settings: Settings, clock: Clock = utc_now, migrate_db: bool = True, *, pepper: bytes | None = None) -> App:
+def build(settings: Settings, clock: Clock = utc_now, migrate_db: bool = True, *, pepper: bytes | None = None,
+          limits: Waits | None = None) -> App:
     """Build the application: migrate the database, load and check catalogs and the dialog graph.
 
     ``pepper`` defaults to the configured one (:meth:`Settings.resolve_pepper`); without one this
-    raises :class:`bot.config.ConfigError`.
+    raises :class:`bot.config.ConfigError`. ``limits`` default to the turn path's (``waits``); batch
+    commands pass longer ones (``bot.storage.db.BATCH_WAITS``).
     """
     if pepper is None:
         pepper, _created = settings.resolve_pepper()
-    limits = waits(settings)
+    limits = limits or waits(settings)
     engine = make_engine(settings.database_url, limits, pool_size=settings.db_pool_size + 2)
     if migrate_db:
         migrate(engine)

@@ -20,7 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import select
 
-from bot.app import App, build, waits
+from bot.app import App, build
 from bot.channels.base import Inbound, render_text
 from bot.config import ConfigError, Settings
 from bot.exporter import LeftOut, export_contacts
@@ -29,7 +29,7 @@ from bot.importer import ImportReport, import_file
 from bot.logs import configure_logging, logging_config
 from bot.security import mask
 from bot.storage.accounts import revoke_sessions
-from bot.storage.db import Database, is_empty, make_engine, migrate
+from bot.storage.db import BATCH_WAITS, Database, is_empty, make_engine, migrate
 from bot.storage.models import CustomerAccount
 from dialogs.text import Literal, Msg
 
@@ -70,8 +70,12 @@ def _config_error(settings: Settings, text: str) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG)
 
 
-def _app(*, generate_pepper: bool = False) -> App:
-    """The application; a missing pepper ends the command (``generate_pepper``: the demo database only)."""
+def _app(*, generate_pepper: bool = False, batch: bool = False) -> App:
+    """The application; a missing pepper ends the command (``generate_pepper``: the demo database only).
+
+    ``batch``: a command that writes many rows at once (an import) waits longer for locks than a turn,
+    and has no statement time limit.
+    """
     settings = _settings()
     try:
         pepper, created = settings.resolve_pepper(generate=generate_pepper)
@@ -81,14 +85,14 @@ def _app(*, generate_pepper: bool = False) -> App:
         say(Catalogs(), settings, OP("Made a secret pepper for this demo database in {path} (keep it with the "
                                      "database: without it no access code verifies).",
                                      path=Literal(str(created.resolve()))), to_stderr=True)
-    return build(settings, pepper=pepper)
+    return build(settings, pepper=pepper, limits=BATCH_WAITS if batch else None)
 
 
 def _database(settings: Settings) -> Database:
-    """The database alone, for commands that verify nobody (no pepper needed)."""
-    engine = make_engine(settings.database_url, waits(settings))
+    """The database alone, for commands that verify nobody (no pepper needed), with a batch job's limits."""
+    engine = make_engine(settings.database_url, BATCH_WAITS)
     migrate(engine)
-    return Database(engine, waits(settings))
+    return Database(engine, BATCH_WAITS)
 
 
 def _seed(app: App) -> ImportReport:
@@ -147,7 +151,7 @@ def import_accounts(
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the good rows anyway")] = False,
 ) -> None:
     """Import (or update in place) customer accounts, service accounts and contacts from a CSV file."""
-    app = _app()
+    app = _app(batch=True)
     catalogs, settings = app.catalogs, app.settings
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -283,7 +287,7 @@ def seed_demo() -> None:
     if numbers - DEMO_ACCOUNTS:
         _config_error(settings, Catalogs().render(OP("This database holds other customers: demo accounts are not "
                                                      "loaded into it."), settings.operator_language))
-    app = _app(generate_pepper=True)
+    app = _app(generate_pepper=True, batch=True)
     try:
         report = _seed(app)
         say(app.catalogs, app.settings, OP("demo data loaded: {rows} rows (customer 700000001 code 482913; "

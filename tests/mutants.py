@@ -126,6 +126,9 @@ MUTANTS = (
            "        if self.read_only:\n            raise NeedsTransaction",
            "        if False:\n            raise NeedsTransaction",
            (f"{FAULTS}::test_thirty_phones_guessing_at_once_get_exactly_five_checks",)),
+    Mutant("import-all-or-nothing", "bot/importer.py", '            step("customers", len(customers))',
+           '            conn.commit()\n            step("customers", len(customers))',
+           ("tests/bot/test_importer.py::test_a_write_refused_late_leaves_nothing_of_the_file",)),
     Mutant("signature-query", "bot/web.py", 'url = base + request.url.path + (f"?{request.url.query}" '
            'if request.url.query else "")', "url = base + request.url.path",
            (f"{WEB}::test_the_signature_covers_the_query_string_of_the_configured_url",)),

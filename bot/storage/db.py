@@ -55,7 +55,7 @@ class Waits:
     connect_seconds: float = 5.0
 
 
-NO_WAITS = Waits(lock_seconds=30.0, statement_seconds=0.0, connect_seconds=10.0)  # batch jobs (import)
+BATCH_WAITS = Waits(lock_seconds=30.0, statement_seconds=0.0, connect_seconds=10.0)  # an import, an export
 
 
 class Busy(OperationalError):
@@ -187,7 +187,11 @@ def in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
     except BaseException:
         rollback(conn)
         raise
-    commit(conn)
+    try:
+        commit(conn)
+    except CommitFailed:
+        rollback(conn)  # SQLite keeps the transaction open after a refused COMMIT: end it
+        raise
     return result
 
 
@@ -331,7 +335,11 @@ class Database:
             except BaseException:
                 rollback(conn)
                 raise
-            commit(conn)
+            try:
+                commit(conn)
+            except CommitFailed:
+                rollback(conn)  # SQLite keeps the transaction open after a refused COMMIT: end it
+                raise
         finally:
             if self._writer is not None:
                 self._writer.release()

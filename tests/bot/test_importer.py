@@ -413,8 +413,9 @@ def test_a_commit_the_database_refuses_is_reported_and_leaves_nothing(empty_app:
         report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "late.csv", chau_last(demo_rows())))
         assert not report.imported and report.error is not None
         assert "whether the file was imported is not known" in CATALOGS.render(report.error, "en")
-        empty_app.db.close()  # the process ends here: whatever the commit left open ends with it
         assert count(empty_app, CustomerAccount) == 0 and count(empty_app, Contact) == 0
+        # the refused commit left nothing open: the same process goes on serving turns
+        assert "Rotating outage alerts" in Chat(empty_app, address="after-the-refusal").say("")
     finally:
         with empty_app.db.engine.begin() as conn:
             if dialect == "postgresql":
