@@ -131,8 +131,8 @@ def mix_plan(connections: int, per_connection: int) -> list[list[tuple[str, byte
         while len(requests) < per_connection:
             phone += 1
             number = f"+1626{3000000 + phone:07d}"
-            if phone % 6 == 0:  # a verifier: "1" (contacts), then account / code pairs
-                steps = [("turn", "2"), ("turn", "1")]
+            if phone % 6 == 0:  # a verifier: English, "1" (contacts), then account / code pairs
+                steps = [("turn", "hi"), ("turn", "2"), ("turn", "1")]
                 for attempt in range(5):
                     steps += [("turn", f"79{phone:05d}{attempt:02d}"), ("code", f"{random.randrange(10**6):06d}")]
             else:

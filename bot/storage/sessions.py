@@ -44,30 +44,41 @@ _COLUMNS = (_t.c.id, _t.c.state, _t.c.slots, _t.c.locale, _t.c.customer_id, _t.c
 _SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
 _READ = Prepared(_SELECT)
 _READ_FOR_UPDATE = Prepared(_SELECT.with_for_update())
-_CREATE = InsertIgnoring(_t, ["channel", "address"], state="", slots="{}", invalid_count=0, auth_failures=0,
-                         version=0, channel=bindparam("channel"), address=bindparam("address"),
-                         locale=bindparam("locale"))
-_UPDATE = (
-    update(_t)
-    .where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version"))
-    .values(state=bindparam("b_state"), slots=bindparam("b_slots"), locale=bindparam("b_locale"),
-            customer_id=bindparam("b_customer_id"), verified_at=bindparam("b_verified_at"),
-            last_seen_at=bindparam("b_last_seen_at"), invalid_count=bindparam("b_invalid_count"),
-            auth_failures=bindparam("b_auth_failures"), auth_window_start=bindparam("b_auth_window_start"),
-            customer_version=bindparam("b_customer_version"), version=bindparam("b_next_version"))
-)
+_VALUES: dict[str, Any] = {
+           "state": bindparam("b_state"), "slots": bindparam("b_slots"), "locale": bindparam("b_locale"),
+           "customer_id": bindparam("b_customer_id"), "verified_at": bindparam("b_verified_at"),
+           "last_seen_at": bindparam("b_last_seen_at"), "invalid_count": bindparam("b_invalid_count"),
+           "auth_failures": bindparam("b_auth_failures"), "auth_window_start": bindparam("b_auth_window_start"),
+           "customer_version": bindparam("b_customer_version"), "version": bindparam("b_next_version")}
+_UPDATE = update(_t).where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version")).values(_VALUES)
 _WRITE = Prepared(_UPDATE)
-# PostgreSQL: write the session and remember the reply in one statement (one round trip, not two).
-# Both counts must be 1: an update that found another version, or a message id remembered meanwhile
-# by a racing replay, makes the turn run again (it then sees the new version, or the replay).
-_updated = _UPDATE.returning(_t.c.channel).cte("updated")
-_remembered = (pg_insert(_p).from_select(
-    ["channel", "external_id", "reply", "created_at"],
-    select(_updated.c.channel, bindparam("r_external_id", type_=_p.c.external_id.type),
-           bindparam("r_reply", type_=Text()), bindparam("r_at", type_=UTCDateTime())))
-    .on_conflict_do_nothing().returning(_p.c.external_id).cte("remembered"))
-_WRITE_AND_REMEMBER = Prepared(select(select(func.count()).select_from(_updated).scalar_subquery(),
-                                      select(func.count()).select_from(_remembered).scalar_subquery()))
+# A conversation's first turn inserts its row at the end, like any other turn writes it: two first
+# messages from one address racing each other end with one row, and the other turn runs again.
+_CREATE = InsertIgnoring(_t, ["channel", "address"], channel=bindparam("b_channel"),
+                         address=bindparam("b_address"), **_VALUES)
+_INSERT = pg_insert(_t).values(channel=bindparam("b_channel"), address=bindparam("b_address"), **_VALUES) \
+    .on_conflict_do_nothing(index_elements=["channel", "address"])
+
+
+def _and_remember(written: Any) -> Prepared:
+    """PostgreSQL: the session's write and the remembering of the reply, as one statement.
+
+    One round trip, not two. Both counts must be 1: a write that found another version (or another
+    first turn's row), or a message id remembered meanwhile by a racing replay, makes the turn run
+    again (it then sees the new version, or the replay).
+    """
+    session = written.returning(_t.c.channel).cte("session")
+    remembered = (pg_insert(_p).from_select(
+        ["channel", "external_id", "reply", "created_at"],
+        select(session.c.channel, bindparam("r_external_id", type_=_p.c.external_id.type),
+               bindparam("r_reply", type_=Text()), bindparam("r_at", type_=UTCDateTime())))
+        .on_conflict_do_nothing().returning(_p.c.external_id).cte("remembered"))
+    return Prepared(select(select(func.count()).select_from(session).scalar_subquery(),
+                           select(func.count()).select_from(remembered).scalar_subquery()))
+
+
+_WRITE_AND_REMEMBER = _and_remember(_UPDATE)
+_CREATE_AND_REMEMBER = _and_remember(_INSERT)
 
 
 class LostUpdate(RuntimeError):
@@ -91,13 +102,15 @@ class StoredSession:
     texts already answered to this provider message id (None when it is new).
     """
 
-    id: int
+    id: int | None  # None: a conversation's first turn (the row is written at its end)
     session: Session
     throttle: AddressThrottle
     version: int
     customer_version: int | None = None
     current_version: int | None = None
     replayed: list[str] | None = None
+    channel: str = ""  # for a new conversation's row
+    address: str = ""
 
     @property
     def revoked(self) -> bool:
@@ -130,13 +143,10 @@ def load_for_update(conn: Connection, channel: str, address: str, locale_hint: s
     to write over a version it did not read.
     """
     read = _READ_FOR_UPDATE if lock and conn.dialect.name == "postgresql" else _READ
-    key = {"channel": channel, "address": address, "external_id": external_id}
-    row = read.first(conn, key)
-    if row is None:
-        _CREATE.execute(conn, {"channel": channel, "address": address, "locale": locale_hint or "en"})
-        row = read.first(conn, key)
-        if row is None:  # pragma: no cover - inserted in this very transaction
-            raise LostUpdate(f"session of {channel} vanished")
+    row = read.first(conn, {"channel": channel, "address": address, "external_id": external_id})
+    if row is None:  # a new conversation: its row is inserted when the turn saves it
+        return StoredSession(None, Session(locale=locale_hint or "en"), AddressThrottle(), 0,
+                             channel=channel, address=address)
     return _session(row)
 
 
@@ -152,15 +162,18 @@ def save(conn: Connection, stored: StoredSession,
         "b_last_seen_at": s.last_seen_at, "b_invalid_count": s.invalid_count,
         "b_auth_failures": throttle.failures, "b_auth_window_start": throttle.window_start,
         "b_customer_version": stored.customer_version if s.customer_id is not None else None,
+        "b_channel": stored.channel, "b_address": stored.address,
     }
+    new = stored.id is None
     if remember is not None and conn.dialect.name == "postgresql":
         _channel, external_id, texts, at = remember
-        counts = _WRITE_AND_REMEMBER.first(conn, {**values, "r_external_id": external_id[:64], "r_at": at,
-                                                  "r_reply": json.dumps(texts, ensure_ascii=False)})
+        statement = _CREATE_AND_REMEMBER if new else _WRITE_AND_REMEMBER
+        counts = statement.first(conn, {**values, "r_external_id": external_id[:64], "r_at": at,
+                                        "r_reply": json.dumps(texts, ensure_ascii=False)})
         if counts is None or tuple(counts) != (1, 1):
             raise LostUpdate(f"session {stored.id} or message {external_id[:12]} changed concurrently")
     else:
-        if _WRITE.execute(conn, values) != 1:
+        if (_CREATE if new else _WRITE).execute(conn, values) != 1:
             raise LostUpdate(f"session {stored.id} changed concurrently")
         if remember is not None:
             replays.remember(conn, *remember)
