@@ -13,7 +13,7 @@ wrk cannot tell request kinds apart, so this load comes from a small asyncio HTT
 that records each request's kind and latency; it reports the p99 of the other turns, which the
 hash must not inflate.
 
-Run: ``python bench/sms_webhook.py [--seconds 8] [--connections 16] [--postgres URL|none] [--baseline REV|none]``.
+Run: ``python bench/sms_webhook.py [--seconds 8] [--runs 3] [--postgres URL|none] [--baseline REV|none]``.
 Bounded: each load lasts ``--seconds`` and targets only 127.0.0.1. PostgreSQL databases
 ``outagebot_bench`` and ``outagebot_bench_baseline`` on the given server are dropped and recreated.
 """
@@ -243,6 +243,17 @@ def stop(process: subprocess.Popen[Any]) -> None:
         process.wait(5)
 
 
+def _medians(results: list[tuple[str, dict[str, float]]]) -> list[tuple[str, dict[str, float]]]:
+    """One row per name, each figure the median of that name's runs (in first-seen order)."""
+    import statistics
+
+    grouped: dict[str, list[dict[str, float]]] = {}
+    for name, figures in results:
+        grouped.setdefault(name, []).append(figures)
+    return [(name, {key: statistics.median(run[key] for run in runs) for key in runs[0]})
+            for name, runs in grouped.items()]
+
+
 def checkout(rev: str, into: Path) -> Path:
     """The files of ``rev`` (``git archive``), to run side by side with the working tree."""
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
@@ -258,6 +269,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=40_000, help="distinct pre-signed requests for wrk")
     parser.add_argument("--postgres", default="postgresql://postgres@127.0.0.1:5432/outagebot_bench")
     parser.add_argument("--baseline", default=BASELINE, help="git revision to compare with, or 'none'")
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs of everything; medians are printed")
     args = parser.parse_args()
     rows: list[tuple[str, dict[str, float]]] = []
     mixes: list[tuple[str, dict[str, float]]] = []
@@ -272,33 +284,35 @@ def main() -> None:
         databases = [("SQLite", "sqlite", 1)]
         if args.postgres.lower() != "none":
             databases.append(("PostgreSQL", args.postgres, 2))
-        for db_name, url, workers in databases:
-            port = free_port()
-            process = floor(tmp, port, workers)
-            try:
-                rows.append((f"floor, {workers} worker(s)", wrk(port, script, args.seconds, args.connections)))
-            finally:
-                stop(process)
-            for label, code in codes:
-                suffix = "" if label == "now" else "_baseline"
-                target = Target(f"{label}, {db_name}, {workers} worker(s)", code,
-                                f"sqlite:///{tmp}/bench{suffix}.db" if url == "sqlite" else url + suffix, workers)
-                target.prepare()
+        for _run in range(args.runs):  # alternately, so that the machine's noise hits every version alike
+            for db_name, url, workers in databases:
                 port = free_port()
-                process = target.serve(port)
+                process = floor(tmp, port, workers)
                 try:
-                    rows.append((target.label, wrk(port, script, args.seconds, args.connections)))
+                    rows.append((f"floor, {workers} worker(s)", wrk(port, script, args.seconds, args.connections)))
                 finally:
                     stop(process)
-                target.prepare()
-                port = free_port()
-                process = target.serve(port)
-                try:
-                    mixes.append((target.label, verification_mix(port, plan, args.seconds)))
-                finally:
-                    stop(process)
+                for label, code in codes:
+                    suffix = "" if label == "now" else "_baseline"
+                    target = Target(f"{label}, {db_name}, {workers} worker(s)", code,
+                                    f"sqlite:///{tmp}/bench{suffix}.db" if url == "sqlite" else url + suffix, workers)
+                    target.prepare()
+                    port = free_port()
+                    process = target.serve(port)
+                    try:
+                        rows.append((target.label, wrk(port, script, args.seconds, args.connections)))
+                    finally:
+                        stop(process)
+                    target.prepare()
+                    port = free_port()
+                    process = target.serve(port)
+                    try:
+                        mixes.append((target.label, verification_mix(port, plan, args.seconds)))
+                    finally:
+                        stop(process)
+    rows, mixes = _medians(rows), _medians(mixes)
     print(f"wrk, 1 thread, {args.connections} connections, {args.seconds} s each; {args.requests} distinct signed "
-          f"requests from {ADDRESSES} numbers; menu turns")
+          f"requests from {ADDRESSES} numbers; menu turns; medians of {args.runs} alternating runs")
     print(f"{'':44} {'turns/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in rows:
         print(f"{name:44} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8.0f}")
