@@ -17,6 +17,7 @@ connections are retried first.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ class _Attempts:
     optimistic: bool = False
     locale: str | None = None
     needs: list[NeedsCheck] = field(default_factory=list)
+    failures: int = 0
 
 
 class Conversation:
@@ -95,54 +97,49 @@ class Conversation:
     def answer(self, inbound: Inbound, render: Render) -> Answer:
         """Run one turn and render its reply, blocking this thread while it waits."""
         state = _Attempts(CodeChecks(self.hasher), optimistic=self.db.dialect == "postgresql" and not inbound.keyword)
-        attempt = 0
         while True:
             try:
-                if state.optimistic:
-                    return self.db.autocommit(lambda conn: self.turn(conn, inbound, render, state))
-                return self.db.run(lambda conn: self.turn(conn, inbound, render, state))
-            except NeedsTransaction:
-                state.optimistic = False
-            except NeedsCheck as need:
-                if len(state.needs) >= _MAX_CHECKS:
-                    return self._failed(inbound, need, state, render)
-                state.needs.append(need)
-                state.checks.add(need.code, need.stored)
+                work = functools.partial(self.turn, inbound=inbound, render=render, state=state)
+                return self.db.autocommit(work) if state.optimistic else self.db.run(work)
             except Exception as exc:
-                attempt += 1
-                if attempt < self.attempts and _retryable(exc):
-                    self._retrying(inbound, exc, state)
-                    continue
-                return self._failed(inbound, exc, state, render)
+                outcome = self._after(inbound, exc, state, render)
+                if isinstance(outcome, Answer):
+                    return outcome
+                if outcome is not None:
+                    state.checks.add(outcome.code, outcome.stored)
 
     async def answer_async(self, inbound: Inbound, render: Render, runner: Runner) -> Answer:
         """Run one turn from an event loop: database waits and code checks never block the loop."""
         state = _Attempts(CodeChecks(self.hasher), optimistic=runner.autocommits and not inbound.keyword)
-        attempt = 0
         while True:
             try:
-                if state.optimistic:
-                    return await runner.autocommit(lambda conn: self.turn(conn, inbound, render, state))
-                return await runner.run(lambda conn: self.turn(conn, inbound, render, state))
-            except NeedsTransaction:
-                state.optimistic = False
-            except NeedsCheck as need:
-                if len(state.needs) >= _MAX_CHECKS:
-                    return self._failed(inbound, need, state, render)
-                state.needs.append(need)
-                await runner.offload(state.checks.add, need.code, need.stored)
+                work = functools.partial(self.turn, inbound=inbound, render=render, state=state)
+                return await (runner.autocommit(work) if state.optimistic else runner.run(work))
             except Exception as exc:
-                attempt += 1
-                if attempt < self.attempts and _retryable(exc):
-                    self._retrying(inbound, exc, state)
-                    continue
-                return self._failed(inbound, exc, state, render)
+                outcome = self._after(inbound, exc, state, render)
+                if isinstance(outcome, Answer):
+                    return outcome
+                if outcome is not None:
+                    await runner.offload(state.checks.add, outcome.code, outcome.stored)
 
-    def _retrying(self, inbound: Inbound, exc: Exception, state: _Attempts) -> None:
+    def _after(self, inbound: Inbound, exc: Exception, state: _Attempts, render: Render) -> Answer | NeedsCheck | None:
+        """What to do after an attempt raised ``exc``: give up (the apology), compute a check, or try again."""
+        if isinstance(exc, NeedsTransaction):
+            state.optimistic = False
+            return None
+        if isinstance(exc, NeedsCheck):
+            if len(state.needs) >= _MAX_CHECKS:
+                return self._failed(inbound, exc, state, render)
+            state.needs.append(exc)
+            return exc
+        state.failures += 1
+        if state.failures >= self.attempts or not _retryable(exc):
+            return self._failed(inbound, exc, state, render)
         if not (state.optimistic and isinstance(exc, LostUpdate)):  # expected now and then: not worth a line
             log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
                         type(exc).__name__)
         state.optimistic = False  # run again under the row lock: it cannot lose the same race twice
+        return None
 
     def _failed(self, inbound: Inbound, exc: BaseException, state: _Attempts, render: Render) -> Answer:
         log.error("turn for %s:%s failed and was rolled back: %s", inbound.channel, mask(inbound.address),
@@ -154,7 +151,7 @@ class Conversation:
 
     # -- the turn --------------------------------------------------------------------------------
 
-    def turn(self, conn: Connection, inbound: Inbound, render: Render, state: _Attempts) -> Answer:
+    def turn(self, conn: Connection, *, inbound: Inbound, render: Render, state: _Attempts) -> Answer:
         """One turn inside the caller's transaction on ``conn``.
 
         Raises :class:`NeedsCheck` (before writing anything that stays) when a code check is missing.

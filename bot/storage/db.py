@@ -187,12 +187,17 @@ def in_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
     except BaseException:
         rollback(conn)
         raise
+    commit_or_end(conn)
+    return result
+
+
+def commit_or_end(conn: Connection) -> None:
+    """Commit; if the commit is refused, end the transaction anyway (SQLite keeps it open) and raise."""
     try:
         commit(conn)
     except CommitFailed:
-        rollback(conn)  # SQLite keeps the transaction open after a refused COMMIT: end it
+        rollback(conn)
         raise
-    return result
 
 
 def outside_transaction(conn: Connection, work: Callable[[Connection], T]) -> T:
@@ -335,11 +340,7 @@ class Database:
             except BaseException:
                 rollback(conn)
                 raise
-            try:
-                commit(conn)
-            except CommitFailed:
-                rollback(conn)  # SQLite keeps the transaction open after a refused COMMIT: end it
-                raise
+            commit_or_end(conn)
         finally:
             if self._writer is not None:
                 self._writer.release()
