@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 import os
+import socket
 import sys
 from datetime import UTC, datetime
 from importlib import resources
@@ -245,7 +246,7 @@ def export_contacts_command(
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="port to listen on")] = 8080,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port to listen on")] = 8080,
     workers: Annotated[int, typer.Option("--workers", help="worker processes (PostgreSQL for more than 1)")] = 1,
 ) -> None:
     """Serve the webhooks (SMS now) over HTTP with uvicorn."""
@@ -267,6 +268,14 @@ def serve(
     else:
         say(catalogs, settings, OP("SMS webhooks are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                                    "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM."), to_stderr=True)
+    try:  # a port that is taken (or not ours to take) is one line and the configuration's exit code
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        _config_error(settings, catalogs.render(OP("Cannot listen on {host}:{port}: {reason}",
+                                                   host=Literal(host), port=Literal(str(port)),
+                                                   reason=Literal(exc.strerror or type(exc).__name__)),
+                                                settings.operator_language))
     build(settings, pepper=pepper).close()  # migrate once, before any worker starts
     uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), log_config=logging_config(settings.log_level), access_log=False)

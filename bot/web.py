@@ -118,7 +118,7 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
         gc.collect()
         gc.freeze()
         if sender is None:
-            log.warning("SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
+            log.info("SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                         "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)")
         periodic = asyncio.create_task(_periodic(app, runner.get(), sender, now, settings.outbox_interval_seconds))
         try:

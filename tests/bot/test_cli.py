@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -100,6 +101,19 @@ def test_seed_demo_refuses_postgresql(tmp_path: Path) -> None:
 def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     result = run(["serve", "--workers", "2"], tmp_path, **OTHER_DB)
     assert result.returncode == 2 and "--workers above 1 needs PostgreSQL" in result.stderr
+
+
+def test_serve_on_a_port_that_is_taken_says_so_in_one_line(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        result = run(["serve", "--port", str(port)], tmp_path, timeout=60, **OTHER_DB)
+    assert result.returncode == 4
+    assert f"Cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
+    result = run(["serve", "--port", "70000"], tmp_path, **OTHER_DB)
+    assert result.returncode == 2 and "--port" in result.stderr and "65535" in result.stderr
 
 
 def test_a_scripted_english_conversation_and_a_second_session(tmp_path: Path) -> None:
