@@ -103,7 +103,7 @@ ADD = {
            ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, nhóm A012"),
            ("1-3", "add.confirm",
             "Thêm Lê Thị Cúc, (626) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ. "
-            "Lưu? C/K"),
+            "Có lưu không? C/K"),
            ("có", "contacts.menu", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ.")],
 }
 
@@ -144,7 +144,7 @@ def test_a_phone_already_on_file_is_not_added_twice(app: App) -> None:
             ("Y", "contacts.menu", "Saved. Trần Thị Bích was added to 2 service accounts.")]),
     ("vi", [("2", "link.contact", "Xin chọn người liên lạc:"),
             ("3", "link.accounts", "Thêm Trần Thị Bích vào tài khoản dịch vụ nào?"),
-            ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Lưu? C/K"),
+            ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Có lưu không? C/K"),
             ("C", "contacts.menu", "Đã lưu. Đã thêm Trần Thị Bích vào 2 tài khoản dịch vụ.")]),
 ])
 def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str,
@@ -170,7 +170,7 @@ def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str
     ("vi", [("3", "edit.contact", "Quý khách muốn sửa thông tin của ai?"),
             ("1", "edit.field", "Quý khách muốn đổi gì cho Nguyễn Văn An?"),
             ("4", "edit.language", "Nguyễn Văn An muốn nhận cảnh báo bằng ngôn ngữ nào?"),
-            ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: Tiếng Việt thành Tiếng Anh. Lưu? C/K"),
+            ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: đổi Tiếng Việt thành Tiếng Anh. Có lưu không? C/K"),
             ("dong y", "contacts.menu", "Đã lưu. Đã cập nhật Nguyễn Văn An.")], "language", "en"),
     ("en", [("3", "edit.contact", "edit"), ("1", "edit.field", "change"),
             ("3", "edit.email", "New email for Nguyễn Văn An?"),
@@ -178,7 +178,7 @@ def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str
             ("Y", "contacts.menu", "updated")], "email", None),
     ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "đổi"),
             ("1", "edit.name", "Tên mới của Nguyễn Văn An là gì?"),
-            ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: Nguyễn Văn An thành Nguyễn Văn Ân."),
+            ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: đổi Nguyễn Văn An thành Nguyễn Văn Ân."),
             ("c", "contacts.menu", "Đã cập nhật Nguyễn Văn Ân.")], "name", "Nguyễn Văn Ân"),
 ])
 def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[str, str, str]], field: str,
@@ -198,7 +198,9 @@ def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[st
             ("y", "contacts.menu", "Saved. Nguyễn Văn An was removed from 1 service account.")]),
     ("vi", [("4", "unlink.contact", "Quý khách muốn xóa ai khỏi tài khoản dịch vụ?"),
             ("1", "unlink.accounts", "Xóa Nguyễn Văn An khỏi tài khoản dịch vụ nào?"),
-            ("2", "unlink.confirm", "Xóa Nguyễn Văn An khỏi *1002, sẽ không nhận cảnh báo ở đó nữa. Lưu? C/K"),
+            ("2", "unlink.confirm",
+             "Xóa Nguyễn Văn An khỏi *1002. Người này sẽ không còn nhận cảnh báo cho các tài khoản đó. "
+             "Có lưu không? C/K"),
             ("C", "contacts.menu", "Đã lưu. Đã xóa Nguyễn Văn An khỏi 1 tài khoản dịch vụ.")]),
 ])
 def test_remove_a_contact_from_some_service_accounts(app: App, locale: str,
@@ -217,7 +219,8 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str,
      {"Nguyễn Văn An": 3, "Trần Thị Bích": 3}),
     ("vi", [("5", "all.action", "TẤT CẢ tài khoản dịch vụ: quý khách muốn làm gì?"),
             ("2", "all.contacts", "Chọn người liên lạc."),
-            ("TẤT CẢ", "all.confirm", "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Lưu? C/K"),
+            ("TẤT CẢ", "all.confirm",
+             "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Có lưu không? C/K"),
             ("c", "contacts.menu", "Đã lưu. Đã xóa 2 người liên lạc khỏi TẤT CẢ tài khoản dịch vụ.")],
      {"Nguyễn Văn An": 0, "Trần Thị Bích": 0}),
 ])
