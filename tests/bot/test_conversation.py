@@ -97,8 +97,8 @@ ADD = {
             "Add Lê Thị Cúc, (626) 555-0177, no email, Vietnamese, to *1001, *1003. Save? Y/N"),
            ("y", "contacts.menu", "Saved. Lê Thị Cúc will get alerts for 2 service accounts.")],
     "vi": [("1", "add.name", "họ và tên"),
-           ("Lê Thị Cúc", "add.phone", "Số di động của Lê Thị Cúc"),
-           ("+1 626 555 0177", "add.email", "Email của Lê Thị Cúc"),
+           ("Lê Thị Cúc", "add.phone", "số di động của Lê Thị Cúc"),
+           ("+1 626 555 0177", "add.email", "email của Lê Thị Cúc"),
            ("khong", "add.language", "2 English"),
            ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, nhóm A012"),
            ("1-3", "add.confirm",
@@ -270,7 +270,7 @@ def test_switching_language_keeps_the_place_and_what_was_typed(app: App) -> None
     chat.run("1", "Lê Thị Cúc")
     reply = chat.say("tiếng việt")
     assert chat.state == "add.phone"
-    assert "Đã chuyển sang tiếng Việt." in reply and "Số di động của Lê Thị Cúc?" in reply
+    assert "Đã chuyển sang tiếng Việt." in reply and "Xin nhập số di động của Lê Thị Cúc." in reply
     reply = chat.say("EN")
     assert chat.state == "add.phone" and "Mobile number of Lê Thị Cúc?" in reply
 
@@ -389,7 +389,7 @@ def test_a_turn_that_fails_is_rolled_back_whole_and_the_customer_is_told(app: Ap
     finally:
         with app.db.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE audit_log_away RENAME TO audit_log")
-    assert "Xin lỗi, đã có lỗi và chưa có gì thay đổi." in reply and "1-800-990-7788" in reply
+    assert "Xin lỗi, đã xảy ra lỗi nên chưa có gì thay đổi." in reply and "1-800-990-7788" in reply
     assert contact_row(app, "Lê Thị Cúc") is None
     with app.db.engine.connect() as conn:
         state = conn.execute(select(ChatSession.state).where(ChatSession.address == chat.address)).scalar_one()
