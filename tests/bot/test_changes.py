@@ -76,7 +76,8 @@ def test_the_vietnamese_read_back_says_it_changed_meanwhile(app: App) -> None:
     fast = at_edit_confirm(app, "+17145550204", "4", "1")
     fast.say("y")
     reply = slow.say("c")
-    assert "Thông tin này vừa được thay đổi. Hiện tại: Tiếng Việt. Chưa có gì được lưu." in reply
+    assert ("Thông tin này vừa được thay đổi từ nơi khác. Hiện nay là: Tiếng Việt. "
+            "Thay đổi của quý khách chưa được lưu.") in reply
 
 
 @pytest.mark.parametrize(("steps", "gone_at"), [

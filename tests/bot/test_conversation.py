@@ -97,13 +97,13 @@ ADD = {
             "Add Lê Thị Cúc, (626) 555-0177, no email, Vietnamese, to *1001, *1003. Save? Y/N"),
            ("y", "contacts.menu", "Saved. Lê Thị Cúc will get alerts for 2 service accounts.")],
     "vi": [("1", "add.name", "họ và tên"),
-           ("Lê Thị Cúc", "add.phone", "Số di động của Lê Thị Cúc"),
-           ("+1 626 555 0177", "add.email", "Email của Lê Thị Cúc"),
+           ("Lê Thị Cúc", "add.phone", "số di động của Lê Thị Cúc"),
+           ("+1 626 555 0177", "add.email", "email của Lê Thị Cúc"),
            ("khong", "add.language", "2 English"),
            ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, nhóm A012"),
            ("1-3", "add.confirm",
             "Thêm Lê Thị Cúc, (626) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ. "
-            "Lưu? C/K"),
+            "Có lưu không? C/K"),
            ("có", "contacts.menu", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ.")],
 }
 
@@ -144,7 +144,7 @@ def test_a_phone_already_on_file_is_not_added_twice(app: App) -> None:
             ("Y", "contacts.menu", "Saved. Trần Thị Bích was added to 2 service accounts.")]),
     ("vi", [("2", "link.contact", "Xin chọn người liên lạc:"),
             ("3", "link.accounts", "Thêm Trần Thị Bích vào tài khoản dịch vụ nào?"),
-            ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Lưu? C/K"),
+            ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Có lưu không? C/K"),
             ("C", "contacts.menu", "Đã lưu. Đã thêm Trần Thị Bích vào 2 tài khoản dịch vụ.")]),
 ])
 def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str,
@@ -167,19 +167,19 @@ def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str
             ("(714) 555-0155", "edit.confirm",
              "Nguyễn Văn An, Mobile number: (714) 555-0101 to (714) 555-0155. Save? Y/N"),
             ("yes", "contacts.menu", "Saved. Nguyễn Văn An was updated.")], "phone", "+17145550155"),
-    ("vi", [("3", "edit.contact", "Quý khách muốn sửa thông tin của ai?"),
-            ("1", "edit.field", "Quý khách muốn đổi gì cho Nguyễn Văn An?"),
+    ("vi", [("3", "edit.contact", "Quý khách muốn sửa thông tin của người liên lạc nào?"),
+            ("1", "edit.field", "Quý khách muốn sửa thông tin nào của Nguyễn Văn An?"),
             ("4", "edit.language", "Nguyễn Văn An muốn nhận cảnh báo bằng ngôn ngữ nào?"),
-            ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: Tiếng Việt thành Tiếng Anh. Lưu? C/K"),
-            ("dong y", "contacts.menu", "Đã lưu. Đã cập nhật Nguyễn Văn An.")], "language", "en"),
+            ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: đổi Tiếng Việt thành Tiếng Anh. Có lưu không? C/K"),
+            ("dong y", "contacts.menu", "Đã lưu. Thông tin của Nguyễn Văn An đã được cập nhật.")], "language", "en"),
     ("en", [("3", "edit.contact", "edit"), ("1", "edit.field", "change"),
             ("3", "edit.email", "New email for Nguyễn Văn An?"),
             ("N", "edit.confirm", "Nguyễn Văn An, Email: an@phobolsa.example to no email. Save? Y/N"),
             ("Y", "contacts.menu", "updated")], "email", None),
-    ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "đổi"),
+    ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "thông tin nào"),
             ("1", "edit.name", "Tên mới của Nguyễn Văn An là gì?"),
-            ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: Nguyễn Văn An thành Nguyễn Văn Ân."),
-            ("c", "contacts.menu", "Đã cập nhật Nguyễn Văn Ân.")], "name", "Nguyễn Văn Ân"),
+            ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: đổi Nguyễn Văn An thành Nguyễn Văn Ân."),
+            ("c", "contacts.menu", "Thông tin của Nguyễn Văn Ân đã được cập nhật.")], "name", "Nguyễn Văn Ân"),
 ])
 def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[str, str, str]], field: str,
                                      value: str | None) -> None:
@@ -196,9 +196,11 @@ def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[st
             ("1", "unlink.accounts", "Remove Nguyễn Văn An from which service accounts?"),
             ("2", "unlink.confirm", "Remove Nguyễn Văn An from *1002. No more alerts there. Save? Y/N"),
             ("y", "contacts.menu", "Saved. Nguyễn Văn An was removed from 1 service account.")]),
-    ("vi", [("4", "unlink.contact", "Quý khách muốn xóa ai khỏi tài khoản dịch vụ?"),
+    ("vi", [("4", "unlink.contact", "Quý khách muốn xóa người liên lạc nào khỏi tài khoản dịch vụ?"),
             ("1", "unlink.accounts", "Xóa Nguyễn Văn An khỏi tài khoản dịch vụ nào?"),
-            ("2", "unlink.confirm", "Xóa Nguyễn Văn An khỏi *1002, sẽ không nhận cảnh báo ở đó nữa. Lưu? C/K"),
+            ("2", "unlink.confirm",
+             "Xóa Nguyễn Văn An khỏi *1002. Người này sẽ không còn nhận cảnh báo cho các tài khoản đó. "
+             "Có lưu không? C/K"),
             ("C", "contacts.menu", "Đã lưu. Đã xóa Nguyễn Văn An khỏi 1 tài khoản dịch vụ.")]),
 ])
 def test_remove_a_contact_from_some_service_accounts(app: App, locale: str,
@@ -215,10 +217,11 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str,
             ("1,2", "all.confirm", "Add Nguyễn Văn An, Trần Thị Bích to ALL 3 service accounts. Save? Y/N"),
             ("y", "contacts.menu", "Saved. 2 contacts are now on ALL service accounts.")],
      {"Nguyễn Văn An": 3, "Trần Thị Bích": 3}),
-    ("vi", [("5", "all.action", "TẤT CẢ tài khoản dịch vụ: quý khách muốn làm gì?"),
-            ("2", "all.contacts", "Chọn người liên lạc."),
-            ("TẤT CẢ", "all.confirm", "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Lưu? C/K"),
-            ("c", "contacts.menu", "Đã lưu. Đã xóa 2 người liên lạc khỏi TẤT CẢ tài khoản dịch vụ.")],
+    ("vi", [("5", "all.action", "TẤT CẢ các tài khoản dịch vụ: quý khách muốn làm gì?"),
+            ("2", "all.contacts", "Xin chọn người liên lạc."),
+            ("TẤT CẢ", "all.confirm",
+             "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Có lưu không? C/K"),
+            ("c", "contacts.menu", "Đã lưu. Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ.")],
      {"Nguyễn Văn An": 0, "Trần Thị Bích": 0}),
 ])
 def test_add_or_remove_contacts_on_all_service_accounts(app: App, locale: str,
@@ -267,7 +270,7 @@ def test_switching_language_keeps_the_place_and_what_was_typed(app: App) -> None
     chat.run("1", "Lê Thị Cúc")
     reply = chat.say("tiếng việt")
     assert chat.state == "add.phone"
-    assert "Đã chuyển sang tiếng Việt." in reply and "Số di động của Lê Thị Cúc?" in reply
+    assert "Đã chuyển sang tiếng Việt." in reply and "Xin nhập số di động của Lê Thị Cúc." in reply
     reply = chat.say("EN")
     assert chat.state == "add.phone" and "Mobile number of Lê Thị Cúc?" in reply
 
@@ -386,7 +389,7 @@ def test_a_turn_that_fails_is_rolled_back_whole_and_the_customer_is_told(app: Ap
     finally:
         with app.db.engine.begin() as conn:
             conn.exec_driver_sql("ALTER TABLE audit_log_away RENAME TO audit_log")
-    assert "Xin lỗi, đã có lỗi và chưa có gì thay đổi." in reply and "1-800-990-7788" in reply
+    assert "Xin lỗi, đã xảy ra lỗi nên chưa có gì thay đổi." in reply and "1-800-990-7788" in reply
     assert contact_row(app, "Lê Thị Cúc") is None
     with app.db.engine.connect() as conn:
         state = conn.execute(select(ChatSession.state).where(ChatSession.address == chat.address)).scalar_one()

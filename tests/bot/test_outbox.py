@@ -50,7 +50,7 @@ def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, cloc
                                                                                  "accounts": 2})
     text = outbox.render(app.catalogs, outbox.Claimed(pending.id, "sms", pending.address, pending.kind, "vi",
                                                       pending.params, 0, pending.created_at), "1-800-990-7788")
-    assert text.startswith("Phở Bolsa LLC đã đăng ký cho quý khách nhận cảnh báo cắt điện luân phiên cho 2 tài khoản")
+    assert text.startswith("Phở Bolsa LLC đã đăng ký cho quý khách nhận cảnh báo cắt điện luân phiên của 2 tài khoản")
     assert flush(app, clock) == 1
     [sent] = messages(app)
     assert sent.status == "accepted" and sent.provider_id[:2] in ("SM", "MM") and sent.attempts == 1
