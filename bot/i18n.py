@@ -2,7 +2,9 @@
 
 The ``.po`` files under ``locales/`` are the source of truth. They are compiled in memory when the
 service starts (Babel's ``write_mo`` into a buffer), so a translation can never be stale: there is
-no ``.mo`` file on disk to forget to rebuild.
+no ``.mo`` file on disk to forget to rebuild. A built wheel carries them inside the package
+(``bot/locales/``, copied there by ``setup.py``) and they are read with ``importlib.resources``; a
+source checkout or an editable install reads the repository's ``locales/``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import io
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import lru_cache
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,7 +30,13 @@ from babel.messages.pofile import read_po
 from dialogs.engine import LOCALES
 from dialogs.text import Literal, Msg, Regions, fold
 
-LOCALE_DIR = Path(__file__).resolve().parent.parent / "locales"
+
+def _locale_dir() -> Traversable:
+    packaged = resources.files("bot").joinpath("locales")
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "locales"
+
+
+LOCALE_DIR = _locale_dir()
 DOMAIN = "messages"
 
 __all__ = ["LOCALES", "OP", "Catalogs", "fold", "format_when", "load_catalog"]
@@ -41,9 +51,9 @@ def OP(message: str, **params: Any) -> Msg:
     return Msg.of(message, **params)
 
 
-def load_catalog(locale: str, locale_dir: Path = LOCALE_DIR) -> Catalog:
+def load_catalog(locale: str, locale_dir: Traversable = LOCALE_DIR) -> Catalog:
     """Read one language's ``.po`` file."""
-    with (locale_dir / locale / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as fh:
+    with locale_dir.joinpath(locale).joinpath("LC_MESSAGES").joinpath(f"{DOMAIN}.po").open("rb") as fh:
         return read_po(fh, locale=locale)
 
 
@@ -57,7 +67,7 @@ def _compile(catalog: Catalog) -> gettext.GNUTranslations:
 class Catalogs:
     """Every language's translations, and the rendering of :class:`Msg` into text."""
 
-    def __init__(self, locale_dir: Path = LOCALE_DIR, locales: Iterable[str] = LOCALES) -> None:
+    def __init__(self, locale_dir: Traversable = LOCALE_DIR, locales: Iterable[str] = LOCALES) -> None:
         self.catalogs = {loc: load_catalog(loc, locale_dir) for loc in locales}
         self.translations = {loc: _compile(cat) for loc, cat in self.catalogs.items()}
 

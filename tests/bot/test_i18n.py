@@ -14,7 +14,7 @@ from babel.messages.mofile import write_mo
 
 from bot.channels.base import render_text
 from bot.channels.segments import count_segments
-from bot.i18n import LOCALE_DIR, Catalogs, format_when, load_catalog
+from bot.i18n import Catalogs, format_when, load_catalog
 from bot.outbox import NOTICE
 from dialogs.engine import Choice, Reply, Session, Turn
 from dialogs.graph import build_engine
@@ -171,7 +171,7 @@ def test_times_are_shown_in_the_utilitys_zone(locale: str, expected: str) -> Non
 def test_an_edited_po_file_is_what_customers_read_with_no_compile_step(tmp_path: Path, locale: str,
                                                                        edited: str) -> None:
     """The .po files are the source of truth: an edit is seen as is, and a stale .mo beside it is not."""
-    shutil.copytree(LOCALE_DIR, tmp_path / "locales")
+    shutil.copytree(ROOT / "locales", tmp_path / "locales")
     po = tmp_path / "locales" / locale / "LC_MESSAGES" / "messages.po"
     original = CATALOGS.render(Msg.of("Please type 1 or 2."), locale)
     stale = po.with_suffix(".mo")
