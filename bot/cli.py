@@ -11,15 +11,15 @@ import os
 import socket
 import sys
 from datetime import UTC, datetime
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from sqlalchemy import select
+from sqlalchemy import make_url, select
 
 from bot.app import App, build
 from bot.channels.base import Inbound, render_text
@@ -37,12 +37,47 @@ from dialogs.text import Literal, Msg
 EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE = 1, 2, 3, 4, 5
 DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
 
-cli = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="outagebot: rotating-outage alert contacts, in Vietnamese and English.")
+cli = typer.Typer(add_completion=False,
+                  help="outagebot: rotating-outage alert contacts, in Vietnamese and English.",
+                  epilog="Settings come from OUTAGEBOT_* environment variables or a .env file in the current "
+                         "directory; each command's --help names the ones it reads, and `outagebot settings` "
+                         "shows them all with their values.")
 err = Console(stderr=True, soft_wrap=True, highlight=False)
 PHASES = {"validated": OP("checking rows"), "codes": OP("hashing access codes"),
           "customers": OP("customer accounts"), "service accounts": OP("service accounts"),
           "contacts": OP("contacts")}
+
+
+SETTINGS_FOR_ALL = ("database_url", "log_level", "operator_language")
+SETTINGS_FOR_TURNS = ("pepper", "pepper_file", "scrypt_n", "timezone", "support_phone", "default_region",
+                      "phone_regions", "session_idle_minutes", "session_max_hours", "lockout_failures",
+                      "lockout_minutes", "address_max_failures", "address_window_minutes",
+                      "global_failure_alarm_per_minute", "max_contacts_per_customer",
+                      "notices_per_customer_per_hour")
+
+
+def reads(*names: str) -> str:
+    """The epilog of a command's help: the settings it reads."""
+    variables = ", ".join(f"OUTAGEBOT_{name.upper()}" for name in (*SETTINGS_FOR_ALL, *names))
+    return f"Reads {variables} (environment or .env); `outagebot settings` shows their values."
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"outagebot {metadata.version('outagebot')}")
+        raise typer.Exit()
+
+
+@cli.callback(invoke_without_command=True)
+def _main(
+    context: typer.Context,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
+                                          help="print the version and exit")] = False,
+) -> None:
+    """outagebot: rotating-outage alert contacts, in Vietnamese and English."""
+    if context.invoked_subcommand is None:  # bare ``outagebot``: the help, and success
+        print(context.get_help())
+        raise typer.Exit()
 
 
 def say(catalogs: Catalogs, settings: Settings, msg: Msg, *, error: bool = False, to_stderr: bool = False) -> None:
@@ -102,9 +137,10 @@ def _seed(app: App) -> ImportReport:
         return import_file(app.db, app.hasher, Path(path), region=app.settings.default_region)
 
 
-@cli.command()
+@cli.command(epilog=reads(*SETTINGS_FOR_TURNS))
 def chat(
-    lang: Annotated[str | None, typer.Option("--lang", help="vi or en: the language offered first")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", metavar="[vi|en]",
+                                             help="the language offered first")] = None,
     address: Annotated[str, typer.Option("--address", help="who is chatting (one session each)")] = "local",
 ) -> None:
     """Chat with the bot in this terminal (reads one message per line when input is not a terminal)."""
@@ -146,7 +182,8 @@ def chat(
         app.close()
 
 
-@cli.command("import-accounts")
+@cli.command("import-accounts", epilog=reads("pepper", "pepper_file", "scrypt_n", "default_region",
+                                             "phone_regions"))
 def import_accounts(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CIS export (CSV)")],
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the good rows anyway")] = False,
@@ -208,7 +245,7 @@ def _left_out(left: LeftOut) -> Msg:
               "import would refuse the row)", contact=contact, customer=customer)
 
 
-@cli.command("export-contacts")
+@cli.command("export-contacts", epilog=reads())
 def export_contacts_command(
     file: Annotated[Path, typer.Argument(dir_okay=False, help="CSV file to write")],
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace the file if it exists")] = False,
@@ -243,7 +280,11 @@ def export_contacts_command(
         db.close()
 
 
-@cli.command()
+@cli.command(epilog=reads(*SETTINGS_FOR_TURNS, "public_url", "twilio_account_sid", "twilio_auth_token",
+                         "twilio_from", "twilio_messaging_service_sid", "twilio_api_url", "sms_max_body_bytes",
+                         "outbox_interval_seconds", "purge_interval_seconds", "db_lock_timeout_seconds",
+                         "db_statement_timeout_seconds", "db_pool_size", "replay_retention_hours",
+                         "session_retention_days"))
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port to listen on")] = 8080,
@@ -281,7 +322,7 @@ def serve(
                 log_level=settings.log_level.lower(), log_config=logging_config(settings.log_level), access_log=False)
 
 
-@cli.command("seed-demo")
+@cli.command("seed-demo", epilog=reads("pepper", "pepper_file", "scrypt_n"))
 def seed_demo() -> None:
     """Load the demo accounts (two businesses, Vietnamese and English contacts) into a SQLite database."""
     settings = _settings()
@@ -309,7 +350,7 @@ sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions."
 cli.add_typer(sessions_cli, name="sessions")
 
 
-@sessions_cli.command("revoke")
+@sessions_cli.command("revoke", epilog=reads())
 def sessions_revoke(
     customer_account: Annotated[str, typer.Argument(help="Customer Account Number")],
     operator: Annotated[str | None, typer.Option("--operator", help="who does this (default: the OS user)")] = None,
@@ -331,7 +372,7 @@ def sessions_revoke(
                                "message.", number=Literal(mask(customer_account)), n=done))
 
 
-@cli.command()
+@cli.command(epilog=reads())
 def dialogs(mermaid: Annotated[bool, typer.Option("--mermaid", help="print a Mermaid diagram")] = False) -> None:
     """Check the dialog graph against the catalogs; with --mermaid, draw it."""
     from dialogs.graph import build_engine
@@ -344,6 +385,25 @@ def dialogs(mermaid: Annotated[bool, typer.Option("--mermaid", help="print a Mer
     else:
         say(catalogs, settings, OP("{states} states, {transitions} transitions: graph and catalogs OK",
                                    states=len(engine.states), transitions=len(engine.edges())))
+
+
+@cli.command("settings", epilog=reads())
+def show_settings() -> None:
+    """Every OUTAGEBOT_* setting with the value in force here (secrets shown only as set or unset)."""
+    settings = _settings()
+    for name, field in Settings.model_fields.items():
+        value = getattr(settings, name)
+        if isinstance(value, SecretStr) or (name.endswith(("pepper", "token")) and value is not None):
+            print(f"OUTAGEBOT_{name.upper()}=(set)")
+            continue
+        if value is None:
+            shown = "(unset)"
+        elif name == "database_url":
+            shown = make_url(value).render_as_string(hide_password=True)
+        else:
+            shown = str(value)
+        default = "" if value == field.default else f"  (default: {field.default})"
+        print(f"OUTAGEBOT_{name.upper()}={shown}{default}")
 
 
 def main() -> None:

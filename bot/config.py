@@ -26,7 +26,8 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything that varies between deployments. Tests build their own with keyword arguments."""
 
-    model_config = SettingsConfigDict(env_prefix="OUTAGEBOT_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="OUTAGEBOT_", env_file=".env", env_file_encoding="utf-8",
+                                      extra="ignore", frozen=True)
 
     database_url: str = DEFAULT_DATABASE_URL
     pepper: SecretStr | None = Field(

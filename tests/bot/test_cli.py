@@ -103,6 +103,39 @@ def test_serve_refuses_several_workers_on_sqlite(tmp_path: Path) -> None:
     assert result.returncode == 2 and "--workers above 1 needs PostgreSQL" in result.stderr
 
 
+def test_bare_outagebot_prints_help_and_succeeds_and_version_prints_the_version(tmp_path: Path) -> None:
+    bare = run([], tmp_path)
+    assert bare.returncode == 0 and "import-accounts" in bare.stdout and "serve" in bare.stdout
+    version = run(["--version"], tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("outagebot ") and version.stdout.strip()[-1].isdigit()
+
+
+def test_help_shows_allowed_values_and_the_settings_a_command_reads(tmp_path: Path) -> None:
+    chat = run(["chat", "--help"], tmp_path, COLUMNS="200")
+    assert "[vi|en]" in chat.stdout and "OUTAGEBOT_PEPPER_FILE" in chat.stdout
+    serve = run(["serve", "--help"], tmp_path, COLUMNS="200")
+    assert "OUTAGEBOT_TWILIO_AUTH_TOKEN" in serve.stdout and "OUTAGEBOT_DB_POOL_SIZE" in serve.stdout
+
+
+def test_a_dotenv_file_in_the_current_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("OUTAGEBOT_OPERATOR_LANGUAGE=vi\nOTHER_TOOL_SETTING=ignored\n", encoding="utf-8")
+    result = run(["dialogs"], tmp_path)
+    assert result.returncode == 0 and "trạng thái" in result.stdout
+
+
+def test_settings_shows_values_and_never_a_secret(tmp_path: Path) -> None:
+    result = run(["settings"], tmp_path, OUTAGEBOT_PEPPER="pepper-value-1234",
+                 OUTAGEBOT_DATABASE_URL="postgresql://bot:db-password-5678@db.example/outagebot",
+                 OUTAGEBOT_TWILIO_AUTH_TOKEN="token-value-9012", OUTAGEBOT_LOCKOUT_FAILURES="7")
+    assert result.returncode == 0
+    lines = set(result.stdout.splitlines())
+    assert "OUTAGEBOT_PEPPER=(set)" in lines and "OUTAGEBOT_TWILIO_AUTH_TOKEN=(set)" in lines
+    assert "OUTAGEBOT_LOCKOUT_FAILURES=7  (default: 5)" in lines
+    assert "postgresql://bot:***@db.example/outagebot" in result.stdout
+    for secret in ("pepper-value-1234", "db-password-5678", "token-value-9012"):
+        assert secret not in result.stdout + result.stderr
+
+
 def test_serve_on_a_port_that_is_taken_says_so_in_one_line(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = taken.getsockname()[1]
