@@ -32,7 +32,7 @@ from bot.security import mask
 from bot.storage.accounts import revoke_sessions
 from bot.storage.db import BATCH_WAITS, Database, is_empty, make_engine, migrate
 from bot.storage.models import CustomerAccount
-from dialogs.text import Literal, Msg
+from dialogs.text import Literal, Msg, fold
 
 EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE = 1, 2, 3, 4, 5
 DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
@@ -60,6 +60,9 @@ def reads(*names: str) -> str:
     """The epilog of a command's help: the settings it reads."""
     variables = ", ".join(f"OUTAGEBOT_{name.upper()}" for name in (*SETTINGS_FOR_ALL, *names))
     return f"Reads {variables} (environment or .env); `outagebot settings` shows their values."
+
+
+LEAVE_WORDS = frozenset({"QUIT", "EXIT", "THOAT"})  # the terminal's own words to leave (folded)
 
 
 def _version(value: bool) -> None:
@@ -162,20 +165,29 @@ def chat(
                 say(app.catalogs, app.settings, OP("This database has no customer accounts yet: load them with "
                                                    "outagebot import-accounts FILE.csv."), to_stderr=True)
         interactive = sys.stdin.isatty()
+        if interactive:
+            say(app.catalogs, app.settings, OP("Type quit, exit or thoát (or press Ctrl-D) to leave; the "
+                                               "conversation is kept for its next message."), to_stderr=True)
+        states = app.conversation.engine.states
 
-        def turn(text: str) -> None:
+        def turn(text: str) -> bool:
+            """Answer ``text``; whether the next answer is a secret (not echoed)."""
             reply = app.conversation.handle(Inbound("console", address, text, locale_hint=lang))
             for message in render_text(reply, app.catalogs):
                 print(message)
             print(flush=True)
+            state = states.get(reply.state)
+            return state is not None and state.secret
 
-        turn("")
+        secret = turn("")
         while True:
             try:
-                line = input("> " if interactive else "")
+                line = getpass.getpass("> ") if interactive and secret else input("> " if interactive else "")
             except EOFError:
                 break
-            turn(line)
+            if interactive and fold(line) in LEAVE_WORDS:
+                break
+            secret = turn(line)
     except KeyboardInterrupt:
         print()
     finally:

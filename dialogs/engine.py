@@ -140,6 +140,7 @@ class State:
         back: where the global "back" goes (None: the nearest menu).
         verified: only a verified session may be here.
         free_text: the answer is free text, so short global words ("VI", "EN", "X") are taken as text.
+        secret: the answer is a secret (the access code): a terminal does not echo it.
         hint: shown when an answer is not understood.
     """
 
@@ -155,6 +156,7 @@ class State:
     back: str | None = None
     verified: bool = False
     free_text: bool = False
+    secret: bool = False
     hint: str = N_("Sorry, I did not understand. Please type the number of your choice.")
 
 

@@ -72,5 +72,6 @@ STATES = (
         goes_to=("contacts.menu", "verify.account", "menu"),
         back="verify.account",
         free_text=True,
+        secret=True,
     ),
 )

@@ -250,3 +250,44 @@ def test_a_write_the_database_refuses_is_reported_and_nothing_is_imported(tmp_pa
         assert db.execute("SELECT name FROM customer_accounts WHERE number = '700000002'").fetchone() == (
             "Sunrise Bakery Inc.",)
         assert db.execute("SELECT count(*) FROM audit_log WHERE address = 'more.csv'").fetchone() == (0,)
+
+
+def test_in_a_terminal_the_access_code_is_not_echoed_and_quit_leaves(tmp_path: Path) -> None:
+    import pty
+    import select
+    import time
+
+    primary, secondary = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
+    process = subprocess.Popen([sys.executable, "-m", "bot", "chat", "--lang", "en"], stdin=secondary,
+                               stdout=secondary, stderr=secondary, cwd=tmp_path,
+                               env={**environ, "OUTAGEBOT_SCRYPT_N": "16"}, close_fds=True)
+    os.close(secondary)
+    screen, seen = b"", 0  # everything shown, and how much of it the test has read
+
+    def read_until(marker: bytes, seconds: float = 60) -> None:
+        nonlocal screen, seen
+        deadline = time.monotonic() + seconds
+        while marker not in screen[seen:]:
+            assert time.monotonic() < deadline, screen.decode(errors="replace")
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                screen += os.read(primary, 4096)
+        seen = screen.index(marker, seen) + len(marker)
+
+    try:
+        read_until(b"Type quit, exit or tho")
+        for answer, marker in ((b"2", b"Main menu"), (b"1", b"Customer Account Number"),
+                               (b"700000002", b"access code"), (b"731562", b"Verified")):
+            read_until(b"> ")
+            time.sleep(0.2)  # the prompt is on screen; let the terminal settle into (no-)echo mode
+            os.write(primary, answer + b"\r")
+            read_until(marker)
+        typed = screen[screen.rindex(b"access code"):]
+        assert b"Verified" in typed and b"731562" not in typed  # the code typed was not echoed
+        read_until(b"> ")
+        os.write(primary, b"quit\r")
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        os.close(primary)
