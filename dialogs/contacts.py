@@ -294,6 +294,8 @@ def _edit_confirm_params(turn: Turn) -> dict[str, Any]:
     contact = _contact(turn)
     old = getattr(contact, field) if contact else None
     turn.slots["old"] = old
+    if contact is not None:  # named as it is called now (another phone may have renamed it)
+        turn.slots["name"] = contact.name
     return {**_name(turn), "field": _FIELD_NAMES[field], "old": _show(field, old),
             "new": _show(field, turn.slots["value"])}
 

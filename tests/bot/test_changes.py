@@ -19,6 +19,7 @@ from bot.storage.models import AuditEntry, ChatSession, Contact, ContactAssignme
 from tests.conftest import DEMO, Chat, Clock, make_settings, verified_chat
 
 SUNRISE = {"account": "700000002", "code": "731562"}
+FIELDS = {"name": "Name", "phone": "Mobile number", "email": "Email"}
 
 
 def snapshot(app: App) -> dict[str, Any]:
@@ -64,6 +65,8 @@ def test_a_value_saved_meanwhile_by_another_phone_is_not_overwritten(
     reply = slow.say("y")
     assert f"That was changed meanwhile. Now: {shown_now}. Nothing was saved." in reply
     assert slow.state == "edit.confirm" and f"{shown_now} to {first}. Save? Y/N" in reply  # read back again
+    heading = "Maria Lopez-Diaz" if column == "name" else "Maria Lopez"  # the contact as it is called now
+    assert reply.endswith(f"\n{heading}, {FIELDS[column]}: {shown_now} to {first}. Save? Y/N")
     assert "updated" in slow.say("y")  # now it replaces what the customer was shown
     stored = {"phone": "+16265550161", "name": first, "email": first}[column]
     assert [e[column] for e in edits(app)] == [
