@@ -257,7 +257,11 @@ def _status(app: App, runner: _Lazy, validator: RequestValidator, base: str,
         if sid is None or not state:
             return Response(status_code=400)
         error, at = sms.error_code(form.get("ErrorCode", "")), now()
-        await runner.get().run(lambda conn: outbox.apply_status(conn, sid, state[:20], error, at))
+        try:
+            await runner.get().run(lambda conn: outbox.apply_status(conn, sid, state[:20], error, at))
+        except Exception as exc:  # the database is away: say so (Twilio retries if told to), never a 500
+            log.warning("status callback for %s not recorded: %s", sid, type(exc).__name__)
+            return Response(status_code=503)
         return Response(status_code=204)
 
     return status

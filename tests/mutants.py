@@ -118,6 +118,9 @@ MUTANTS = (
     Mutant("disconnect-invalidates", "bot/storage/prepared.py", "    if dialect.is_disconnect(exc, raw, None):",
            "    if False:", ("tests/bot/test_retries.py::test_a_connection_killed_between_turns_is_replaced_without"
                             "_an_apology",)),
+    Mutant("suspect-connections", "bot/storage/db.py",
+           "suspect = conn is not None and conn.info.get(_LOSSES_SEEN, 0) < self._losses", "suspect = False",
+           (f"{FAULTS}::test_after_every_connection_is_killed_no_customer_gets_the_apology",)),
     Mutant("session-version-check", "bot/storage/sessions.py",
            '.where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version"))',
            '.where(_t.c.id == bindparam("b_id"))',

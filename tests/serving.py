@@ -71,6 +71,12 @@ class Server:
         status = self.client.get("/healthz").status_code
         return status, time.perf_counter() - started
 
+    def status_callback(self, sid: str, state: str, error_code: str = "") -> int:
+        """Twilio's signed delivery-status callback for message ``sid``; the HTTP status answered."""
+        params = {"MessageSid": sid, "MessageStatus": state, **({"ErrorCode": error_code} if error_code else {})}
+        signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/status", params)
+        return self.client.post("/sms/status", data=params, headers={"X-Twilio-Signature": signature}).status_code
+
     def stop(self) -> None:
         self.client.close()
         self.process.terminate()

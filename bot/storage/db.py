@@ -15,6 +15,12 @@ A turn's transaction is begun and ended on the DBAPI connection; SQLAlchemy join
 turn runs an ordinary Core statement (most turns only read and write their session row, see
 ``bot.storage.sessions``), which saves its bookkeeping on the hot path. Errors still reach SQLAlchemy
 (``bot.storage.prepared.raise_as_sqlalchemy``), so a lost connection is replaced at the next turn.
+
+Each thread keeps its connection (``Database``), so SQLAlchemy's pool never sees them between turns
+and cannot recycle them when the server restarts. ``Database`` does what the pool does for the
+connections it holds: a lost connection seen on any thread marks every connection made before it as
+suspect, and each is replaced before its next use (after a restart or a failover they are all dead:
+without this, a turn retried after a lost connection landed on another dead one).
 """
 
 from __future__ import annotations
@@ -30,13 +36,14 @@ from typing import Any, TypeVar
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import OperationalError
 
 from bot.storage.files import secure_sqlite_file
 from bot.storage.prepared import raise_as_sqlalchemy
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+_LOSSES_SEEN = "outagebot.losses_seen"  # in a connection's info: how many lost connections preceded it
 T = TypeVar("T")
 
 
@@ -226,18 +233,30 @@ class Database:
         self._shared: Connection | None = None
         self._connections: list[Connection] = []
         self._guard = threading.Lock()
+        self._losses = 0  # lost connections seen so far, on any thread; a connection made earlier is suspect
+        event.listen(engine, "handle_error", self._on_error)
+
+    def _on_error(self, context: ExceptionContext) -> None:
+        if context.is_disconnect:
+            with self._guard:
+                self._losses += 1
 
     def _connection(self) -> Connection:
         conn: Connection | None = self._shared if self._writer else getattr(self._local, "conn", None)
-        if conn is None or conn.closed or conn.invalidated:
+        suspect = conn is not None and conn.info.get(_LOSSES_SEEN, 0) < self._losses
+        if conn is None or conn.closed or conn.invalidated or suspect:
             if conn is not None:  # a lost connection: release it (and forget it) before taking another
                 with contextlib.suppress(Exception):
+                    if not conn.invalidated:
+                        conn.invalidate()  # no ROLLBACK over a connection that may be dead
                     conn.close()
                 with self._guard:
                     if conn in self._connections:
                         self._connections.remove(conn)
                 self._shared = self._local.conn = None
+            losses = self._losses
             conn = self.engine.connect()
+            conn.info[_LOSSES_SEEN] = losses
             if self._writer:
                 conn.connection.dbapi_connection.execute("PRAGMA busy_timeout=0")  # type: ignore[union-attr]
                 self._shared = conn
@@ -357,6 +376,8 @@ class Database:
 
     def close(self) -> None:
         """Close every connection this object opened and dispose of the engine."""
+        with contextlib.suppress(Exception):
+            event.remove(self.engine, "handle_error", self._on_error)
         with self._guard:
             for conn in self._connections:
                 with contextlib.suppress(Exception):
