@@ -6,6 +6,7 @@ What the command prints for operators (import reports, errors) comes from the ca
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import socket
@@ -20,6 +21,7 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from sqlalchemy import make_url, select
+from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from bot.app import App, build
 from bot.channels.base import Inbound, render_text
@@ -27,14 +29,14 @@ from bot.config import ConfigError, Settings
 from bot.exporter import LeftOut, export_contacts
 from bot.i18n import OP, Catalogs
 from bot.importer import ImportReport, import_file
-from bot.logs import configure_logging, logging_config
+from bot.logs import configure_logging, logging_config, mask_text
 from bot.security import mask
 from bot.storage.accounts import revoke_sessions
 from bot.storage.db import BATCH_WAITS, Database, is_empty, make_engine, migrate
 from bot.storage.models import CustomerAccount
 from dialogs.text import Literal, Msg, fold
 
-EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE = 1, 2, 3, 4, 5
+EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE, EXIT_UNREACHABLE = 1, 2, 3, 4, 5, 6
 DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
 
 cli = typer.Typer(add_completion=False,
@@ -62,6 +64,7 @@ def reads(*names: str) -> str:
     return f"Reads {variables} (environment or .env); `outagebot settings` shows their values."
 
 
+DEBUG = {"on": False}  # --debug: errors keep their traceback
 LEAVE_WORDS = frozenset({"QUIT", "EXIT", "THOAT"})  # the terminal's own words to leave (folded)
 
 
@@ -76,8 +79,10 @@ def _main(
     context: typer.Context,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
                                           help="print the version and exit")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="show the full traceback of an error")] = False,
 ) -> None:
     """outagebot: rotating-outage alert contacts, in Vietnamese and English."""
+    DEBUG["on"] = debug
     if context.invoked_subcommand is None:  # bare ``outagebot``: the help, and success
         print(context.get_help())
         raise typer.Exit()
@@ -418,6 +423,31 @@ def show_settings() -> None:
         print(f"OUTAGEBOT_{name.upper()}={shown}{default}")
 
 
+def _database_error(exc: DBAPIError | ArgumentError | NoSuchModuleError) -> NoReturn:
+    """One line for a database that cannot be reached or a URL that cannot be used (no password)."""
+    settings = Settings.model_construct()
+    with contextlib.suppress(Exception):
+        settings = Settings()
+    try:
+        url = make_url(settings.database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        url = "OUTAGEBOT_DATABASE_URL"
+    if isinstance(exc, ArgumentError | NoSuchModuleError):
+        err.print(Catalogs().render(OP("OUTAGEBOT_DATABASE_URL cannot be used: {reason}", reason=Literal(str(exc))),
+                                    settings.operator_language), markup=False, style="red")
+        raise SystemExit(EXIT_CONFIG)
+    reason = (str(exc.orig if exc.orig is not None else exc).strip().splitlines() or [type(exc).__name__])[0]
+    err.print(Catalogs().render(OP("Cannot connect to the database {url}: {reason} (--debug shows the details)",
+                                   url=Literal(url), reason=Literal(mask_text(reason))),
+                                settings.operator_language), markup=False, style="red")
+    raise SystemExit(EXIT_UNREACHABLE)
+
+
 def main() -> None:
-    """Entry point of the ``outagebot`` console script."""
-    cli()
+    """Entry point of the ``outagebot`` console script: errors an operator can act on are one line."""
+    try:
+        cli()
+    except (OperationalError, InterfaceError, ArgumentError, NoSuchModuleError) as exc:
+        if DEBUG["on"]:
+            raise
+        _database_error(exc)

@@ -37,7 +37,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 
 from bot.storage.files import secure_sqlite_file
 from bot.storage.prepared import raise_as_sqlalchemy
@@ -120,10 +120,13 @@ def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **
                 raw.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
 
         return engine
-    if parsed.get_backend_name() == "postgresql":
-        parsed = postgres_url(parsed)
-    return create_engine(parsed, pool_size=pool_size, max_overflow=5,
-                         pool_timeout=waits.lock_seconds, connect_args=postgres_connect_args(waits), **kwargs)
+    if parsed.get_backend_name() != "postgresql":
+        raise ArgumentError(f"{parsed.get_backend_name()} is not supported: use sqlite:///FILE or postgresql://...")
+    try:
+        return create_engine(postgres_url(parsed), pool_size=pool_size, max_overflow=5,
+                             pool_timeout=waits.lock_seconds, connect_args=postgres_connect_args(waits), **kwargs)
+    except ImportError as exc:
+        raise NoSuchModuleError(f"PostgreSQL needs psycopg 3: pip install 'outagebot[postgres]' ({exc})") from exc
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -291,3 +291,32 @@ def test_in_a_terminal_the_access_code_is_not_echoed_and_quit_leaves(tmp_path: P
     finally:
         process.kill()
         os.close(primary)
+
+
+@pytest.mark.parametrize("args", [["export-contacts", "out.csv"], ["sessions", "revoke", "700000001"],
+                                  ["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], ["serve"]])
+def test_an_unreachable_database_is_one_line_naming_it_without_its_password(tmp_path: Path,
+                                                                             args: list[str]) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]  # nothing listens here once the block ends
+    url = f"postgresql://bot:secret-password@127.0.0.1:{port}/outagebot"
+    result = run(args, tmp_path, OUTAGEBOT_DATABASE_URL=url, **OTHER_DB)
+    assert result.returncode == 6, result.stderr
+    line = [x for x in result.stderr.splitlines() if "database" in x]
+    assert len(line) == 1 and f"postgresql://bot:***@127.0.0.1:{port}/outagebot" in line[0]
+    assert "Traceback" not in result.stderr and "secret-password" not in result.stderr
+
+
+def test_debug_shows_the_traceback_of_a_database_error(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as closed:
+        port = closed.getsockname()[1]
+    result = run(["--debug", "export-contacts", "out.csv"], tmp_path,
+                 OUTAGEBOT_DATABASE_URL=f"postgresql://bot@127.0.0.1:{port}/outagebot")
+    assert result.returncode == 1 and "Traceback" in result.stderr and "OperationalError" in result.stderr
+
+
+@pytest.mark.parametrize("url", ["mysql://bot@db.example/outagebot", "not a url"])
+def test_a_database_url_that_cannot_be_used_is_a_configuration_error(tmp_path: Path, url: str) -> None:
+    result = run(["export-contacts", "out.csv"], tmp_path, OUTAGEBOT_DATABASE_URL=url)
+    assert result.returncode == 4 and "OUTAGEBOT_DATABASE_URL cannot be used" in result.stderr
+    assert "Traceback" not in result.stderr
