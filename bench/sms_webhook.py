@@ -213,9 +213,12 @@ class Target:
         else:
             Path(self.url.removeprefix("sqlite:///")).unlink(missing_ok=True)
         ours = (self.code / "bot" / "storage" / "aio.py").exists()
-        command = ["import-accounts", str(DEMO)] if ours else ["seed-demo"]
-        subprocess.run([sys.executable, "-m", "bot", *command], env=self.env(), cwd=self.code, check=True,
-                       capture_output=True)
+        explicit = "db_cli" in (self.code / "bot" / "cli.py").read_text(encoding="utf-8")  # `outagebot db upgrade`
+        commands = [["db", "upgrade"]] if explicit else []
+        commands.append(["import-accounts", str(DEMO)] if ours else ["seed-demo"])
+        for command in commands:
+            subprocess.run([sys.executable, "-m", "bot", *command], env=self.env(), cwd=self.code, check=True,
+                           capture_output=True)
 
     def serve(self, port: int) -> subprocess.Popen[Any]:
         process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers",

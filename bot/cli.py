@@ -17,10 +17,11 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from alembic.script import ScriptDirectory
 from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
-from sqlalchemy import make_url, select
+from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from bot.app import App, build
@@ -32,7 +33,7 @@ from bot.importer import ImportReport, import_file
 from bot.logs import configure_logging, logging_config, mask_text
 from bot.security import mask
 from bot.storage.accounts import revoke_sessions
-from bot.storage.db import BATCH_WAITS, Database, is_empty, make_engine, migrate
+from bot.storage.db import BATCH_WAITS, Database, alembic_config, is_empty, make_engine, migrate, schema
 from bot.storage.models import CustomerAccount
 from dialogs.text import Literal, Msg, fold
 
@@ -114,7 +115,45 @@ def _config_error(settings: Settings, text: str) -> NoReturn:
     raise typer.Exit(EXIT_CONFIG)
 
 
-def _app(*, generate_pepper: bool = False, batch: bool = False) -> App:
+def _url(settings: Settings) -> str:
+    """The database URL as it may be shown (no password)."""
+    return make_url(settings.database_url).render_as_string(hide_password=True)
+
+
+def _prepare_schema(engine: Engine, settings: Settings, *, migrate_any_sqlite: bool = False) -> None:
+    """Migrate the default SQLite file; any other database must be at the newest schema already.
+
+    Several hosts share a production database: its schema changes only when an operator runs
+    ``outagebot db upgrade`` (after a backup), never because some process started.
+    """
+    if settings.is_default_database or (migrate_any_sqlite and settings.database_file() is not None):
+        migrate(engine)
+        return
+    found = schema(engine)
+    if found.up_to_date:
+        return
+    url = Literal(_url(settings))
+    if found.current is None:
+        message = OP("The database {url} has no schema yet: run outagebot db upgrade first.", url=url)
+    elif found.newer:
+        message = OP("The database {url} is at schema {current}, which this version of outagebot does not know "
+                     "(it knows up to {head}): upgrade outagebot.", url=url, current=Literal(found.current),
+                     head=Literal(found.head))
+    else:
+        message = OP("The database {url} is at schema {current}; this version needs {head}: back it up, then run "
+                     "outagebot db upgrade.", url=url, current=Literal(found.current), head=Literal(found.head))
+    _config_error(settings, Catalogs().render(message, settings.operator_language))
+
+
+def _check_schema(settings: Settings, *, migrate_any_sqlite: bool = False) -> None:
+    engine = make_engine(settings.database_url, BATCH_WAITS)
+    try:
+        _prepare_schema(engine, settings, migrate_any_sqlite=migrate_any_sqlite)
+    finally:
+        engine.dispose()
+
+
+def _app(*, generate_pepper: bool = False, batch: bool = False, migrate_any_sqlite: bool = False) -> App:
     """The application; a missing pepper ends the command (``generate_pepper``: the demo database only).
 
     ``batch``: a command that writes many rows at once (an import) waits longer for locks than a turn,
@@ -129,13 +168,18 @@ def _app(*, generate_pepper: bool = False, batch: bool = False) -> App:
         say(Catalogs(), settings, OP("Made a secret pepper for this demo database in {path} (keep it with the "
                                      "database: without it no access code verifies).",
                                      path=Literal(str(created.resolve()))), to_stderr=True)
-    return build(settings, pepper=pepper, limits=BATCH_WAITS if batch else None)
+    _check_schema(settings, migrate_any_sqlite=migrate_any_sqlite)
+    return build(settings, pepper=pepper, limits=BATCH_WAITS if batch else None, migrate_db=False)
 
 
 def _database(settings: Settings) -> Database:
     """The database alone, for commands that verify nobody (no pepper needed), with a batch job's limits."""
     engine = make_engine(settings.database_url, BATCH_WAITS)
-    migrate(engine)
+    try:
+        _prepare_schema(engine, settings)
+    except BaseException:
+        engine.dispose()
+        raise
     return Database(engine, BATCH_WAITS)
 
 
@@ -313,7 +357,7 @@ def serve(
     settings = _settings()
     catalogs = Catalogs()
     try:
-        pepper, _created = settings.resolve_pepper()
+        settings.resolve_pepper()  # every worker reads it again; here a missing one is refused in one line
     except ConfigError as exc:
         _config_error(settings, str(exc))
     if workers > 1 and settings.database_file() is not None:
@@ -334,7 +378,7 @@ def serve(
                                                    host=Literal(host), port=Literal(str(port)),
                                                    reason=Literal(exc.strerror or type(exc).__name__)),
                                                 settings.operator_language))
-    build(settings, pepper=pepper).close()  # migrate once, before any worker starts
+    _check_schema(settings)  # before any worker starts: the default SQLite file is migrated, others checked
     uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
                 log_level=settings.log_level.lower(), log_config=logging_config(settings.log_level), access_log=False)
 
@@ -354,13 +398,71 @@ def seed_demo() -> None:
     if numbers - DEMO_ACCOUNTS:
         _config_error(settings, Catalogs().render(OP("This database holds other customers: demo accounts are not "
                                                      "loaded into it."), settings.operator_language))
-    app = _app(generate_pepper=True, batch=True)
+    app = _app(generate_pepper=True, batch=True, migrate_any_sqlite=True)
     try:
         report = _seed(app)
         say(app.catalogs, app.settings, OP("demo data loaded: {rows} rows (customer 700000001 code 482913; "
                                            "customer 700000002 code 731562)", rows=report.rows))
     finally:
         app.close()
+
+
+db_cli = typer.Typer(no_args_is_help=True, help="The database's schema (Alembic migrations, run explicitly).")
+cli.add_typer(db_cli, name="db")
+
+
+@db_cli.command("upgrade", epilog=reads())
+def db_upgrade(
+    revision: Annotated[str, typer.Argument(help="the schema to reach (default: the newest)")] = "head",
+) -> None:
+    """Migrate the database to the newest schema (back it up first); the only way a shared one changes."""
+    settings, catalogs = _settings(), Catalogs()
+    engine = make_engine(settings.database_url, BATCH_WAITS)
+    try:
+        before = schema(engine)
+        if before.newer:
+            _config_error(settings, catalogs.render(OP(
+                "The database {url} is at schema {current}, which this version of outagebot does not know (it knows "
+                "up to {head}): upgrade outagebot.", url=Literal(_url(settings)), current=Literal(str(before.current)),
+                head=Literal(before.head)), settings.operator_language))
+        migrate(engine, revision)
+        after = schema(engine)
+    finally:
+        engine.dispose()
+    say(catalogs, settings, OP("Database {url}: schema {before} -> {after}", url=Literal(_url(settings)),
+                               before=Literal(before.current or "-"), after=Literal(after.current or "-")))
+
+
+@db_cli.command("current", epilog=reads())
+def db_current() -> None:
+    """The database's schema; exit 0 when it is the newest, 4 when it needs outagebot db upgrade."""
+    settings, catalogs = _settings(), Catalogs()
+    engine = make_engine(settings.database_url, BATCH_WAITS)
+    try:
+        found = schema(engine)
+    finally:
+        engine.dispose()
+    if found.up_to_date:
+        say(catalogs, settings, OP("{current} (the newest)", current=Literal(found.head)))
+        return
+    say(catalogs, settings, OP("{current} (this version needs {head})", current=Literal(found.current or "-"),
+                               head=Literal(found.head)))
+    raise typer.Exit(EXIT_CONFIG)
+
+
+@db_cli.command("history", epilog=reads())
+def db_history() -> None:
+    """Every schema this version knows, newest first; the database's is marked."""
+    settings = _settings()
+    engine = make_engine(settings.database_url, BATCH_WAITS)
+    try:
+        found = schema(engine)
+        scripts = ScriptDirectory.from_config(alembic_config(engine))
+    finally:
+        engine.dispose()
+    for script in scripts.walk_revisions():
+        mark = " *" if script.revision == found.current else ""
+        print(f"{script.revision}{mark}  {(script.doc or '').strip()}")
 
 
 sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions.")

@@ -31,7 +31,9 @@ def environment(database_url: str, twilio_api: str = "http://127.0.0.1:9", **ext
 
 
 def import_demo(env: dict[str, str]) -> None:
-    """``outagebot import-accounts`` of the demo file, as an operator would run it."""
+    """``outagebot db upgrade`` and ``outagebot import-accounts`` of the demo file, as an operator would."""
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True,
+                   timeout=120)
     subprocess.run([sys.executable, "-m", "bot", "import-accounts", str(DEMO)], env=env, check=True,
                    capture_output=True, timeout=120)
 

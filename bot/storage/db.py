@@ -35,6 +35,8 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
@@ -137,9 +139,36 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
-def migrate(engine: Engine) -> None:
-    """Bring the database to the newest schema (a new database is created from nothing)."""
-    command.upgrade(alembic_config(engine), "head")
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the database to ``revision`` (the newest schema by default; a new database is created)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+@dataclass(frozen=True, slots=True)
+class Schema:
+    """Where a database's schema is, against the migrations this code carries."""
+
+    current: str | None  # None: no schema at all (a new database)
+    head: str
+    known: tuple[str, ...]  # every revision, newest first
+
+    @property
+    def up_to_date(self) -> bool:
+        """Whether the database has the newest schema."""
+        return self.current == self.head
+
+    @property
+    def newer(self) -> bool:
+        """Whether the database was migrated by a newer version of this code (a revision it does not know)."""
+        return self.current is not None and self.current not in self.known
+
+
+def schema(engine: Engine) -> Schema:
+    """The database's revision and the code's (read-only: nothing is created)."""
+    scripts = ScriptDirectory.from_config(alembic_config(engine))
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    return Schema(current, scripts.get_current_head() or "", tuple(s.revision for s in scripts.walk_revisions()))
 
 
 def is_empty(engine: Engine) -> bool:

@@ -75,8 +75,9 @@ def test_a_pepper_file_is_read_and_an_empty_one_refused(tmp_path: Path) -> None:
 
 
 def test_chat_on_another_empty_database_loads_no_demo_accounts(tmp_path: Path) -> None:
-    result = run(["chat", "--lang", "en"], tmp_path, "", OUTAGEBOT_DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}",
-                 **OTHER_DB)
+    prod = {"OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **OTHER_DB}
+    assert run(["db", "upgrade"], tmp_path, **prod).returncode == 0
+    result = run(["chat", "--lang", "en"], tmp_path, "", **prod)
     assert result.returncode == 0
     assert "Loaded the demo accounts" not in result.stderr
     assert "no customer accounts yet: load them with outagebot import-accounts FILE.csv" in result.stderr
@@ -88,6 +89,7 @@ def test_seed_demo_refuses_a_database_with_other_customers(tmp_path: Path) -> No
                      "demand_kw,contact_name,contact_phone,contact_email,contact_language\n"
                      "712345678,1,Real Customer,3-009-0001,1 Main St,A001,,,,,\n", encoding="utf-8")
     url = {"OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **OTHER_DB}
+    assert run(["db", "upgrade"], tmp_path, **url).returncode == 0
     assert run(["import-accounts", str(other)], tmp_path, **url).returncode == 0
     result = run(["seed-demo"], tmp_path, **url)
     assert result.returncode == 4 and "holds other customers" in result.stderr
@@ -320,3 +322,43 @@ def test_a_database_url_that_cannot_be_used_is_a_configuration_error(tmp_path: P
     result = run(["export-contacts", "out.csv"], tmp_path, OUTAGEBOT_DATABASE_URL=url)
     assert result.returncode == 4 and "OUTAGEBOT_DATABASE_URL cannot be used" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_shared_database_changes_schema_only_by_db_upgrade(tmp_path: Path) -> None:
+    """Several hosts share a production database: starting a command never migrates it."""
+    prod = {"OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **OTHER_DB}
+    demo = str(ROOT / "bot" / "demo_accounts.csv")
+    refused = run(["import-accounts", demo], tmp_path, **prod)
+    assert refused.returncode == 4 and "has no schema yet: run outagebot db upgrade first" in refused.stderr
+    assert run(["serve"], tmp_path, **prod).returncode == 4
+    current = run(["db", "current"], tmp_path, **prod)
+    assert current.returncode == 4 and "this version needs 0004" in current.stdout
+    upgraded = run(["db", "upgrade"], tmp_path, **prod)
+    assert upgraded.returncode == 0 and "schema - -> 0004" in upgraded.stdout
+    assert run(["db", "current"], tmp_path, **prod).stdout.strip() == "0004 (the newest)"
+    history = run(["db", "history"], tmp_path, **prod).stdout.splitlines()
+    assert [line.split()[0] for line in history] == ["0004", "0003", "0002", "0001"] and "*" in history[0]
+    assert run(["import-accounts", demo], tmp_path, **prod).returncode == 0
+
+
+def test_a_database_behind_or_ahead_of_the_code_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    from alembic import command
+
+    from bot.storage.db import alembic_config, make_engine
+
+    prod = {"OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **OTHER_DB}
+    assert run(["db", "upgrade"], tmp_path, **prod).returncode == 0
+    engine = make_engine(prod["OUTAGEBOT_DATABASE_URL"])
+    try:
+        command.downgrade(alembic_config(engine), "0003")  # as an older version of outagebot left it
+        behind = run(["export-contacts", "out.csv"], tmp_path, **prod)
+        assert behind.returncode == 4 and "is at schema 0003; this version needs 0004" in behind.stderr
+        assert run(["db", "upgrade"], tmp_path, **prod).returncode == 0
+        with engine.begin() as conn:  # as a newer version of outagebot left it
+            conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+        ahead = run(["serve"], tmp_path, **prod)
+        assert ahead.returncode == 4 and "which this version of outagebot does not know" in ahead.stderr
+        assert run(["db", "upgrade"], tmp_path, **prod).returncode == 4
+    finally:
+        engine.dispose()
+    assert not (tmp_path / "out.csv").exists()

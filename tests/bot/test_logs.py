@@ -24,7 +24,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from bot.logs import CHATTY, UVICORN, RateLimitedLog, configure_logging, mask_text
-from bot.storage.db import make_engine
+from bot.storage.db import make_engine, migrate
 from bot.storage.models import Contact, CustomerAccount, table
 
 NUMBER = "+16265550100"
@@ -287,6 +287,9 @@ def test_the_cli_and_the_web_workers_configure_masked_logging_from_the_environme
     monkeypatch.setenv("OUTAGEBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'outagebot.db'}")
     monkeypatch.setenv("OUTAGEBOT_LOG_LEVEL", "info")
     monkeypatch.setenv("OUTAGEBOT_PEPPER", "test-pepper")
+    engine = make_engine(f"sqlite:///{tmp_path / 'outagebot.db'}")
+    migrate(engine)  # a database other than the default is migrated by `outagebot db upgrade`, not by starting
+    engine.dispose()
     cli._app().close()
     logging.getLogger("bot.importer").info("customer 700000001 imported")
     web.from_environment()
@@ -310,6 +313,7 @@ def test_a_real_server_logs_through_the_mask_and_summarises_forged_requests(tmp_
            "OUTAGEBOT_TWILIO_AUTH_TOKEN": token, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
            "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9"}
     port = free_port()
+    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True)
     server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

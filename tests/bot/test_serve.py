@@ -28,8 +28,8 @@ def server(tmp_path: Path, twilio_api: str, database_url: str) -> Iterator[tuple
            "OUTAGEBOT_PEPPER": "e2e", "OUTAGEBOT_PUBLIC_URL": PUBLIC, "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
            "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
            "OUTAGEBOT_TWILIO_API_URL": twilio_api}
-    subprocess.run([sys.executable, "-m", "bot", "import-accounts", str(DEMO)], env=env, check=True,
-                   capture_output=True)
+    for command in (["db", "upgrade"], ["import-accounts", str(DEMO)]):
+        subprocess.run([sys.executable, "-m", "bot", *command], env=env, check=True, capture_output=True)
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
