@@ -51,7 +51,7 @@ PHASES = {"validated": OP("checking rows"), "codes": OP("hashing access codes"),
           "contacts": OP("contacts")}
 
 
-SETTINGS_FOR_ALL = ("database_url", "log_level", "operator_language")
+SETTINGS_FOR_ALL = ("database_url", "log_level", "log_format", "operator_language")
 SETTINGS_FOR_TURNS = ("pepper", "pepper_file", "scrypt_n", "timezone", "support_phone", "default_region",
                       "phone_regions", "session_idle_minutes", "session_max_hours", "lockout_failures",
                       "lockout_minutes", "address_max_failures", "address_window_minutes",
@@ -106,7 +106,7 @@ def _settings() -> Settings:
         error = exc.errors()[0]
         name = "OUTAGEBOT_" + str(error["loc"][0]).upper() if error["loc"] else "OUTAGEBOT_*"
         _config_error(Settings.model_construct(), f"{name}: {error['msg']}")
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings
 
 
@@ -380,7 +380,8 @@ def serve(
                                                 settings.operator_language))
     _check_schema(settings)  # before any worker starts: the default SQLite file is migrated, others checked
     uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), log_config=logging_config(settings.log_level), access_log=False)
+                log_level=settings.log_level.lower(), access_log=False,
+                log_config=logging_config(settings.log_level, settings.log_format))
 
 
 @cli.command("seed-demo", epilog=reads("pepper", "pepper_file", "scrypt_n"))

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     notices_per_customer_per_hour: int = Field(default=20, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="WARNING", description="the least severe log lines written (every line is masked: bot.logs)")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="text: one line each with a UTC timestamp; json: one JSON object a line")
     replay_retention_hours: int = Field(
         default=48, ge=1, le=24 * 366, description="how long a reply is kept to answer a provider's retry")
     # At least a day, so longer than the idle timeout and the per-address throttle window (each at

@@ -24,6 +24,7 @@ punctuation (masked like the rest of the line), and PostgreSQL's ``DETAIL: Faili
 
 from __future__ import annotations
 
+import json
 import logging
 import logging.config
 import re
@@ -35,7 +36,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
-FORMAT = "%(levelname)s %(name)s: %(message)s"
+FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+FORMATS = ("text", "json")
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
 # Libraries whose INFO lines are chatter (every SQL statement, every header of every Twilio call,
@@ -172,7 +174,30 @@ class PersonalDataFilter(logging.Filter):
         return True
 
 
-def logging_config(level: str) -> dict[str, Any]:
+class UTCFormatter(logging.Formatter):
+    """Lines stamped with the time in UTC, ISO 8601 to the millisecond (``2026-11-27T14:30:00.123Z``)."""
+
+    converter = staticmethod(time.gmtime)
+    default_time_format = "%Y-%m-%dT%H:%M:%S"
+    default_msec_format = "%s.%03dZ"
+
+
+class JsonFormatter(UTCFormatter):
+    """One JSON object a line (``OUTAGEBOT_LOG_FORMAT=json``): time, level, logger, message, exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
+                                "message": record.getMessage()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exception"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line, ensure_ascii=False)
+
+
+def logging_config(level: str, fmt: str = "text") -> dict[str, Any]:
     """The ``logging.config.dictConfig`` for the process, also handed to uvicorn as its ``log_config``.
 
     One handler on standard error, with :class:`PersonalDataFilter`, on the root logger at ``level``;
@@ -183,14 +208,17 @@ def logging_config(level: str) -> dict[str, Any]:
     name = level.upper()
     if name not in LEVELS:
         raise ValueError(f"unknown log level {level!r}: use one of {', '.join(LEVELS)}")
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown log format {fmt!r}: use one of {', '.join(FORMATS)}")
     chatty = "DEBUG" if name == "DEBUG" else "WARNING"
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"personal_data": {"()": f"{__name__}.PersonalDataFilter"}},
-        "formatters": {"plain": {"format": FORMAT}},
+        "formatters": {"text": {"()": f"{__name__}.UTCFormatter", "format": FORMAT},
+                       "json": {"()": f"{__name__}.JsonFormatter"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": "plain", "filters": ["personal_data"]}},
+                                "formatter": fmt, "filters": ["personal_data"]}},
         "loggers": {**{logger: {"handlers": [], "propagate": True, "level": "NOTSET"} for logger in UVICORN},
                     "uvicorn.access": {"handlers": [], "propagate": False},  # off: one line a request
                     **{logger: {"level": chatty} for logger in CHATTY}},
@@ -198,14 +226,14 @@ def logging_config(level: str) -> dict[str, Any]:
     }
 
 
-def configure_logging(level: str) -> None:
+def configure_logging(level: str, fmt: str = "text") -> None:
     """Send every log line of the process, masked, to standard error at ``level`` (``WARNING``, ...).
 
     Uncaught exceptions (in the main thread and in other threads) are logged through it too, instead
     of being printed as they are. Call it where a process starts (the CLI, each web worker); calling
     it again replaces the handler rather than adding a second one.
     """
-    logging.config.dictConfig(logging_config(level))
+    logging.config.dictConfig(logging_config(level, fmt))
     sys.excepthook = _log_uncaught
     threading.excepthook = _log_uncaught_in_thread
 

@@ -31,6 +31,7 @@ NUMBER = "+16265550100"
 NOW = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
 
 Written = Callable[[], str]
+STAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z ", re.MULTILINE)
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def configured(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[str], W
     def configure(level: str) -> Written:
         capsys.readouterr()
         configure_logging(level)  # its handler writes to sys.stderr as it is now: capsys's
-        return lambda: capsys.readouterr().err
+        return lambda: STAMP.sub("", capsys.readouterr().err)  # the lines without their timestamps
 
     yield configure
     for handler in root.handlers:
@@ -497,3 +498,61 @@ def test_an_unknown_log_level_is_refused() -> None:
 
     with pytest.raises(ValidationError):
         Settings(log_level="LOUD")  # type: ignore[arg-type]
+
+
+# --- formats and the access log -------------------------------------------------------------------
+
+def test_every_text_line_starts_with_its_time_in_utc(capsys: pytest.CaptureFixture[str],
+                                                     configured: Callable[[str], Written]) -> None:
+    configured("INFO")
+    before = datetime.now(UTC).replace(microsecond=0)
+    logging.getLogger("bot.x").info("one %s", NUMBER)
+    line = capsys.readouterr().err
+    stamp, rest = line.split(" ", 1)
+    assert STAMP.match(line) and rest == "INFO bot.x: one +*******0100\n"
+    assert before <= datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) <= datetime.now(UTC)
+
+
+def test_json_lines_are_one_masked_object_each(capsys: pytest.CaptureFixture[str],
+                                               configured: Callable[[str], Written]) -> None:
+    import json
+
+    configured("INFO")
+    configure_logging("INFO", "json")
+    try:
+        raise ValueError(f"no contact {NUMBER}")
+    except ValueError:
+        logging.getLogger("bot.conversation").exception("turn for %s failed", NUMBER)
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1
+    line = json.loads(lines[0])
+    assert line["level"] == "ERROR" and line["logger"] == "bot.conversation"
+    assert line["message"] == "turn for +*******0100 failed" and STAMP.match(line["time"] + " ")
+    assert "ValueError: no contact +*******0100" in line["exception"] and NUMBER not in lines[0]
+
+
+def test_an_unknown_log_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="log format"):
+        configure_logging("INFO", "xml")
+
+
+def test_the_access_log_has_a_line_a_request_with_status_and_time_and_nothing_personal(
+        capsys: pytest.CaptureFixture[str], configured: Callable[[str], Written], tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    from bot.app import build
+    from bot.web import create_web
+    from tests.conftest import make_settings
+
+    app = build(make_settings(f"sqlite:///{tmp_path / 'access.db'}"))
+    written = configured("INFO")
+    try:
+        with TestClient(create_web(app)) as client:
+            assert client.get("/healthz").status_code == 200
+            assert client.post("/sms/inbound", data={"From": NUMBER, "Body": "hi"}).status_code == 404
+        lines = [x for x in written().splitlines() if x.startswith("INFO bot.access")]
+    finally:
+        app.close()
+    assert len(lines) == 2
+    assert re.fullmatch(r"INFO bot\.access: GET /healthz 200 \d+\.\d ms testclient", lines[0])
+    assert re.fullmatch(r"INFO bot\.access: POST /sms/inbound 404 \d+\.\d ms testclient", lines[1])
