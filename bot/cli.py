@@ -11,6 +11,7 @@ import getpass
 import os
 import socket
 import sys
+import tempfile
 from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
@@ -379,9 +380,12 @@ def serve(
                                                    reason=Literal(exc.strerror or type(exc).__name__)),
                                                 settings.operator_language))
     _check_schema(settings)  # before any worker starts: the default SQLite file is migrated, others checked
-    uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
-                log_level=settings.log_level.lower(), access_log=False,
-                log_config=logging_config(settings.log_level, settings.log_format))
+    with tempfile.TemporaryDirectory(prefix="outagebot-metrics-") as shared:
+        if workers > 1:  # every worker writes its metrics here; /metrics adds them up (bot.metrics)
+            os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", shared)
+        uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
+                    log_level=settings.log_level.lower(), access_log=False,
+                    log_config=logging_config(settings.log_level, settings.log_format))
 
 
 @cli.command("seed-demo", epilog=reads("pepper", "pepper_file", "scrypt_n"))

@@ -62,6 +62,7 @@ class Answer:
     replayed: bool = False
     enqueued: int = 0  # outbox messages the turn wrote (send them soon)
     failed: bool = False
+    actions: tuple[str, ...] = ()  # the audit actions the committed turn wrote (verify.failure, ...)
 
 
 @dataclass(slots=True)
@@ -185,7 +186,7 @@ class Conversation:
                 stored.customer_version = repo.verified_version
         texts = render(reply)
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
-        return Answer(texts, reply, enqueued=repo.enqueued)
+        return Answer(texts, reply, enqueued=repo.enqueued, actions=tuple(repo.actions))
 
     def _keyword(self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo,
                  now: datetime) -> Reply | None:

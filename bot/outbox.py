@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, select, update
 
+from bot import metrics
 from bot.channels.twilio_sender import Outcome, SendResult
 from bot.i18n import Catalogs
 from bot.security import mask
@@ -119,6 +120,8 @@ def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], da
         else:
             result = send(message.address, render(catalogs, message, support))
             provider_id, error = result.provider_id, result.error_code
+            if result.outcome is not Outcome.ACCEPTED:
+                metrics.PROVIDER_ERRORS.labels(str(error or "none")).inc()
             if result.outcome is Outcome.ACCEPTED:
                 status = "accepted"
             elif result.outcome is Outcome.OPTED_OUT:

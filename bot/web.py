@@ -34,13 +34,14 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator, compare
 
-from bot import outbox
+from bot import metrics, outbox
 from bot.app import App
 from bot.channels import sms
 from bot.channels.base import render_text
 from bot.channels.twilio_sender import TwilioSender
 from bot.logs import RateLimitedLog, configure_logging
 from bot.storage.aio import Runner, runner_for
+from bot.storage.db import schema
 from bot.storage.retention import purge_expired
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,9 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
     settings = app.settings
     now = clock or app.conversation.clock
     runner = _Lazy(app)
-    routes = [Route("/healthz", _healthz(app, runner), methods=["GET"])]
+    routes = [Route("/healthz", _healthz(app, runner), methods=["GET"]),
+              Route("/readyz", _readyz(app, runner), methods=["GET"]),
+              Route("/metrics", _metrics(app, runner), methods=["GET"])]
     sender: TwilioSender | None = None
     if settings.sms_enabled and settings.twilio_auth_token is not None:
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
@@ -222,21 +225,70 @@ async def _periodic(app: App, runner: Runner, sender: TwilioSender | None, now: 
 HEALTH_SECONDS = 2.0
 
 
-def _healthz(app: App, runner: _Lazy) -> Callable[[Request], object]:
-    """503 unless a turn could run now: the same runner, a transaction, the sessions table."""
+def _probe(conn: Connection) -> None:
+    conn.execute(text("SELECT 1 FROM sessions LIMIT 1")).all()
 
-    def probe(conn: Connection) -> None:
-        conn.execute(text("SELECT 1 FROM sessions LIMIT 1")).all()
+
+async def _turns_can_run(runner: _Lazy, check: str) -> bool:
+    """Whether a turn could run now: the same runner, a transaction, the sessions table, within 2 s."""
+    try:
+        await asyncio.wait_for(runner.get().run(_probe), HEALTH_SECONDS)
+    except Exception as exc:
+        log.warning("%s check failed: %s", check, type(exc).__name__)
+        return False
+    return True
+
+
+_UNAVAILABLE = {"status": "database unavailable"}
+
+
+def _healthz(app: App, runner: _Lazy) -> Callable[[Request], object]:
+    """503 unless a turn could run now (what turns use: the runner, its connections, the locks)."""
 
     async def healthz(request: Request) -> Response:
-        try:
-            await asyncio.wait_for(runner.get().run(probe), HEALTH_SECONDS)
-        except Exception as exc:
-            log.warning("health check failed: %s", type(exc).__name__)
-            return JSONResponse({"status": "database unavailable"}, status_code=503)
+        if not await _turns_can_run(runner, "health"):
+            return JSONResponse(_UNAVAILABLE, status_code=503)
         return JSONResponse({"status": "ok"})
 
     return healthz
+
+
+def _readyz(app: App, runner: _Lazy) -> Callable[[Request], object]:
+    """Ready for traffic: turns could run now (as /healthz) and the database has this code's schema."""
+
+    async def readyz(request: Request) -> Response:
+        if not await _turns_can_run(runner, "readiness"):
+            return JSONResponse(_UNAVAILABLE, status_code=503)
+        try:
+            found = await asyncio.wait_for(runner.get().blocking(schema, app.db.engine), HEALTH_SECONDS)
+        except Exception as exc:
+            log.warning("readiness check failed: %s", type(exc).__name__)
+            return JSONResponse(_UNAVAILABLE, status_code=503)
+        if not found.up_to_date:
+            return JSONResponse({"status": "schema", "database": found.current, "needs": found.head},
+                                status_code=503)
+        return JSONResponse({"status": "ok", "schema": found.current})
+
+    return readyz
+
+
+def _metrics(app: App, runner: _Lazy) -> Callable[[Request], object]:
+    """Prometheus exposition: every worker's counters and the outbox's depth read now."""
+
+    def outbox_counts(conn: Connection) -> dict[str, int]:
+        rows = conn.execute(text("SELECT status, count(*) FROM outbound_messages GROUP BY status"))
+        return {str(status): int(count) for status, count in rows}
+
+    async def serve_metrics(request: Request) -> Response:
+        try:
+            counts = await asyncio.wait_for(runner.get().read(outbox_counts), HEALTH_SECONDS)
+        except Exception as exc:
+            log.warning("metrics: outbox not read: %s", type(exc).__name__)
+            counts = {}
+        body = await asyncio.get_running_loop().run_in_executor(None, metrics.exposition, counts)
+        return Response(body, media_type=metrics.CONTENT_TYPE)
+
+    return serve_metrics
 
 
 def _signed(validator: RequestValidator, url: str, form: dict[str, str], signature: str) -> bool:
@@ -255,12 +307,14 @@ async def _signed_form(request: Request, validator: RequestValidator, base: str,
     try:
         body = await _read_body(request, limit)
     except BodyTooLarge:
+        metrics.REJECTED.labels("too_large").inc()
         return Response(status_code=413)
     form = _form(body)
     signature = request.headers.get("x-twilio-signature", "")
     url = base + request.url.path + (f"?{request.url.query}" if request.url.query else "")
     if form is None or not signature or not _signed(validator, url, form, signature):
         rejected.hit(request.url.path)
+        metrics.REJECTED.labels("signature").inc()
         return Response(status_code=403)
     return form
 
@@ -275,9 +329,13 @@ def _inbound(app: App, runner: _Lazy, validator: RequestValidator, base: str, se
             return form
         message = sms.inbound_from_form(form, settings.default_region)
         if message is None:
+            metrics.REJECTED.labels("bad_request").inc()
             return Response(status_code=400)
+        started = time.perf_counter()
         answer = await app.conversation.answer_async(message, lambda reply: render_text(reply, app.catalogs),
                                                      runner.get())
+        metrics.observe_turn("sms", time.perf_counter() - started, failed=answer.failed, replayed=answer.replayed,
+                             actions=answer.actions)
         background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
         return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
 
@@ -294,6 +352,8 @@ def _status(app: App, runner: _Lazy, validator: RequestValidator, base: str,
         if sid is None or not state:
             return Response(status_code=400)
         error, at = sms.error_code(form.get("ErrorCode", "")), now()
+        if error is not None:
+            metrics.PROVIDER_ERRORS.labels(str(error)).inc()
         try:
             await runner.get().run(lambda conn: outbox.apply_status(conn, sid, state[:20], error, at))
         except Exception as exc:  # the database is away: say so (Twilio retries if told to), never a 500

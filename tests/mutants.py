@@ -121,6 +121,8 @@ MUTANTS = (
     Mutant("suspect-connections", "bot/storage/db.py",
            "suspect = conn is not None and conn.info.get(_LOSSES_SEEN, 0) < self._losses", "suspect = False",
            (f"{FAULTS}::test_after_every_connection_is_killed_no_customer_gets_the_apology",)),
+    Mutant("metrics-add-up", "bot/cli.py", 'os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", shared)', "pass",
+           ("tests/bot/test_metrics.py::test_several_workers_add_up_whichever_answers_the_scrape",)),
     Mutant("session-version-check", "bot/storage/sessions.py",
            '.where(_t.c.id == bindparam("b_id"), _t.c.version == bindparam("b_version"))',
            '.where(_t.c.id == bindparam("b_id"))',

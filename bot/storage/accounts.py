@@ -134,6 +134,7 @@ class AccountsRepo:
         self.limits = limits or ContactLimits()
         self.postgres = conn.dialect.name == "postgresql"
         self.enqueued = 0  # outbox messages written in this turn
+        self.actions: list[str] = []  # the audit actions written in this turn (for the metrics)
         self.verified_version: int | None = None  # the customer's credential_version, once verified
         self._accounts: dict[int, list[ServiceAccountView]] = {}
         self._contacts: dict[int, list[ContactView]] = {}
@@ -147,6 +148,7 @@ class AccountsRepo:
     def audit(self, action: str, customer_id: int | None, **details: Any) -> None:
         """Write one audit row in the turn's transaction."""
         self._writing()
+        self.actions.append(action)
         _AUDIT.execute(self.conn, {"at": self.now, "channel": self.channel, "address": self.address,
                                    "customer_id": customer_id, "action": action, "details": details})
 
