@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -199,3 +201,44 @@ def test_no_message_asks_for_a_word_that_carriers_reserve_on_sms(locale: str) ->
         for string in strings:
             words = set(re.findall(r"[A-Za-zÀ-ỹ]+", string.replace("Reply STOP to stop", "")))
             assert not words & RESERVED, (message.id, words & RESERVED)
+
+
+# --- the standard gettext workflow reproduces what is committed -----------------------------------
+
+PYBABEL = [sys.executable, "-m", "babel.messages.frontend"]
+
+
+def _pybabel(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*PYBABEL, *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_extracting_the_code_reproduces_the_committed_template(tmp_path: Path) -> None:
+    """A message added in the code and not extracted (nor translated) fails here, and so CI."""
+    out = tmp_path / "messages.pot"
+    done = _pybabel("extract", "-F", "pyproject.toml", "--no-location", "--sort-output", "--omit-header",
+                    "-o", str(out), "bot", "dialogs")
+    assert done.returncode == 0, done.stderr
+    assert out.read_text(encoding="utf-8") == (ROOT / "locales" / "messages.pot").read_text(encoding="utf-8")
+
+
+def test_updating_the_catalogs_from_the_template_changes_nothing(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "locales", tmp_path / "locales")
+    done = _pybabel("update", "-i", str(tmp_path / "locales" / "messages.pot"), "-d", str(tmp_path / "locales"),
+                    "-D", "messages", "--no-fuzzy-matching", "--ignore-obsolete", "--ignore-pot-creation-date")
+    assert done.returncode == 0, done.stderr
+    for locale in ("vi", "en"):
+        po = Path("locales") / locale / "LC_MESSAGES" / "messages.po"
+        assert (tmp_path / po).read_text(encoding="utf-8") == (ROOT / po).read_text(encoding="utf-8")
+
+
+def test_the_catalogs_compile_and_their_headers_are_filled_in(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "locales", tmp_path / "locales")
+    done = _pybabel("compile", "-d", str(tmp_path / "locales"), "-D", "messages", "--statistics")
+    assert done.returncode == 0, done.stderr
+    for locale in ("vi", "en"):
+        header = (ROOT / "locales" / locale / "LC_MESSAGES" / "messages.po").read_text(encoding="utf-8")
+        header = header.split("\n\n", 1)[0]
+        assert "#, fuzzy" not in header
+        for placeholder in ("FIRST AUTHOR", "EMAIL@ADDRESS", "ORGANIZATION", "YEAR-MO-DA", "FULL NAME", "PROJECT"):
+            assert placeholder not in header, (locale, placeholder)
+        assert f'"Language: {locale}\\n"' in header
