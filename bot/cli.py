@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import getpass
+import json
 import os
 import socket
 import sys
@@ -16,12 +17,14 @@ from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Annotated, NoReturn
+from zoneinfo import ZoneInfo
 
 import typer
 from alembic.script import ScriptDirectory
 from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
 from sqlalchemy import Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
@@ -34,6 +37,7 @@ from bot.importer import ImportReport, import_file
 from bot.logs import configure_logging, logging_config, mask_text
 from bot.security import mask
 from bot.storage.accounts import revoke_sessions
+from bot.storage.backoffice import audit_entries, customer_overview, opt_outs, outbox, unlock
 from bot.storage.db import BATCH_WAITS, Database, alembic_config, is_empty, make_engine, migrate, schema
 from bot.storage.models import CustomerAccount
 from dialogs.text import Literal, Msg, fold
@@ -468,6 +472,159 @@ def db_history() -> None:
     for script in scripts.walk_revisions():
         mark = " *" if script.revision == found.current else ""
         print(f"{script.revision}{mark}  {(script.doc or '').strip()}")
+
+
+customer_cli = typer.Typer(no_args_is_help=True, help="Customer accounts, for support staff.")
+cli.add_typer(customer_cli, name="customer")
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _table(catalogs: Catalogs, settings: Settings, columns: list[Msg], rows: list[list[str]]) -> None:
+    if not rows:
+        say(catalogs, settings, OP("(none)"))
+        return
+    table = Table(*(catalogs.render(c, settings.operator_language) for c in columns), box=None, pad_edge=False)
+    for row in rows:
+        table.add_row(*row)
+    # a terminal's own width; piped into a file or another program, wide enough not to cut anything
+    Console(highlight=False, width=None if sys.stdout.isatty() else 1000).print(table)
+
+
+@customer_cli.command("show", epilog=reads("timezone"))
+def customer_show(
+    customer_account: Annotated[str, typer.Argument(help="Customer Account Number")],
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON object")] = False,
+) -> None:
+    """A customer account: service accounts, contacts (numbers masked), lockout, sessions, last activity."""
+    settings, catalogs = _settings(), Catalogs()
+    db = _database(settings)
+    try:
+        zone = ZoneInfo(settings.timezone)
+        found = db.read(lambda conn: customer_overview(conn, customer_account, datetime.now(UTC), zone))
+    finally:
+        db.close()
+    if found is None:
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))),
+            error=True)
+        raise typer.Exit(EXIT_BAD_DATA)
+    if as_json:
+        _print_json(found)
+        return
+    lock = (OP("locked until {when}", when=Literal(found["locked_until"])) if found["locked_until"]
+            else OP("not locked; failed attempts in a row: {n}", n=found["failed_attempts"]))
+    say(catalogs, settings, OP("Customer account {number}: {name}", number=Literal(found["customer_account"]),
+                               name=Literal(found["name"])))
+    say(catalogs, settings, lock)
+    say(catalogs, settings, OP("signed-in sessions: {n}; last message: {last}; last change: {changed}",
+                               n=found["signed_in_sessions"], last=Literal(found["last_seen"] or "-"),
+                               changed=Literal(found["last_audited"] or "-")))
+    _table(catalogs, settings, [OP("service account"), OP("service address"), OP("outage group")],
+           [[a["number"], a["address"], a["outage_group"]] for a in found["service_accounts"]])
+    _table(catalogs, settings, [OP("contact"), OP("mobile"), OP("email"), OP("language"), OP("service accounts")],
+           [[c["name"] + (" (STOP)" if c["opted_out"] else ""), c["phone"] or "-", c["email"] or "-", c["language"],
+             ", ".join(c["service_accounts"]) or "-"] for c in found["contacts"]])
+
+
+@customer_cli.command("unlock", epilog=reads())
+def customer_unlock(
+    customer_account: Annotated[str, typer.Argument(help="Customer Account Number")],
+    operator: Annotated[str | None, typer.Option("--operator", help="who does this (default: the OS user)")] = None,
+) -> None:
+    """Clear a customer account's lockout after too many wrong access codes (audited)."""
+    settings, catalogs = _settings(), Catalogs()
+    db = _database(settings)
+    who = operator or getpass.getuser()
+    try:
+        was = db.run(lambda conn: unlock(conn, customer_account, who, datetime.now(UTC)))
+    finally:
+        db.close()
+    if was is None:
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))),
+            error=True)
+        raise typer.Exit(EXIT_BAD_DATA)
+    say(catalogs, settings, OP("Customer account {number} unlocked.", number=Literal(customer_account)) if was
+        else OP("Customer account {number} was not locked; its failure count is cleared.",
+                number=Literal(customer_account)))
+
+
+def _since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(Catalogs().render(OP("--since takes a date or a time, e.g. 2026-11-27 or "
+                                                      "2026-11-27T14:00"), _settings().operator_language)) from None
+    return when if when.tzinfo is not None else when.replace(tzinfo=ZoneInfo(_settings().timezone))
+
+
+@cli.command("audit", epilog=reads("timezone"))
+def audit_command(
+    customer: Annotated[str | None, typer.Option("--customer", help="only this Customer Account Number")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="from this date or time (the utility's zone)")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False,
+) -> None:
+    """The audit log: who changed what, newest first (numbers masked)."""
+    settings, catalogs = _settings(), Catalogs()
+    start = _since(since)
+    db = _database(settings)
+    try:
+        entries = db.read(lambda conn: audit_entries(conn, customer, start, limit, ZoneInfo(settings.timezone)))
+    finally:
+        db.close()
+    if entries is None:
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer or ""))),
+            error=True)
+        raise typer.Exit(EXIT_BAD_DATA)
+    if as_json:
+        _print_json(entries)
+        return
+    _table(catalogs, settings, [OP("time"), OP("customer account"), OP("action"), OP("by"), OP("details")],
+           [[e["at"], e["customer_account"] or "-", e["action"], f"{e['channel']}:{e['by']}",
+             json.dumps(e["details"], ensure_ascii=False)] for e in entries])
+
+
+@cli.command("optouts", epilog=reads("timezone"))
+def optouts_command(as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False) -> None:
+    """Every address that asked for no more messages (STOP, NGỪNG, ...), newest first (masked)."""
+    settings, catalogs = _settings(), Catalogs()
+    db = _database(settings)
+    try:
+        found = db.read(lambda conn: opt_outs(conn, ZoneInfo(settings.timezone)))
+    finally:
+        db.close()
+    if as_json:
+        _print_json(found)
+        return
+    _table(catalogs, settings, [OP("time"), OP("channel"), OP("address"), OP("keyword")],
+           [[o["at"], o["channel"], o["address"], o["keyword"]] for o in found])
+
+
+@cli.command("outbox", epilog=reads("timezone"))
+def outbox_command(
+    status: Annotated[str | None, typer.Option("--status", help="only this status (pending, failed, expired, ...)")]
+    = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")] = 200,
+    as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False,
+) -> None:
+    """Messages waiting to be sent or already sent, newest first (addresses masked)."""
+    settings, catalogs = _settings(), Catalogs()
+    db = _database(settings)
+    try:
+        found = db.read(lambda conn: outbox(conn, status, limit, ZoneInfo(settings.timezone)))
+    finally:
+        db.close()
+    if as_json:
+        _print_json(found)
+        return
+    _table(catalogs, settings, [OP("created"), OP("kind"), OP("address"), OP("status"), OP("attempts"),
+                                OP("error code"), OP("next attempt")],
+           [[m["created"], m["kind"], m["address"], m["status"], str(m["attempts"]),
+             str(m["error_code"] or "-"), m["next_attempt"] or "-"] for m in found])
 
 
 sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions.")

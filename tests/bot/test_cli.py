@@ -362,3 +362,38 @@ def test_a_database_behind_or_ahead_of_the_code_is_refused_with_what_to_do(tmp_p
     finally:
         engine.dispose()
     assert not (tmp_path / "out.csv").exists()
+
+
+def test_support_staff_see_a_customer_unlock_it_and_read_the_audit_log(tmp_path: Path) -> None:
+    import json
+
+    wrong = "".join("1\n700000002\n000000\n" for _ in range(5))
+    run(["chat", "--lang", "en", "--address", "caller"], tmp_path, "2\n" + wrong)
+    shown = run(["customer", "show", "700000002"], tmp_path)
+    assert shown.returncode == 0 and "Sunrise Bakery Inc." in shown.stdout and "locked until" in shown.stdout
+    assert "********0100" in shown.stdout and "6265550100" not in shown.stdout  # Maria's number, masked
+    as_json = json.loads(run(["customer", "show", "700000002", "--json"], tmp_path).stdout)
+    assert as_json["locked_until"] and [a["number"] for a in as_json["service_accounts"]] == ["3-002-2001",
+                                                                                             "3-002-2002"]
+    unlocked = run(["customer", "unlock", "700000002", "--operator", "lan"], tmp_path)
+    assert unlocked.returncode == 0 and "unlocked" in unlocked.stdout
+    audit = json.loads(run(["audit", "--customer", "700000002", "--json"], tmp_path).stdout)
+    assert audit[0]["action"] == "customer.unlock" and audit[0]["by"] == "lan"
+    assert [e["action"] for e in audit].count("verify.failure") == 5
+    assert json.loads(run(["customer", "show", "700000002", "--json"], tmp_path).stdout)["locked_until"] is None
+    for args in (["customer", "show", "799999999"], ["customer", "unlock", "799999999"],
+                 ["audit", "--customer", "799999999"]):
+        missing = run(args, tmp_path)
+        assert missing.returncode == 1 and "No customer account *****9999." in missing.stderr
+
+
+def test_opt_outs_and_the_outbox_for_the_back_office(tmp_path: Path) -> None:
+    import json
+
+    add = "2\n1\n700000002\n731562\n1\nAnh Tran\n(626) 555-0190\nn\n2\n1\ny\n"
+    run(["chat", "--lang", "en", "--address", "owner"], tmp_path, add)
+    queued = json.loads(run(["outbox", "--json"], tmp_path).stdout)
+    assert [(m["address"], m["status"]) for m in queued] == [("********0190", "pending")]
+    assert run(["outbox", "--status", "failed"], tmp_path).stdout.strip() == "(none)"
+    assert run(["optouts"], tmp_path).stdout.strip() == "(none)"
+    assert "--since takes a date" in run(["audit", "--since", "yesterday"], tmp_path).stderr
