@@ -76,7 +76,7 @@ def timed(db: Database, hasher: CodeHasher, path: Path) -> tuple[ImportReport, d
     marks: dict[str, float] = {}
     t0 = time.perf_counter()
 
-    def progress(phase: str, _n: int) -> None:
+    def progress(phase: str, _n: int, _total: int) -> None:
         marks[phase] = time.perf_counter() - t0
 
     report = import_file(db, hasher, path, progress=progress)

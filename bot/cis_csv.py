@@ -135,6 +135,13 @@ def _demand(text: str) -> tuple[Decimal | None, Msg | None]:
                     limit=Literal(str(KW_MAX)), value=value)
 
 
+def _shown(text: str, limit: int = 40) -> Literal:
+    """A bad value as the operator sees it: quoted, cut to ``limit`` characters, its length said if cut."""
+    if len(text) <= limit:
+        return Literal(repr(text))
+    return Literal(f"{text[:limit]!r}... ({len(text)} characters)")
+
+
 def parse_row(line: int, raw: dict[str, str | None], region: str,
               phone_cache: dict[str, str | None]) -> Row | BadRow:
     """Validate and normalize one CSV record."""
@@ -142,18 +149,23 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
     f["customer_account"] = fold_digits(f["customer_account"])
     problems = _controls(raw)
     if not _DIGITS.match(f["customer_account"]):
-        problems.append(OP("customer_account must be 6 to 20 digits"))
+        problems.append(OP("customer_account must be 6 to 20 digits: {value}", value=_shown(f["customer_account"])))
     code = fold_digits((raw.get("access_code") or "").strip())  # as dialogs.verify reads a typed code
     if len(code) > CODE_MAX or _SPACE.search(code):
-        problems.append(OP("access_code must be at most 64 characters without spaces"))
+        problems.append(OP("access_code must be at most 64 characters without spaces (it has {length}, "
+                           "{spaces} spaces)", length=len(code), spaces=len(_SPACE.findall(code))))
     if not f["customer_name"] or len(f["customer_name"]) > NAME_MAX:
-        problems.append(OP("customer_name is required (at most 200 characters)"))
+        problems.append(OP("customer_name is required (at most 200 characters): {value}",
+                           value=_shown(f["customer_name"])))
     if not _SA_NUMBER.match(f["service_account"]):
-        problems.append(OP("service_account must be 4 to 20 letters, digits or dashes"))
+        problems.append(OP("service_account must be 4 to 20 letters, digits or dashes: {value}",
+                           value=_shown(f["service_account"])))
     if not f["service_address"] or len(f["service_address"]) > ADDRESS_MAX:
-        problems.append(OP("service_address is required (at most 200 characters)"))
+        problems.append(OP("service_address is required (at most 200 characters): {value}",
+                           value=_shown(f["service_address"])))
     if not f["outage_group"] or len(f["outage_group"]) > GROUP_MAX:
-        problems.append(OP("outage_group is required (at most 20 characters)"))
+        problems.append(OP("outage_group is required (at most 20 characters): {value}",
+                           value=_shown(f["outage_group"])))
     demand, problem = _demand(f["demand_kw"])
     if problem is not None:
         problems.append(problem)
@@ -170,10 +182,11 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
         problems.append(OP("contact_email is not an email address: {value}", value=Literal(repr(email[:60]))))
     language = LANGUAGES.get(f["contact_language"].lower())
     if language is None:
-        problems.append(OP("contact_language must be vi or en"))
+        problems.append(OP("contact_language must be vi or en: {value}", value=_shown(f["contact_language"])))
     if f["contact_name"]:
         if len(f["contact_name"]) > CONTACT_NAME_MAX:
-            problems.append(OP("contact_name is longer than 100 characters"))
+            problems.append(OP("contact_name is longer than 100 characters: {value}",
+                               value=_shown(f["contact_name"])))
         if not f["contact_phone"] and not email:
             problems.append(OP("a contact needs a contact_phone or a contact_email"))
     elif f["contact_phone"] or email:

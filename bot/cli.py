@@ -32,7 +32,7 @@ from bot.app import App, build
 from bot.channels.base import Inbound, render_text
 from bot.config import ConfigError, Settings
 from bot.exporter import LeftOut, export_contacts
-from bot.i18n import OP, Catalogs
+from bot.i18n import OP, OPN, Catalogs
 from bot.importer import ImportReport, import_file
 from bot.logs import configure_logging, logging_config, mask_text
 from bot.security import mask
@@ -253,6 +253,9 @@ def chat(
 def import_accounts(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CIS export (CSV)")],
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the good rows anyway")] = False,
+    report_file: Annotated[Path | None, typer.Option(
+        "--report", dir_okay=False, help=f"where every bad row is written when there are more than {SHOWN_ERRORS} "
+                                         "(default: FILE.errors.txt beside the file)")] = None,
 ) -> None:
     """Import (or update in place) customer accounts, service accounts and contacts from a CSV file."""
     app = _app(batch=True)
@@ -262,29 +265,30 @@ def import_accounts(
                       TimeElapsedColumn(), console=err, transient=True) as bar:
             tasks: dict[str, TaskID] = {}
 
-            def progress(phase: str, n: int) -> None:
+            def progress(phase: str, n: int, total: int) -> None:
                 if phase not in tasks:
                     label = catalogs.render(PHASES.get(phase, Literal(phase)), settings.operator_language)
-                    tasks[phase] = bar.add_task(label, total=None)
+                    tasks[phase] = bar.add_task(label, total=total)
                 bar.advance(tasks[phase], n)
 
             try:
                 report = import_file(app.db, app.hasher, file, skip_invalid=skip_invalid,
                                      region=settings.default_region, progress=progress)
             except UnicodeDecodeError as exc:
-                say(catalogs, settings, OP("{file}: not UTF-8 text (byte {position}); nothing imported.",
-                                           file=Literal(str(file)), position=exc.start), error=True)
+                line = file.read_bytes()[:exc.start].count(b"\n") + 1
+                say(catalogs, settings, OP("{file}, line {line}: not UTF-8 text (byte {position} of the file); "
+                                           "nothing imported. Save the export as UTF-8.", file=Literal(str(file)),
+                                           line=line, position=exc.start), error=True)
                 raise typer.Exit(EXIT_USAGE) from None
-        for bad in report.bad:
-            say(catalogs, settings, OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)),
-                to_stderr=True)
+        _report_bad_rows(catalogs, settings, file, report, report_file)
         if report.error is not None:
             say(catalogs, settings, report.error, error=True)
             raise typer.Exit(EXIT_DATABASE)
         if not report.imported:
-            say(catalogs, settings, OP("{bad} bad row(s) of {rows}; nothing imported. Fix them, or use "
-                                       "--skip-invalid to import the good rows.", bad=len(report.bad),
-                                       rows=report.rows), error=True)
+            say(catalogs, settings, OPN("{n} bad row of {rows}; nothing imported. Fix it, or use --skip-invalid "
+                                        "to import the good rows.", "{n} bad rows of {rows}; nothing imported. Fix "
+                                        "them, or use --skip-invalid to import the good rows.", len(report.bad),
+                                        rows=report.rows), error=True)
             raise typer.Exit(EXIT_BAD_DATA)
         say(catalogs, settings, OP(
             "imported {good} of {rows} rows: customer accounts +{customers_added} ~{customers_updated}, "
@@ -300,6 +304,30 @@ def import_accounts(
             raise typer.Exit(EXIT_PARTIAL)
     finally:
         app.close()
+
+
+SHOWN_ERRORS = 50  # bad rows printed on the terminal; all of them go to the report file
+
+
+def _report_bad_rows(catalogs: Catalogs, settings: Settings, file: Path, report: ImportReport,
+                     report_file: Path | None) -> None:
+    """The first bad rows on the terminal; when there are more, every one of them in a report file."""
+    lines = [catalogs.render(OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)),
+                             settings.operator_language) for bad in report.bad]
+    for line in lines[:SHOWN_ERRORS]:
+        err.print(line, markup=False)
+    if len(lines) <= SHOWN_ERRORS:
+        return
+    target = report_file or file.with_name(file.name + ".errors.txt")
+    try:
+        target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    except OSError as exc:
+        say(catalogs, settings, OP("... and {more} more; the full list could not be written to {path}: {reason}",
+                                   more=len(lines) - SHOWN_ERRORS, path=Literal(str(target)),
+                                   reason=Literal(exc.strerror or type(exc).__name__)), error=True)
+        return
+    say(catalogs, settings, OP("... and {more} more: every bad row is listed in {path}",
+                               more=len(lines) - SHOWN_ERRORS, path=Literal(str(target))), to_stderr=True)
 
 
 def _left_out(left: LeftOut) -> Msg:

@@ -39,7 +39,7 @@ def _locale_dir() -> Traversable:
 LOCALE_DIR = _locale_dir()
 DOMAIN = "messages"
 
-__all__ = ["LOCALES", "OP", "Catalogs", "fold", "format_when", "load_catalog"]
+__all__ = ["LOCALES", "OP", "OPN", "Catalogs", "fold", "format_when", "load_catalog"]
 
 
 def OP(message: str, **params: Any) -> Msg:
@@ -49,6 +49,11 @@ def OP(message: str, **params: Any) -> Msg:
     (which must fit the SMS budget).
     """
     return Msg.of(message, **params)
+
+
+def OPN(singular: str, plural: str, n: int, **params: Any) -> Msg:
+    """An operator message with a singular and a plural form, picked by ``n`` (also ``{n}``)."""
+    return Msg.count((singular, plural), n, **params)
 
 
 def load_catalog(locale: str, locale_dir: Traversable = LOCALE_DIR) -> Catalog:

@@ -90,7 +90,7 @@ class ImportFailed(Exception):
         self.message = message
 
 
-Progress = Callable[[str, int], None]
+Progress = Callable[[str, int, int], None]  # (phase, done since the last call, the phase's total)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
@@ -128,11 +128,11 @@ def _hash_codes(hasher: CodeHasher, customers: dict[str, Row], stored: dict[str,
         with ProcessPoolExecutor(max_workers=workers) as pool:
             for digest in pool.map(_hash_job, jobs, chunksize=16):
                 hashes.append(digest)
-                step("codes", 1)
+                step("codes", 1, len(jobs))
     else:
         for job in jobs:
             hashes.append(_hash_job(job))
-            step("codes", 1)
+            step("codes", 1, len(jobs))
     return dict(zip(coded, hashes, strict=True))
 
 
@@ -266,7 +266,7 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
                 progress: Progress | None = None, workers: int | None = None, *, source: str = "",
                 skip_invalid: bool = False, now: datetime | None = None) -> ImportReport:
     """Hash the access codes, then write the validated rows in one transaction (``source``: the file's name)."""
-    step: Progress = progress or (lambda _phase, _n: None)
+    step: Progress = progress or (lambda _phase, _n, _total: None)
     now = now or datetime.now(UTC)
     customers: dict[str, Row] = {}
     for row in rows:
@@ -290,14 +290,15 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
                 conn.exec_driver_sql("ANALYZE customer_accounts, service_accounts, contacts, contact_assignments, "
                                      "import_snapshots")
             customer_ids = _import_customers(conn, hasher, customers, hashes, stored, report, audit, now)
-            step("customers", len(customers))
+            step("customers", len(customers), len(customers))
             account_ids = _import_service_accounts(conn, rows, customer_ids, report, audit)
-            step("service accounts", len({r.service_account for r in rows}))
+            accounts = len({r.service_account for r in rows})
+            step("service accounts", accounts, accounts)
             counts = merge_contacts(conn, rows, customer_ids, account_ids, audit, now)
             report.contacts_added, report.contacts_updated = counts.added, counts.updated
             report.assignments_added, report.rows_unchanged = counts.assigned, counts.unchanged
             audit.write(conn)
-            step("contacts", len(rows))
+            step("contacts", len(rows), len(rows))
     except ImportFailed as exc:
         report.failed(exc.message)
         return report
@@ -321,7 +322,7 @@ def import_file(db: Database, hasher: CodeHasher, path: Path, *, skip_invalid: b
         rows, bad = read_rows(stream, region)
     report = ImportReport(rows=len(rows) + len(bad), bad=bad)
     if progress:
-        progress("validated", len(rows) + len(bad))
+        progress("validated", len(rows) + len(bad), len(rows) + len(bad))
     if bad and not skip_invalid:
         return report
     return import_rows(db, hasher, rows, report, progress, source=path.name, skip_invalid=skip_invalid, now=now)

@@ -173,7 +173,7 @@ def test_import_accounts_reports_bad_rows_and_imports_nothing(tmp_path: Path) ->
     result = run(["import-accounts", str(bad)], tmp_path, **OTHER_DB)
     assert result.returncode == 1
     assert "line 8: demand_kw is not a number of kW: 'abc'" in result.stderr
-    assert "nothing imported" in result.stderr
+    assert "1 bad row of 7; nothing imported. Fix it" in result.stderr  # singular
     ok = run(["import-accounts", "--skip-invalid", str(bad)], tmp_path, **OTHER_DB)
     assert ok.returncode == 3 and "imported 6 of 7 rows" in ok.stdout
 
@@ -184,14 +184,14 @@ def test_import_reports_speak_the_operators_language(tmp_path: Path) -> None:
     result = run(["import-accounts", str(bad)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi", **OTHER_DB)
     assert result.returncode == 1
     assert "dòng 1: thiếu cột: customer_name, service_account" in result.stderr
-    assert "1 dòng lỗi trên 1 dòng; chưa nhập gì." in result.stderr
+    assert "1 dòng sai trên 1 dòng; chưa nhập gì." in result.stderr
 
 
 def test_import_accounts_refuses_a_file_that_is_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.csv"
-    path.write_bytes("customer_account\nCafé Bolsa\n".encode("latin-1"))
+    path.write_bytes("customer_account\n700000009\nCafé Bolsa\n".encode("latin-1"))
     result = run(["import-accounts", str(path)], tmp_path, **OTHER_DB)
-    assert result.returncode == 2 and "not UTF-8" in result.stderr
+    assert result.returncode == 2 and "latin1.csv, line 3: not UTF-8 text" in result.stderr
 
 
 def test_seed_demo_and_python_dash_m(tmp_path: Path) -> None:
@@ -397,3 +397,20 @@ def test_opt_outs_and_the_outbox_for_the_back_office(tmp_path: Path) -> None:
     assert run(["outbox", "--status", "failed"], tmp_path).stdout.strip() == "(none)"
     assert run(["optouts"], tmp_path).stdout.strip() == "(none)"
     assert "--since takes a date" in run(["audit", "--since", "yesterday"], tmp_path).stderr
+
+
+def test_many_bad_rows_show_fifty_and_write_every_one_to_a_report(tmp_path: Path) -> None:
+    header = (ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8").splitlines()[0]
+    rows = [f"70000{i:04d},1,Shop {i},3-009-{i:04d},1 Main St,G{i},,Chủ {i},(626) 555-{i:04d},,fr" for i in range(120)]
+    bad = tmp_path / "export.csv"
+    bad.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    result = run(["import-accounts", str(bad)], tmp_path, **OTHER_DB)
+    assert result.returncode == 1
+    shown = [line for line in result.stderr.splitlines() if line.startswith("line ")]
+    assert len(shown) == 50 and shown[0] == "line 2: contact_language must be vi or en: 'fr'"
+    assert f"... and 70 more: every bad row is listed in {tmp_path / 'export.csv.errors.txt'}" in result.stderr
+    assert "120 bad rows of 120; nothing imported. Fix them" in result.stderr  # plural
+    listed = (tmp_path / "export.csv.errors.txt").read_text(encoding="utf-8").splitlines()
+    assert len(listed) == 120 and listed[-1] == "line 121: contact_language must be vi or en: 'fr'"
+    elsewhere = run(["import-accounts", str(bad), "--report", str(tmp_path / "all.txt")], tmp_path, **OTHER_DB)
+    assert elsewhere.returncode == 1 and len((tmp_path / "all.txt").read_text(encoding="utf-8").splitlines()) == 120

@@ -24,7 +24,7 @@ from dialogs.text import Literal, Msg
 from tests.conftest import ROOT
 
 CATALOGS = Catalogs()
-KEYWORDS = {"_": None, "N_": None, "OP": None, "gettext": None, "ngettext": (1, 2), "NP_": (1, 2)}
+KEYWORDS = {"_": None, "N_": None, "OP": None, "OPN": (1, 2), "gettext": None, "ngettext": (1, 2), "NP_": (1, 2)}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 LONG_PARAMS = {  # the longest realistic values, so that budgets hold for real data
     "support": Literal("1-800-990-7788"), "name": Literal("Nguyễn Thị Minh Khai"), "minutes": 15,
@@ -42,7 +42,7 @@ def code_messages(keywords: dict[str, object] = KEYWORDS) -> set[str | tuple[str
     return found
 
 
-OPERATOR = code_messages({"OP": None})  # the CLI's reports: terminal only, never sent by SMS
+OPERATOR = code_messages({"OP": None, "OPN": (1, 2)})  # the CLI's reports: terminal only, never sent by SMS
 OUTBOUND = {NOTICE[0]}
 
 
