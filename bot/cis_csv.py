@@ -11,17 +11,20 @@ from __future__ import annotations
 import csv
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import IO
 
-import phonenumbers
 from sqlalchemy import Numeric, String
 
 from bot.i18n import OP
 from bot.storage.models import Base, Contact, CustomerAccount, ServiceAccount, table
-from dialogs.text import Literal, Msg, fold_digits, has_lookalike_digits
+from dialogs.fields import PhoneProblem, alert_number, email_address
+from dialogs.text import Literal, Msg, fold_digits
+
+DEFAULT_REGIONS = ("US", "CA")  # OUTAGEBOT_PHONE_REGIONS's default
 
 COLUMNS = ("customer_account", "access_code", "customer_name", "service_account", "service_address",
            "outage_group", "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language")
@@ -56,7 +59,6 @@ KW_STEP, KW_MAX = _numeric_limits(ServiceAccount, "demand_kw")
 
 _DIGITS = re.compile(rf"^[0-9]{{6,{CUSTOMER_MAX}}}$")  # after fold_digits: the rule a customer types by
 _SA_NUMBER = re.compile(rf"^[0-9A-Za-z-]{{4,{ACCOUNT_MAX}}}$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +144,8 @@ def _shown(text: str, limit: int = 40) -> Literal:
     return Literal(f"{text[:limit]!r}... ({len(text)} characters)")
 
 
-def parse_row(line: int, raw: dict[str, str | None], region: str,
-              phone_cache: dict[str, str | None]) -> Row | BadRow:
+def parse_row(line: int, raw: dict[str, str | None], region: str, phone_cache: dict[str, str | PhoneProblem],
+              regions: Sequence[str] = DEFAULT_REGIONS) -> Row | BadRow:
     """Validate and normalize one CSV record."""
     f = {name: _field(raw, name) for name in COLUMNS}
     f["customer_account"] = fold_digits(f["customer_account"])
@@ -171,15 +173,24 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
         problems.append(problem)
     phone: str | None = None
     if f["contact_phone"]:
-        if f["contact_phone"] not in phone_cache:
-            phone_cache[f["contact_phone"]] = e164(f["contact_phone"], region)
-        phone = phone_cache[f["contact_phone"]]
-        if phone is None:
+        if f["contact_phone"] not in phone_cache:  # the dialogs' own rule: a mobile in an allowed region
+            phone_cache[f["contact_phone"]] = alert_number(f["contact_phone"], region, regions)
+        found = phone_cache[f["contact_phone"]]
+        if found is PhoneProblem.OUTSIDE:
+            problems.append(OP("contact_phone is outside the regions alerts go to ({regions}): {value}",
+                               regions=Literal(", ".join(regions)), value=_shown(f["contact_phone"], 32)))
+        elif found is PhoneProblem.INVALID:
             problems.append(OP("contact_phone is not a valid phone number: {value}",
                                value=Literal(repr(f["contact_phone"][:32]))))
-    email = f["contact_email"].lower() or None
-    if email and (len(email) > EMAIL_MAX or not _EMAIL.match(email)):
-        problems.append(OP("contact_email is not an email address: {value}", value=Literal(repr(email[:60]))))
+        else:
+            phone = found
+    email: str | None = None
+    if f["contact_email"]:
+        email = email_address(f["contact_email"])  # the dialogs' own rule
+        if email is None or len(email) > EMAIL_MAX:
+            problems.append(OP("contact_email is not an email address: {value}",
+                               value=Literal(repr(f["contact_email"].lower()[:60]))))
+            email = None
     language = LANGUAGES.get(f["contact_language"].lower())
     if language is None:
         problems.append(OP("contact_language must be vi or en: {value}", value=_shown(f["contact_language"])))
@@ -196,20 +207,6 @@ def parse_row(line: int, raw: dict[str, str | None], region: str,
     return Row(line, f["customer_account"], code, f["customer_name"], f["service_account"],
                f["service_address"], f["outage_group"], demand, f["contact_name"], phone, email,
                language or "en")
-
-
-def e164(text: str, region: str) -> str | None:
-    """A phone number as E.164 (``+16265550100``), or None when it is not a valid number."""
-    if has_lookalike_digits(text):
-        return None
-    try:
-        number = phonenumbers.parse(fold_digits(text), region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    formatted = str(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
-    return formatted if len(formatted) <= PHONE_MAX else None
 
 
 class _Consistency:
@@ -241,7 +238,8 @@ class _Consistency:
         return None
 
 
-def read_rows(stream: IO[str], region: str = "US") -> tuple[list[Row], list[BadRow]]:
+def read_rows(stream: IO[str], region: str = "US",
+              regions: Sequence[str] = DEFAULT_REGIONS) -> tuple[list[Row], list[BadRow]]:
     """Parse and validate a whole CSV file, including consistency between rows.
 
     A file that is not readable as CSV (an unclosed quote, a field of more than 128 KiB) gives no
@@ -256,14 +254,14 @@ def read_rows(stream: IO[str], region: str = "US") -> tuple[list[Row], list[BadR
         if missing:
             return [], [BadRow(1, (OP("missing columns: {columns}", columns=[Literal(m) for m in missing]),))]
         reader.fieldnames = header
-        phone_cache: dict[str, str | None] = {}
+        phone_cache: dict[str, str | PhoneProblem] = {}
         seen = _Consistency()
         for record in reader:
             line = reader.line_num
             if None in record:
                 bad.append(BadRow(line, (OP("more fields than columns"),)))
                 continue
-            parsed = parse_row(line, record, region, phone_cache)
+            parsed = parse_row(line, record, region, phone_cache, regions)
             if isinstance(parsed, BadRow):
                 bad.append(parsed)
                 continue

@@ -191,7 +191,8 @@ def _database(settings: Settings) -> Database:
 def _seed(app: App) -> ImportReport:
     demo = resources.files("bot").joinpath("demo_accounts.csv")
     with resources.as_file(demo) as path:
-        return import_file(app.db, app.hasher, Path(path), region=app.settings.default_region)
+        return import_file(app.db, app.hasher, Path(path), region=app.settings.default_region,
+                           regions=app.settings.regions)
 
 
 @cli.command(epilog=reads(*SETTINGS_FOR_TURNS))
@@ -273,7 +274,8 @@ def import_accounts(
 
             try:
                 report = import_file(app.db, app.hasher, file, skip_invalid=skip_invalid,
-                                     region=settings.default_region, progress=progress)
+                                     region=settings.default_region, regions=settings.regions,
+                                     progress=progress)
             except UnicodeDecodeError as exc:
                 line = file.read_bytes()[:exc.start].count(b"\n") + 1
                 say(catalogs, settings, OP("{file}, line {line}: not UTF-8 text (byte {position} of the file); "

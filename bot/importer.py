@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from bot.cis_csv import COLUMNS, BadRow, Row, read_rows
+from bot.cis_csv import COLUMNS, DEFAULT_REGIONS, BadRow, Row, read_rows
 from bot.i18n import OP
 from bot.import_audit import ImportAudit, changes
 from bot.import_contacts import merge_contacts
@@ -316,10 +316,15 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
 
 
 def import_file(db: Database, hasher: CodeHasher, path: Path, *, skip_invalid: bool = False,
-                region: str = "US", progress: Progress | None = None, now: datetime | None = None) -> ImportReport:
-    """Validate ``path``; import it if it is clean (or, with ``skip_invalid``, import its good rows)."""
+                region: str = "US", regions: Sequence[str] = DEFAULT_REGIONS, progress: Progress | None = None,
+                now: datetime | None = None) -> ImportReport:
+    """Validate ``path``; import it if it is clean (or, with ``skip_invalid``, import its good rows).
+
+    ``region`` reads numbers without a country code; ``regions`` are where contacts' numbers may be
+    (``OUTAGEBOT_PHONE_REGIONS``: the same rule as the dialogs').
+    """
     with path.open(newline="", encoding="utf-8-sig", errors="strict") as stream:
-        rows, bad = read_rows(stream, region)
+        rows, bad = read_rows(stream, region, regions)
     report = ImportReport(rows=len(rows) + len(bad), bad=bad)
     if progress:
         progress("validated", len(rows) + len(bad), len(rows) + len(bad))

@@ -7,12 +7,12 @@ what people really type (``(626) 555-0100``, ``khong``, ``tat ca``) and refuse a
 from __future__ import annotations
 
 import enum
-import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import phonenumbers
+from email_validator import EmailNotValidError, validate_email
 
 from dialogs.engine import NO_WORDS, YES_WORDS, Choice, Invalid, Turn
 from dialogs.ports import ContactView, ServiceAccountView
@@ -24,8 +24,6 @@ LANGUAGE_CHOICES = (
     Choice("en", Msg.native(N_("English"), "en"), ("ENGLISH", "TIENG ANH", "EN", "ANH")),
 )
 _NAME_PUNCT = set(" .'-’")
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 _SKIP_WORDS = frozenset(NO_WORDS | {"-", "BO QUA", "SKIP", "NONE", "KHONG CO"})
 _PHONE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
@@ -85,14 +83,26 @@ def parse_phone(turn: Turn, text: str) -> str | Invalid:
     return number
 
 
+def email_address(text: str) -> str | None:
+    """The one rule for a contact's email, in the dialogs and in the import (``email-validator``,
+    without a DNS look-up): the address as stored (lower case), or None when it is not one."""
+    if len(text) > 254:
+        return None
+    try:
+        checked = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        return None
+    return str(checked.normalized).lower()
+
+
 def parse_email(turn: Turn, text: str) -> str | Invalid:
     """An email address, or the empty string when the customer skips it (N, K, khong, -)."""
     if fold(text) in _SKIP_WORDS:
         return ""
-    email = text.strip()
-    if len(email) > 254 or not _EMAIL.match(email):
+    email = email_address(text)
+    if email is None:
         return Invalid(Msg.of(N_("That email does not look right. Type it again, or N to skip.")))
-    return email.lower()
+    return email
 
 
 def parse_yes_no(turn: Turn, text: str) -> bool | Invalid:

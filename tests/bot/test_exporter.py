@@ -10,6 +10,7 @@ from bot.exporter import ExportReport, LeftOut, export_contacts
 from bot.importer import COLUMNS, import_file
 from tests.bot.cis import (
     AT_THE_LIMIT,
+    AT_THE_LIMIT_REGIONS,
     Customer,
     Rows,
     good,
@@ -119,7 +120,8 @@ def test_what_the_format_cannot_say_is_left_out_and_reported(empty_app: App, tmp
 
 
 def test_values_at_every_columns_limit_survive_the_round_trip(empty_app: App, tmp_path: Path) -> None:
-    import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "in.csv", [good(**AT_THE_LIMIT)]))
+    import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "in.csv", [good(**AT_THE_LIMIT)]),
+                regions=AT_THE_LIMIT_REGIONS)
     before = whole_database(empty_app)
     _report, rows = export(empty_app, tmp_path / "out.csv")
     assert short(rows) == [("9" * 20, "", AT_THE_LIMIT["service_account"], "99999999.99",

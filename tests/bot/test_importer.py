@@ -23,6 +23,7 @@ from bot.storage.models import (
 )
 from tests.bot.cis import (
     AT_THE_LIMIT,
+    AT_THE_LIMIT_REGIONS,
     Customer,
     audit_rows,
     count,
@@ -177,7 +178,8 @@ OVER_THE_LIMIT = [  # (column, value, reason): each is a bad row, never a databa
 
 
 def test_values_at_each_columns_limit_import_on_both_databases(empty_app: App, tmp_path: Path) -> None:
-    report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "limits.csv", [good(**AT_THE_LIMIT)]))
+    report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "limits.csv", [good(**AT_THE_LIMIT)]),
+                         regions=AT_THE_LIMIT_REGIONS)
     assert report.imported and report.bad == [], [reason(b) for b in report.bad]
     with empty_app.db.engine.connect() as conn:
         stored = conn.execute(select(CustomerAccount.number, CustomerAccount.name, ServiceAccount.number,
@@ -422,3 +424,42 @@ def test_a_commit_the_database_refuses_is_reported_and_leaves_nothing(empty_app:
             if dialect == "postgresql":
                 conn.execute(text("DROP TRIGGER IF EXISTS refuse_chau_later ON contacts"))
                 conn.execute(text("DROP FUNCTION IF EXISTS refuse_chau_later()"))
+
+
+# -- one rule for emails and phones, in the import and in the dialogs ----------------------------------------
+
+EMAILS = ["tu@example.com", "Maria.Lopez@Sunrise.Example", "x@-bad-.com", "a@b", "user@localhost", "x@[1.2.3.4]",
+          "two@@example.com", "nguyễn@ví.vn", "a" * 65 + "@example.com", " spaced@example.com "]
+PHONES = ["626-555-0111", "+1 604 555 0123", "+44 7700 900123", "+1 876 555 0123", "+84 912 345 678",
+          "(626) 555-01", "+1 800 555 0123"]
+
+
+@pytest.mark.parametrize("email", EMAILS)
+def test_the_import_and_the_dialogs_agree_on_an_email(email: str) -> None:
+    from dialogs.fields import email_address
+
+    rows, bad = read_rows(io.StringIO(_csv([good(contact_email=email)])))
+    assert (email_address(email) is None) == bool(bad), [reason(b) for b in bad]
+    if rows:
+        assert rows[0].email == email_address(email)
+
+
+@pytest.mark.parametrize("phone", PHONES)
+def test_the_import_and_the_dialogs_agree_on_a_number(phone: str) -> None:
+    from dialogs.fields import alert_number
+
+    rows, bad = read_rows(io.StringIO(_csv([good(contact_phone=phone)])))
+    dialog = alert_number(phone, "US", ("US", "CA"))
+    assert isinstance(dialog, str) == bool(rows), [reason(b) for b in bad]
+    if rows:
+        assert rows[0].phone == dialog
+    else:
+        assert "outside the regions alerts go to (US, CA)" in reason(bad[0]) or "not a valid" in reason(bad[0])
+
+
+def _csv(rows: list[dict[str, str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
