@@ -47,7 +47,7 @@ TOKEN = "bench-token"
 ADDRESSES = 2000
 BODIES = ["hi", "2", "3", "4", "5", "1", "0", "MENU", "2", "0"]
 BASELINE = "fdf572a"
-FLOOR_APP = '''
+FLOOR_APP = """
 from starlette.applications import Starlette
 from starlette.responses import Response
 from starlette.routing import Route
@@ -56,7 +56,7 @@ async def inbound(request):
     await request.body()
     return Response(TWIML, media_type="application/xml")
 app = Starlette(routes=[Route("/sms/inbound", inbound, methods=["POST"])])
-'''
+"""
 
 
 def free_port() -> int:
@@ -77,8 +77,14 @@ def wait_for(port: int, seconds: float = 60) -> None:
 
 def form(number: str, body: str) -> tuple[str, str]:
     """A signed incoming-message form: (urlencoded body, X-Twilio-Signature)."""
-    params = {"MessageSid": f"SM{uuid.uuid4().hex}", "AccountSid": "AC" + "0" * 32, "From": number,
-              "To": "+16265550000", "Body": body, "NumMedia": "0"}
+    params = {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": number,
+        "To": "+16265550000",
+        "Body": body,
+        "NumMedia": "0",
+    }
     return urlencode(params), RequestValidator(TOKEN).compute_signature(f"{PUBLIC}/sms/inbound", params)
 
 
@@ -88,19 +94,25 @@ def lua_script(path: Path, requests: int) -> None:
     for i in range(requests):
         body, signature = form(f"+1714{2000000 + i % ADDRESSES:07d}", BODIES[(i // ADDRESSES) % len(BODIES)])
         lines.append(f'r[{i + 1}] = {{"{body}", "{signature}"}}')
-    lines += ["local i = 0",
-              "request = function()",
-              f"  i = i % {requests} + 1",
-              '  return wrk.format("POST", "/sms/inbound", {["Content-Type"] = '
-              '"application/x-www-form-urlencoded", ["X-Twilio-Signature"] = r[i][2]}, r[i][1])',
-              "end"]
+    lines += [
+        "local i = 0",
+        "request = function()",
+        f"  i = i % {requests} + 1",
+        '  return wrk.format("POST", "/sms/inbound", {["Content-Type"] = '
+        '"application/x-www-form-urlencoded", ["X-Twilio-Signature"] = r[i][2]}, r[i][1])',
+        "end",
+    ]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script),
-                          f"http://127.0.0.1:{port}"], capture_output=True, text=True, check=True,
-                         timeout=seconds + 30).stdout
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), f"http://127.0.0.1:{port}"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
 
     def ms(label: str) -> float:
         match = re.search(rf"^\s+{label}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
@@ -111,11 +123,16 @@ def wrk(port: int, script: Path, seconds: int, connections: int) -> dict[str, fl
 
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    return {"rps": float(rate.group(1)) if rate else 0.0, "p50": ms("50"), "p99": ms("99"),
-            "errors": float(non2xx.group(1)) if non2xx else 0.0}
+    return {
+        "rps": float(rate.group(1)) if rate else 0.0,
+        "p50": ms("50"),
+        "p99": ms("99"),
+        "errors": float(non2xx.group(1)) if non2xx else 0.0,
+    }
 
 
 # -- the verification mix: an asyncio client that knows each request's kind -------------------------
+
 
 def mix_plan(connections: int, per_connection: int) -> list[list[tuple[str, bytes]]]:
     """Per connection, raw HTTP requests tagged "code" or "turn"; one in twelve is a code check.
@@ -139,16 +156,19 @@ def mix_plan(connections: int, per_connection: int) -> list[list[tuple[str, byte
                 steps = [("turn", b) for b in BODIES[:5]]
             for kind, body in steps:
                 encoded, signature = form(number, body)
-                raw = (f"POST /sms/inbound HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                       f"Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\n"
-                       f"Content-Length: {len(encoded)}\r\n\r\n{encoded}").encode()
+                raw = (
+                    f"POST /sms/inbound HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    f"Content-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\n"
+                    f"Content-Length: {len(encoded)}\r\n\r\n{encoded}"
+                ).encode()
                 requests.append((kind, raw))
         plan.append(requests)
     return plan
 
 
-async def _connection(port: int, requests: list[tuple[str, bytes]], until: float,
-                      out: list[tuple[str, float, int]]) -> None:
+async def _connection(
+    port: int, requests: list[tuple[str, bytes]], until: float, out: list[tuple[str, float, int]]
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     loop = asyncio.get_running_loop()
     try:
@@ -181,12 +201,20 @@ def verification_mix(port: int, plan: list[list[tuple[str, bytes]]], seconds: fl
     def q(values: list[float], p: float) -> float:
         return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else float("nan")
 
-    return {"rps": len(out) / elapsed, "codes": len(codes), "turns": len(turns),
-            "errors": sum(status != 200 for *_, status in out), "code p50": q(codes, 0.5),
-            "code p99": q(codes, 0.99), "turn p50": q(turns, 0.5), "turn p99": q(turns, 0.99)}
+    return {
+        "rps": len(out) / elapsed,
+        "codes": len(codes),
+        "turns": len(turns),
+        "errors": sum(status != 200 for *_, status in out),
+        "code p50": q(codes, 0.5),
+        "code p99": q(codes, 0.99),
+        "turn p50": q(turns, 0.5),
+        "turn p99": q(turns, 0.99),
+    }
 
 
 # -- the processes under test ----------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -199,10 +227,17 @@ class Target:
 
     def env(self) -> dict[str, str]:
         base = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
-        return {**base, "OUTAGEBOT_DATABASE_URL": self.url, "OUTAGEBOT_PUBLIC_URL": PUBLIC,
-                "OUTAGEBOT_PEPPER": "bench", "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-                "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
-                "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9", "PYTHONPATH": str(self.code)}
+        return {
+            **base,
+            "OUTAGEBOT_DATABASE_URL": self.url,
+            "OUTAGEBOT_PUBLIC_URL": PUBLIC,
+            "OUTAGEBOT_PEPPER": "bench",
+            "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN,
+            "OUTAGEBOT_TWILIO_FROM": "+16265550000",
+            "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9",
+            "PYTHONPATH": str(self.code),
+        }
 
     def prepare(self) -> None:
         """A fresh database with the demo accounts (the baseline's own command for it)."""
@@ -217,22 +252,42 @@ class Target:
         commands = [["db", "upgrade"]] if explicit else []
         commands.append(["import-accounts", str(DEMO)] if ours else ["seed-demo"])
         for command in commands:
-            subprocess.run([sys.executable, "-m", "bot", *command], env=self.env(), cwd=self.code, check=True,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "bot", *command], env=self.env(), cwd=self.code, check=True, capture_output=True
+            )
 
     def serve(self, port: int) -> subprocess.Popen[Any]:
-        process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers",
-                                    str(self.workers)], env=self.env(), cwd=self.code,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "serve", "--port", str(port), "--workers", str(self.workers)],
+            env=self.env(),
+            cwd=self.code,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         wait_for(port)
         return process
 
 
 def floor(tmp: Path, port: int, workers: int) -> subprocess.Popen[Any]:
     (tmp / "floor_app.py").write_text(FLOOR_APP, encoding="utf-8")
-    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port),
-                                "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-                               cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "floor_app:app",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_for(port)
     return process
 
@@ -253,8 +308,9 @@ def _medians(results: list[tuple[str, dict[str, float]]]) -> list[tuple[str, dic
     grouped: dict[str, list[dict[str, float]]] = {}
     for name, figures in results:
         grouped.setdefault(name, []).append(figures)
-    return [(name, {key: statistics.median(run[key] for run in runs) for key in runs[0]})
-            for name, runs in grouped.items()]
+    return [
+        (name, {key: statistics.median(run[key] for run in runs) for key in runs[0]}) for name, runs in grouped.items()
+    ]
 
 
 def checkout(rev: str, into: Path) -> Path:
@@ -297,8 +353,12 @@ def main() -> None:
                     stop(process)
                 for label, code in codes:
                     suffix = "" if label == "now" else "_baseline"
-                    target = Target(f"{label}, {db_name}, {workers} worker(s)", code,
-                                    f"sqlite:///{tmp}/bench{suffix}.db" if url == "sqlite" else url + suffix, workers)
+                    target = Target(
+                        f"{label}, {db_name}, {workers} worker(s)",
+                        code,
+                        f"sqlite:///{tmp}/bench{suffix}.db" if url == "sqlite" else url + suffix,
+                        workers,
+                    )
                     target.prepare()
                     port = free_port()
                     process = target.serve(port)
@@ -314,18 +374,26 @@ def main() -> None:
                     finally:
                         stop(process)
     rows, mixes = _medians(rows), _medians(mixes)
-    print(f"wrk, 1 thread, {args.connections} connections, {args.seconds} s each; {args.requests} distinct signed "
-          f"requests from {ADDRESSES} numbers; menu turns; medians of {args.runs} alternating runs")
+    print(
+        f"wrk, 1 thread, {args.connections} connections, {args.seconds} s each; {args.requests} distinct signed "
+        f"requests from {ADDRESSES} numbers; menu turns; medians of {args.runs} alternating runs"
+    )
     print(f"{'':44} {'turns/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8}")
     for name, r in rows:
         print(f"{name:44} {r['rps']:8.0f} {r['p50']:8.2f} {r['p99']:8.2f} {r['errors']:8.0f}")
-    print(f"\nverification mix (1 in 12 an access-code check at the default scrypt cost), {args.connections} "
-          f"connections, {args.seconds} s, our asyncio client")
-    print(f"{'':44} {'turns/s':>8} {'checks':>7} {'check p50':>10} {'check p99':>10} {'other p50':>10} "
-          f"{'other p99':>10} {'non-2xx':>8}")
+    print(
+        f"\nverification mix (1 in 12 an access-code check at the default scrypt cost), {args.connections} "
+        f"connections, {args.seconds} s, our asyncio client"
+    )
+    print(
+        f"{'':44} {'turns/s':>8} {'checks':>7} {'check p50':>10} {'check p99':>10} {'other p50':>10} "
+        f"{'other p99':>10} {'non-2xx':>8}"
+    )
     for name, m in mixes:
-        print(f"{name:44} {m['rps']:8.0f} {m['codes']:7.0f} {m['code p50']:10.1f} {m['code p99']:10.1f} "
-              f"{m['turn p50']:10.1f} {m['turn p99']:10.1f} {m['errors']:8.0f}")
+        print(
+            f"{name:44} {m['rps']:8.0f} {m['codes']:7.0f} {m['code p50']:10.1f} {m['code p99']:10.1f} "
+            f"{m['turn p50']:10.1f} {m['turn p99']:10.1f} {m['errors']:8.0f}"
+        )
     by_name = dict(rows)
     for name, r in rows:
         if name.startswith("now"):
@@ -334,8 +402,10 @@ def main() -> None:
             same = name.split(", ", 1)[1]
             base = next((b for n, b in rows if n.startswith("baseline") and n.split(", ", 1)[1] == same), None)
             versus = f", {r['rps'] / base['rps']:.2f}x the baseline's turns/s" if base else ""
-            print(f"{name}: {r['rps']:.0f} turns/s, p99 {r['p99']:.1f} ms, {r['rps'] / floor_rps:.0%} of the floor"
-                  f"{versus}")
+            print(
+                f"{name}: {r['rps']:.0f} turns/s, p99 {r['p99']:.1f} ms, {r['rps'] / floor_rps:.0%} of the floor"
+                f"{versus}"
+            )
 
 
 if __name__ == "__main__":

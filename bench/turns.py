@@ -50,23 +50,50 @@ def percentile(values: list[float], q: float) -> float:
 
 # -- ours ------------------------------------------------------------------------------------------
 
+
 def seed(url: str, settings: Settings) -> None:
     engine = make_engine(url)
     migrate(engine)
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("TRUNCATE audit_log, contact_assignments, contacts, sessions, service_accounts, "
-                              "customer_accounts RESTART IDENTITY CASCADE"))
+            conn.execute(
+                text(
+                    "TRUNCATE audit_log, contact_assignments, contacts, sessions, service_accounts, "
+                    "customer_accounts RESTART IDENTITY CASCADE"
+                )
+            )
     from bot.security import CodeHasher
+
     digest = CodeHasher(settings.pepper.get_secret_value().encode(), settings.scrypt_n).hash(CODE)
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(insert(CustomerAccount), [
-            {"number": f"9{i:08d}", "name": f"Business {i}", "access_code_hash": digest, "failed_attempts": 0,
-             "updated_at": now} for i in range(CUSTOMERS)])
-        conn.execute(insert(ServiceAccount), [
-            {"customer_id": i + 1, "number": f"5-{i:05d}-{j}", "service_address": f"{j} Bolsa Ave",
-             "outage_group": f"A{j:03d}", "medical": False} for i in range(CUSTOMERS) for j in range(3)])
+        conn.execute(
+            insert(CustomerAccount),
+            [
+                {
+                    "number": f"9{i:08d}",
+                    "name": f"Business {i}",
+                    "access_code_hash": digest,
+                    "failed_attempts": 0,
+                    "updated_at": now,
+                }
+                for i in range(CUSTOMERS)
+            ],
+        )
+        conn.execute(
+            insert(ServiceAccount),
+            [
+                {
+                    "customer_id": i + 1,
+                    "number": f"5-{i:05d}-{j}",
+                    "service_address": f"{j} Bolsa Ave",
+                    "outage_group": f"A{j:03d}",
+                    "medical": False,
+                }
+                for i in range(CUSTOMERS)
+                for j in range(3)
+            ],
+        )
     engine.dispose()
 
 
@@ -109,10 +136,15 @@ class Ours:
     def result(self, conversations: int) -> dict[str, Any]:
         self.app.close()
         everything = self.turns + self.verify
-        return {"conversations/s": conversations / self.elapsed, "turns": len(everything),
-                "p50 all": percentile(everything, 0.5), "p99 all": percentile(everything, 0.99),
-                "p50 non-verify": percentile(self.turns, 0.5), "p99 non-verify": percentile(self.turns, 0.99),
-                "p50 verify": percentile(self.verify, 0.5)}
+        return {
+            "conversations/s": conversations / self.elapsed,
+            "turns": len(everything),
+            "p50 all": percentile(everything, 0.5),
+            "p99 all": percentile(everything, 0.99),
+            "p50 non-verify": percentile(self.turns, 0.5),
+            "p99 non-verify": percentile(self.turns, 0.99),
+            "p50 verify": percentile(self.verify, 0.5),
+        }
 
 
 # -- python-telegram-bot's ConversationHandler, in memory ------------------------------------------
@@ -136,11 +168,21 @@ class PTB:
         from telegram import Update
 
         self.update_id += 1
-        payload = {"update_id": self.update_id, "message": {
-            "message_id": self.update_id, "date": 0, "text": text_,
-            "chat": {"id": chat_id, "type": "private"}, "from": {"id": chat_id, "is_bot": False, "first_name": "c"},
-            **({"entities": [{"type": "bot_command", "offset": 0, "length": len(text_)}]}
-               if text_.startswith("/") else {})}}
+        payload = {
+            "update_id": self.update_id,
+            "message": {
+                "message_id": self.update_id,
+                "date": 0,
+                "text": text_,
+                "chat": {"id": chat_id, "type": "private"},
+                "from": {"id": chat_id, "is_bot": False, "first_name": "c"},
+                **(
+                    {"entities": [{"type": "bot_command", "offset": 0, "length": len(text_)}]}
+                    if text_.startswith("/")
+                    else {}
+                ),
+            },
+        }
         t0 = time.perf_counter()
         await self.application.process_update(Update.de_json(payload, self.application.bot))
         return time.perf_counter() - t0
@@ -162,8 +204,12 @@ class PTB:
     def result(self, conversations: int) -> dict[str, Any]:
         self.loop.run_until_complete(self.application.shutdown())
         self.loop.close()
-        return {"conversations/s": conversations / self.elapsed, "turns": len(self.times),
-                "p50 all": percentile(self.times, 0.5), "p99 all": percentile(self.times, 0.99)}
+        return {
+            "conversations/s": conversations / self.elapsed,
+            "turns": len(self.times),
+            "p50 all": percentile(self.times, 0.5),
+            "p99 all": percentile(self.times, 0.99),
+        }
 
 
 async def _ptb_application() -> Any:
@@ -171,10 +217,10 @@ async def _ptb_application() -> Any:
     from telegram.ext import Application, CommandHandler, ConversationHandler, MessageHandler, filters
     from telegram.request import BaseRequest
 
-    sent = json.dumps({"ok": True, "result": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"},
-                                              "text": "ok"}}).encode()
-    me = json.dumps({"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "b",
-                                            "username": "b_bot"}}).encode()
+    sent = json.dumps(
+        {"ok": True, "result": {"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}, "text": "ok"}}
+    ).encode()
+    me = json.dumps({"ok": True, "result": {"id": 1, "is_bot": True, "first_name": "b", "username": "b_bot"}}).encode()
 
     class Offline(BaseRequest):
         """A request that answers at once, as if Telegram were infinitely fast."""
@@ -199,6 +245,7 @@ async def _ptb_application() -> Any:
             context.user_data.setdefault("slots", []).append(update.message.text)
             await update.message.reply_text(reply)
             return next_state
+
         return callback
 
     async def done(update: Update, context: Any) -> int:
@@ -245,8 +292,10 @@ def compare(args: argparse.Namespace) -> None:
 
     runs: dict[str, list[dict[str, tuple[float, float]]]] = {"now": [], f"baseline {args.baseline}": []}
     with tempfile.TemporaryDirectory() as tmp:
-        trees = {"now": Path(__file__).resolve().parent.parent,
-                 f"baseline {args.baseline}": checkout(args.baseline, Path(tmp) / "baseline")}
+        trees = {
+            "now": Path(__file__).resolve().parent.parent,
+            f"baseline {args.baseline}": checkout(args.baseline, Path(tmp) / "baseline"),
+        }
         for _ in range(args.runs):
             for label, tree in trees.items():
                 postgres = "none"
@@ -255,10 +304,25 @@ def compare(args: argparse.Namespace) -> None:
                     admin, name = postgres.rsplit("/", 1)
                     for sql in (f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"'):
                         subprocess.run(["psql", f"{admin}/postgres", "-qc", sql], check=True, capture_output=True)
-                out = subprocess.run([sys.executable, str(tree / "bench" / "turns.py"), "--conversations",
-                                      str(args.conversations), "--rounds", str(args.rounds), "--postgres", postgres,
-                                      "--scrypt-n", str(args.scrypt_n)], env={**os.environ, "PYTHONPATH": str(tree)},
-                                     cwd=tree, capture_output=True, text=True, check=True).stdout
+                out = subprocess.run(
+                    [
+                        sys.executable,
+                        str(tree / "bench" / "turns.py"),
+                        "--conversations",
+                        str(args.conversations),
+                        "--rounds",
+                        str(args.rounds),
+                        "--postgres",
+                        postgres,
+                        "--scrypt-n",
+                        str(args.scrypt_n),
+                    ],
+                    env={**os.environ, "PYTHONPATH": str(tree)},
+                    cwd=tree,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
                 runs[label].append(_figures(out))
     print(f"{args.runs} runs each, alternately; medians of the runs' p50s, microseconds per turn")
     print(f"{'':28} {'database':12} {'p50 turn':>9} {'p50 no-verify':>14}")
@@ -273,9 +337,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--conversations", type=int, default=300, help="per database (PTB runs 3 times as many)")
     parser.add_argument("--rounds", type=int, default=6, help="blocks interleaved, so noise hits all alike")
-    parser.add_argument("--postgres", default=os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL",
-                                                            "postgresql://postgres@127.0.0.1:5432/test"),
-                        help="PostgreSQL URL, or 'none'")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+        help="PostgreSQL URL, or 'none'",
+    )
     parser.add_argument("--scrypt-n", type=int, default=8192)
     parser.add_argument("--baseline", help="git revision to compare with (e.g. fdf572a)")
     parser.add_argument("--runs", type=int, default=3, help="with --baseline: runs of each version")
@@ -288,24 +354,33 @@ def main() -> None:
     total = per_round * args.rounds
 
     with tempfile.TemporaryDirectory() as tmp:
-        runners: dict[str, Any] = {"PTB 22 ConversationHandler (memory)": PTB(),
-                                   "outagebot on SQLite (durable)": Ours(f"sqlite:///{tmp}/bench.db", settings_kw)}
+        runners: dict[str, Any] = {
+            "PTB 22 ConversationHandler (memory)": PTB(),
+            "outagebot on SQLite (durable)": Ours(f"sqlite:///{tmp}/bench.db", settings_kw),
+        }
         if args.postgres.lower() != "none":
             runners["outagebot on PostgreSQL (durable)"] = Ours(args.postgres, settings_kw)
         for _ in range(args.rounds):
             for name, runner in runners.items():
                 runner.block(per_round * 3 if name.startswith("PTB") else per_round)
-        results = {name: runner.result(total * 3 if name.startswith("PTB") else total)
-                   for name, runner in runners.items()}
+        results = {
+            name: runner.result(total * 3 if name.startswith("PTB") else total) for name, runner in runners.items()
+        }
 
-    print(f"{total} conversations per database in {args.rounds} interleaved rounds (PTB: {total * 3}); "
-          f"scrypt N=2^{args.scrypt_n.bit_length() - 1}; times in microseconds")
-    print(f"{'':38} {'conv/s':>7} {'turns':>6} {'p50 turn':>9} {'p99 turn':>9} {'p50 no-verify':>14} "
-          f"{'p99 no-verify':>14} {'verify p50':>11}")
+    print(
+        f"{total} conversations per database in {args.rounds} interleaved rounds (PTB: {total * 3}); "
+        f"scrypt N=2^{args.scrypt_n.bit_length() - 1}; times in microseconds"
+    )
+    print(
+        f"{'':38} {'conv/s':>7} {'turns':>6} {'p50 turn':>9} {'p99 turn':>9} {'p50 no-verify':>14} "
+        f"{'p99 no-verify':>14} {'verify p50':>11}"
+    )
     for name, r in results.items():
-        print(f"{name:38} {r['conversations/s']:7.1f} {r['turns']:6d} {r['p50 all'] * 1e6:9.0f} "
-              f"{r['p99 all'] * 1e6:9.0f} {r.get('p50 non-verify', r['p50 all']) * 1e6:14.0f} "
-              f"{r.get('p99 non-verify', r['p99 all']) * 1e6:14.0f} {r.get('p50 verify', 0) * 1e6:11.0f}")
+        print(
+            f"{name:38} {r['conversations/s']:7.1f} {r['turns']:6d} {r['p50 all'] * 1e6:9.0f} "
+            f"{r['p99 all'] * 1e6:9.0f} {r.get('p50 non-verify', r['p50 all']) * 1e6:14.0f} "
+            f"{r.get('p99 non-verify', r['p99 all']) * 1e6:14.0f} {r.get('p50 verify', 0) * 1e6:11.0f}"
+        )
     ptb = results["PTB 22 ConversationHandler (memory)"]["p50 all"]
     for name, r in results.items():
         if name.startswith("outagebot"):

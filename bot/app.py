@@ -51,12 +51,17 @@ class App:
 
 def waits(settings: Settings) -> Waits:
     """The turn path's time limits."""
-    return Waits(lock_seconds=settings.db_lock_timeout_seconds,
-                 statement_seconds=settings.db_statement_timeout_seconds)
+    return Waits(lock_seconds=settings.db_lock_timeout_seconds, statement_seconds=settings.db_statement_timeout_seconds)
 
 
-def build(settings: Settings, clock: Clock = utc_now, migrate_db: bool = True, *, pepper: bytes | None = None,
-          limits: Waits | None = None) -> App:
+def build(
+    settings: Settings,
+    clock: Clock = utc_now,
+    migrate_db: bool = True,
+    *,
+    pepper: bytes | None = None,
+    limits: Waits | None = None,
+) -> App:
     """Build the application: migrate the database, load and check catalogs and the dialog graph.
 
     ``pepper`` defaults to the configured one (:meth:`Settings.resolve_pepper`); without one this
@@ -81,8 +86,9 @@ def build(settings: Settings, clock: Clock = utc_now, migrate_db: bool = True, *
         address_window=timedelta(minutes=settings.address_window_minutes),
     )
     alarm = FailureAlarm(settings.global_failure_alarm_per_minute)
-    contact_limits = ContactLimits(max_contacts=settings.max_contacts_per_customer,
-                                   notices_per_hour=settings.notices_per_customer_per_hour)
+    contact_limits = ContactLimits(
+        max_contacts=settings.max_contacts_per_customer, notices_per_hour=settings.notices_per_customer_per_hour
+    )
     conversation = Conversation(db, dialogs, hasher, policy, clock=clock, alarm=alarm, limits=contact_limits)
     app = App(settings, db, catalogs, dialogs, hasher, conversation)
     app.calibrate()

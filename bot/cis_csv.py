@@ -26,10 +26,28 @@ from dialogs.text import Literal, Msg, fold_digits
 
 DEFAULT_REGIONS = ("US", "CA")  # OUTAGEBOT_PHONE_REGIONS's default
 
-COLUMNS = ("customer_account", "access_code", "customer_name", "service_account", "service_address",
-           "outage_group", "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language")
-LANGUAGES = {"": "en", "en": "en", "english": "en", "vi": "vi", "vietnamese": "vi", "tieng viet": "vi",
-             "tiếng việt": "vi"}
+COLUMNS = (
+    "customer_account",
+    "access_code",
+    "customer_name",
+    "service_account",
+    "service_address",
+    "outage_group",
+    "demand_kw",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "contact_language",
+)
+LANGUAGES = {
+    "": "en",
+    "en": "en",
+    "english": "en",
+    "vi": "vi",
+    "vietnamese": "vi",
+    "tieng viet": "vi",
+    "tiếng việt": "vi",
+}
 CODE_MAX = 64  # access codes are hashed, never stored: this limit is ours, not a column's
 
 
@@ -113,8 +131,11 @@ _SPACE = re.compile(r"\s")
 def _controls(raw: dict[str, str | None]) -> list[Msg]:
     if not _CONTROL.search("".join(v for v in raw.values() if isinstance(v, str))):
         return []
-    return [OP("{column} contains a control character", column=Literal(name))
-            for name in COLUMNS if _CONTROL.search(raw.get(name) or "")]
+    return [
+        OP("{column} contains a control character", column=Literal(name))
+        for name in COLUMNS
+        if _CONTROL.search(raw.get(name) or "")
+    ]
 
 
 @lru_cache(maxsize=4096)  # exports repeat the same few values
@@ -133,8 +154,9 @@ def _demand(text: str) -> tuple[Decimal | None, Msg | None]:
         demand = demand.quantize(KW_STEP, rounding=ROUND_HALF_UP)
         if demand <= KW_MAX:
             return demand, None
-    return None, OP("demand_kw does not fit the database (at most {limit} kW): {value}",
-                    limit=Literal(str(KW_MAX)), value=value)
+    return None, OP(
+        "demand_kw does not fit the database (at most {limit} kW): {value}", limit=Literal(str(KW_MAX)), value=value
+    )
 
 
 def _shown(text: str, limit: int = 40) -> Literal:
@@ -144,8 +166,13 @@ def _shown(text: str, limit: int = 40) -> Literal:
     return Literal(f"{text[:limit]!r}... ({len(text)} characters)")
 
 
-def parse_row(line: int, raw: dict[str, str | None], region: str, phone_cache: dict[str, str | PhoneProblem],
-              regions: Sequence[str] = DEFAULT_REGIONS) -> Row | BadRow:
+def parse_row(
+    line: int,
+    raw: dict[str, str | None],
+    region: str,
+    phone_cache: dict[str, str | PhoneProblem],
+    regions: Sequence[str] = DEFAULT_REGIONS,
+) -> Row | BadRow:
     """Validate and normalize one CSV record."""
     f = {name: _field(raw, name) for name in COLUMNS}
     f["customer_account"] = fold_digits(f["customer_account"])
@@ -154,20 +181,29 @@ def parse_row(line: int, raw: dict[str, str | None], region: str, phone_cache: d
         problems.append(OP("customer_account must be 6 to 20 digits: {value}", value=_shown(f["customer_account"])))
     code = fold_digits((raw.get("access_code") or "").strip())  # as dialogs.verify reads a typed code
     if len(code) > CODE_MAX or _SPACE.search(code):
-        problems.append(OP("access_code must be at most 64 characters without spaces (it has {length}, "
-                           "{spaces} spaces)", length=len(code), spaces=len(_SPACE.findall(code))))
+        problems.append(
+            OP(
+                "access_code must be at most 64 characters without spaces (it has {length}, {spaces} spaces)",
+                length=len(code),
+                spaces=len(_SPACE.findall(code)),
+            )
+        )
     if not f["customer_name"] or len(f["customer_name"]) > NAME_MAX:
-        problems.append(OP("customer_name is required (at most 200 characters): {value}",
-                           value=_shown(f["customer_name"])))
+        problems.append(
+            OP("customer_name is required (at most 200 characters): {value}", value=_shown(f["customer_name"]))
+        )
     if not _SA_NUMBER.match(f["service_account"]):
-        problems.append(OP("service_account must be 4 to 20 letters, digits or dashes: {value}",
-                           value=_shown(f["service_account"])))
+        problems.append(
+            OP("service_account must be 4 to 20 letters, digits or dashes: {value}", value=_shown(f["service_account"]))
+        )
     if not f["service_address"] or len(f["service_address"]) > ADDRESS_MAX:
-        problems.append(OP("service_address is required (at most 200 characters): {value}",
-                           value=_shown(f["service_address"])))
+        problems.append(
+            OP("service_address is required (at most 200 characters): {value}", value=_shown(f["service_address"]))
+        )
     if not f["outage_group"] or len(f["outage_group"]) > GROUP_MAX:
-        problems.append(OP("outage_group is required (at most 20 characters): {value}",
-                           value=_shown(f["outage_group"])))
+        problems.append(
+            OP("outage_group is required (at most 20 characters): {value}", value=_shown(f["outage_group"]))
+        )
     demand, problem = _demand(f["demand_kw"])
     if problem is not None:
         problems.append(problem)
@@ -177,36 +213,56 @@ def parse_row(line: int, raw: dict[str, str | None], region: str, phone_cache: d
             phone_cache[f["contact_phone"]] = alert_number(f["contact_phone"], region, regions)
         found = phone_cache[f["contact_phone"]]
         if found is PhoneProblem.OUTSIDE:
-            problems.append(OP("contact_phone is outside the regions alerts go to ({regions}): {value}",
-                               regions=Literal(", ".join(regions)), value=_shown(f["contact_phone"], 32)))
+            problems.append(
+                OP(
+                    "contact_phone is outside the regions alerts go to ({regions}): {value}",
+                    regions=Literal(", ".join(regions)),
+                    value=_shown(f["contact_phone"], 32),
+                )
+            )
         elif found is PhoneProblem.INVALID:
-            problems.append(OP("contact_phone is not a valid phone number: {value}",
-                               value=Literal(repr(f["contact_phone"][:32]))))
+            problems.append(
+                OP("contact_phone is not a valid phone number: {value}", value=Literal(repr(f["contact_phone"][:32])))
+            )
         else:
             phone = found
     email: str | None = None
     if f["contact_email"]:
         email = email_address(f["contact_email"])  # the dialogs' own rule
         if email is None or len(email) > EMAIL_MAX:
-            problems.append(OP("contact_email is not an email address: {value}",
-                               value=Literal(repr(f["contact_email"].lower()[:60]))))
+            problems.append(
+                OP(
+                    "contact_email is not an email address: {value}",
+                    value=Literal(repr(f["contact_email"].lower()[:60])),
+                )
+            )
             email = None
     language = LANGUAGES.get(f["contact_language"].lower())
     if language is None:
         problems.append(OP("contact_language must be vi or en: {value}", value=_shown(f["contact_language"])))
     if f["contact_name"]:
         if len(f["contact_name"]) > CONTACT_NAME_MAX:
-            problems.append(OP("contact_name is longer than 100 characters: {value}",
-                               value=_shown(f["contact_name"])))
+            problems.append(OP("contact_name is longer than 100 characters: {value}", value=_shown(f["contact_name"])))
         if not f["contact_phone"] and not email:
             problems.append(OP("a contact needs a contact_phone or a contact_email"))
     elif f["contact_phone"] or email:
         problems.append(OP("contact_name is required when a contact phone or email is given"))
     if problems:
         return BadRow(line, tuple(problems))
-    return Row(line, f["customer_account"], code, f["customer_name"], f["service_account"],
-               f["service_address"], f["outage_group"], demand, f["contact_name"], phone, email,
-               language or "en")
+    return Row(
+        line,
+        f["customer_account"],
+        code,
+        f["customer_name"],
+        f["service_account"],
+        f["service_address"],
+        f["outage_group"],
+        demand,
+        f["contact_name"],
+        phone,
+        email,
+        language or "en",
+    )
 
 
 class _Consistency:
@@ -226,20 +282,25 @@ class _Consistency:
         if account[0][0] != row.customer:
             return OP("service_account belongs to another customer_account on line {line}", line=account[1])
         if account[0] != said:
-            return OP("service_account has another service_address, outage_group or demand_kw on line {line}",
-                      line=account[1])
+            return OP(
+                "service_account has another service_address, outage_group or demand_kw on line {line}", line=account[1]
+            )
         key = row.contact_key
         if key is not None:
             values = (row.contact_name, row.email, row.language)
             contact = self.contacts.setdefault((row.customer, key), (values, row.line))
             if contact[0] != values:
-                return OP("the same contact (by phone, else email) has another contact_name, contact_email or "
-                          "contact_language on line {line}", line=contact[1])
+                return OP(
+                    "the same contact (by phone, else email) has another contact_name, contact_email or "
+                    "contact_language on line {line}",
+                    line=contact[1],
+                )
         return None
 
 
-def read_rows(stream: IO[str], region: str = "US",
-              regions: Sequence[str] = DEFAULT_REGIONS) -> tuple[list[Row], list[BadRow]]:
+def read_rows(
+    stream: IO[str], region: str = "US", regions: Sequence[str] = DEFAULT_REGIONS
+) -> tuple[list[Row], list[BadRow]]:
     """Parse and validate a whole CSV file, including consistency between rows.
 
     A file that is not readable as CSV (an unclosed quote, a field of more than 128 KiB) gives no

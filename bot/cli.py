@@ -45,23 +45,42 @@ from dialogs.text import Literal, Msg, fold
 EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE, EXIT_UNREACHABLE = 1, 2, 3, 4, 5, 6
 DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
 
-cli = typer.Typer(add_completion=False,
-                  help="outagebot: rotating-outage alert contacts, in Vietnamese and English.",
-                  epilog="Settings come from OUTAGEBOT_* environment variables or a .env file in the current "
-                         "directory; each command's --help names the ones it reads, and `outagebot settings` "
-                         "shows them all with their values.")
+cli = typer.Typer(
+    add_completion=False,
+    help="outagebot: rotating-outage alert contacts, in Vietnamese and English.",
+    epilog="Settings come from OUTAGEBOT_* environment variables or a .env file in the current "
+    "directory; each command's --help names the ones it reads, and `outagebot settings` "
+    "shows them all with their values.",
+)
 err = Console(stderr=True, soft_wrap=True, highlight=False)
-PHASES = {"validated": OP("checking rows"), "codes": OP("hashing access codes"),
-          "customers": OP("customer accounts"), "service accounts": OP("service accounts"),
-          "contacts": OP("contacts")}
+PHASES = {
+    "validated": OP("checking rows"),
+    "codes": OP("hashing access codes"),
+    "customers": OP("customer accounts"),
+    "service accounts": OP("service accounts"),
+    "contacts": OP("contacts"),
+}
 
 
 SETTINGS_FOR_ALL = ("database_url", "log_level", "log_format", "operator_language")
-SETTINGS_FOR_TURNS = ("pepper", "pepper_file", "scrypt_n", "timezone", "support_phone", "default_region",
-                      "phone_regions", "session_idle_minutes", "session_max_hours", "lockout_failures",
-                      "lockout_minutes", "address_max_failures", "address_window_minutes",
-                      "global_failure_alarm_per_minute", "max_contacts_per_customer",
-                      "notices_per_customer_per_hour")
+SETTINGS_FOR_TURNS = (
+    "pepper",
+    "pepper_file",
+    "scrypt_n",
+    "timezone",
+    "support_phone",
+    "default_region",
+    "phone_regions",
+    "session_idle_minutes",
+    "session_max_hours",
+    "lockout_failures",
+    "lockout_minutes",
+    "address_max_failures",
+    "address_window_minutes",
+    "global_failure_alarm_per_minute",
+    "max_contacts_per_customer",
+    "notices_per_customer_per_hour",
+)
 
 
 def reads(*names: str) -> str:
@@ -83,8 +102,9 @@ def _version(value: bool) -> None:
 @cli.callback(invoke_without_command=True)
 def _main(
     context: typer.Context,
-    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_version,
-                                          help="print the version and exit")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_version, help="print the version and exit")
+    ] = False,
     debug: Annotated[bool, typer.Option("--debug", help="show the full traceback of an error")] = False,
 ) -> None:
     """outagebot: rotating-outage alert contacts, in Vietnamese and English."""
@@ -141,12 +161,21 @@ def _prepare_schema(engine: Engine, settings: Settings, *, migrate_any_sqlite: b
     if found.current is None:
         message = OP("The database {url} has no schema yet: run outagebot db upgrade first.", url=url)
     elif found.newer:
-        message = OP("The database {url} is at schema {current}, which this version of outagebot does not know "
-                     "(it knows up to {head}): upgrade outagebot.", url=url, current=Literal(found.current),
-                     head=Literal(found.head))
+        message = OP(
+            "The database {url} is at schema {current}, which this version of outagebot does not know "
+            "(it knows up to {head}): upgrade outagebot.",
+            url=url,
+            current=Literal(found.current),
+            head=Literal(found.head),
+        )
     else:
-        message = OP("The database {url} is at schema {current}; this version needs {head}: back it up, then run "
-                     "outagebot db upgrade.", url=url, current=Literal(found.current), head=Literal(found.head))
+        message = OP(
+            "The database {url} is at schema {current}; this version needs {head}: back it up, then run "
+            "outagebot db upgrade.",
+            url=url,
+            current=Literal(found.current),
+            head=Literal(found.head),
+        )
     _config_error(settings, Catalogs().render(message, settings.operator_language))
 
 
@@ -170,9 +199,16 @@ def _app(*, generate_pepper: bool = False, batch: bool = False, migrate_any_sqli
     except ConfigError as exc:
         _config_error(settings, str(exc))
     if created is not None:
-        say(Catalogs(), settings, OP("Made a secret pepper for this demo database in {path} (keep it with the "
-                                     "database: without it no access code verifies).",
-                                     path=Literal(str(created.resolve()))), to_stderr=True)
+        say(
+            Catalogs(),
+            settings,
+            OP(
+                "Made a secret pepper for this demo database in {path} (keep it with the "
+                "database: without it no access code verifies).",
+                path=Literal(str(created.resolve())),
+            ),
+            to_stderr=True,
+        )
     _check_schema(settings, migrate_any_sqlite=migrate_any_sqlite)
     return build(settings, pepper=pepper, limits=BATCH_WAITS if batch else None, migrate_db=False)
 
@@ -191,14 +227,14 @@ def _database(settings: Settings) -> Database:
 def _seed(app: App) -> ImportReport:
     demo = resources.files("bot").joinpath("demo_accounts.csv")
     with resources.as_file(demo) as path:
-        return import_file(app.db, app.hasher, Path(path), region=app.settings.default_region,
-                           regions=app.settings.regions)
+        return import_file(
+            app.db, app.hasher, Path(path), region=app.settings.default_region, regions=app.settings.regions
+        )
 
 
 @cli.command(epilog=reads(*SETTINGS_FOR_TURNS))
 def chat(
-    lang: Annotated[str | None, typer.Option("--lang", metavar="[vi|en]",
-                                             help="the language offered first")] = None,
+    lang: Annotated[str | None, typer.Option("--lang", metavar="[vi|en]", help="the language offered first")] = None,
     address: Annotated[str, typer.Option("--address", help="who is chatting (one session each)")] = "local",
 ) -> None:
     """Chat with the bot in this terminal (reads one message per line when input is not a terminal)."""
@@ -209,20 +245,41 @@ def chat(
     try:
         database = app.settings.database_file()
         if database is not None:
-            say(app.catalogs, app.settings, OP("Database: {path}", path=Literal(str(database.resolve()))),
-                to_stderr=True)
+            say(
+                app.catalogs,
+                app.settings,
+                OP("Database: {path}", path=Literal(str(database.resolve()))),
+                to_stderr=True,
+            )
         if is_empty(app.db.engine):
             if app.settings.is_default_database:
                 _seed(app)
-                say(app.catalogs, app.settings, OP("Loaded the demo accounts (see README: 700000001 / 482913, "
-                                                   "700000002 / 731562)."), to_stderr=True)
+                say(
+                    app.catalogs,
+                    app.settings,
+                    OP("Loaded the demo accounts (see README: 700000001 / 482913, 700000002 / 731562)."),
+                    to_stderr=True,
+                )
             else:
-                say(app.catalogs, app.settings, OP("This database has no customer accounts yet: load them with "
-                                                   "outagebot import-accounts FILE.csv."), to_stderr=True)
+                say(
+                    app.catalogs,
+                    app.settings,
+                    OP(
+                        "This database has no customer accounts yet: load them with outagebot import-accounts FILE.csv."
+                    ),
+                    to_stderr=True,
+                )
         interactive = sys.stdin.isatty()
         if interactive:
-            say(app.catalogs, app.settings, OP("Type quit, exit or thoát (or press Ctrl-D) to leave; the "
-                                               "conversation is kept for its next message."), to_stderr=True)
+            say(
+                app.catalogs,
+                app.settings,
+                OP(
+                    "Type quit, exit or thoát (or press Ctrl-D) to leave; the "
+                    "conversation is kept for its next message."
+                ),
+                to_stderr=True,
+            )
         states = app.conversation.engine.states
 
         def turn(text: str) -> bool:
@@ -249,21 +306,32 @@ def chat(
         app.close()
 
 
-@cli.command("import-accounts", epilog=reads("pepper", "pepper_file", "scrypt_n", "default_region",
-                                             "phone_regions"))
+@cli.command("import-accounts", epilog=reads("pepper", "pepper_file", "scrypt_n", "default_region", "phone_regions"))
 def import_accounts(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True, help="CIS export (CSV)")],
     skip_invalid: Annotated[bool, typer.Option("--skip-invalid", help="import the good rows anyway")] = False,
-    report_file: Annotated[Path | None, typer.Option(
-        "--report", dir_okay=False, help=f"where every bad row is written when there are more than {SHOWN_ERRORS} "
-                                         "(default: FILE.errors.txt beside the file)")] = None,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            dir_okay=False,
+            help=f"where every bad row is written when there are more than {SHOWN_ERRORS} "
+            "(default: FILE.errors.txt beside the file)",
+        ),
+    ] = None,
 ) -> None:
     """Import (or update in place) customer accounts, service accounts and contacts from a CSV file."""
     app = _app(batch=True)
     catalogs, settings = app.catalogs, app.settings
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar:
             tasks: dict[str, TaskID] = {}
 
             def progress(phase: str, n: int, total: int) -> None:
@@ -273,35 +341,69 @@ def import_accounts(
                 bar.advance(tasks[phase], n)
 
             try:
-                report = import_file(app.db, app.hasher, file, skip_invalid=skip_invalid,
-                                     region=settings.default_region, regions=settings.regions,
-                                     progress=progress)
+                report = import_file(
+                    app.db,
+                    app.hasher,
+                    file,
+                    skip_invalid=skip_invalid,
+                    region=settings.default_region,
+                    regions=settings.regions,
+                    progress=progress,
+                )
             except UnicodeDecodeError as exc:
-                line = file.read_bytes()[:exc.start].count(b"\n") + 1
-                say(catalogs, settings, OP("{file}, line {line}: not UTF-8 text (byte {position} of the file); "
-                                           "nothing imported. Save the export as UTF-8.", file=Literal(str(file)),
-                                           line=line, position=exc.start), error=True)
+                line = file.read_bytes()[: exc.start].count(b"\n") + 1
+                say(
+                    catalogs,
+                    settings,
+                    OP(
+                        "{file}, line {line}: not UTF-8 text (byte {position} of the file); "
+                        "nothing imported. Save the export as UTF-8.",
+                        file=Literal(str(file)),
+                        line=line,
+                        position=exc.start,
+                    ),
+                    error=True,
+                )
                 raise typer.Exit(EXIT_USAGE) from None
         _report_bad_rows(catalogs, settings, file, report, report_file)
         if report.error is not None:
             say(catalogs, settings, report.error, error=True)
             raise typer.Exit(EXIT_DATABASE)
         if not report.imported:
-            say(catalogs, settings, OPN("{n} bad row of {rows}; nothing imported. Fix it, or use --skip-invalid "
-                                        "to import the good rows.", "{n} bad rows of {rows}; nothing imported. Fix "
-                                        "them, or use --skip-invalid to import the good rows.", len(report.bad),
-                                        rows=report.rows), error=True)
+            say(
+                catalogs,
+                settings,
+                OPN(
+                    "{n} bad row of {rows}; nothing imported. Fix it, or use --skip-invalid to import the good rows.",
+                    "{n} bad rows of {rows}; nothing imported. Fix "
+                    "them, or use --skip-invalid to import the good rows.",
+                    len(report.bad),
+                    rows=report.rows,
+                ),
+                error=True,
+            )
             raise typer.Exit(EXIT_BAD_DATA)
-        say(catalogs, settings, OP(
-            "imported {good} of {rows} rows: customer accounts +{customers_added} ~{customers_updated}, "
-            "access codes hashed {codes}, service accounts +{accounts_added} ~{accounts_updated}, "
-            "contacts +{contacts_added} ~{contacts_updated}, assignments +{assignments}; "
-            "{unchanged} contact rows unchanged since the last import (customers' changes to them kept)",
-            good=report.rows - len(report.bad), rows=report.rows, customers_added=report.customers_added,
-            customers_updated=report.customers_updated, codes=report.codes_hashed,
-            accounts_added=report.service_accounts_added, accounts_updated=report.service_accounts_updated,
-            contacts_added=report.contacts_added, contacts_updated=report.contacts_updated,
-            assignments=report.assignments_added, unchanged=report.rows_unchanged))
+        say(
+            catalogs,
+            settings,
+            OP(
+                "imported {good} of {rows} rows: customer accounts +{customers_added} ~{customers_updated}, "
+                "access codes hashed {codes}, service accounts +{accounts_added} ~{accounts_updated}, "
+                "contacts +{contacts_added} ~{contacts_updated}, assignments +{assignments}; "
+                "{unchanged} contact rows unchanged since the last import (customers' changes to them kept)",
+                good=report.rows - len(report.bad),
+                rows=report.rows,
+                customers_added=report.customers_added,
+                customers_updated=report.customers_updated,
+                codes=report.codes_hashed,
+                accounts_added=report.service_accounts_added,
+                accounts_updated=report.service_accounts_updated,
+                contacts_added=report.contacts_added,
+                contacts_updated=report.contacts_updated,
+                assignments=report.assignments_added,
+                unchanged=report.rows_unchanged,
+            ),
+        )
         if report.bad:
             raise typer.Exit(EXIT_PARTIAL)
     finally:
@@ -311,11 +413,16 @@ def import_accounts(
 SHOWN_ERRORS = 50  # bad rows printed on the terminal; all of them go to the report file
 
 
-def _report_bad_rows(catalogs: Catalogs, settings: Settings, file: Path, report: ImportReport,
-                     report_file: Path | None) -> None:
+def _report_bad_rows(
+    catalogs: Catalogs, settings: Settings, file: Path, report: ImportReport, report_file: Path | None
+) -> None:
     """The first bad rows on the terminal; when there are more, every one of them in a report file."""
-    lines = [catalogs.render(OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)),
-                             settings.operator_language) for bad in report.bad]
+    lines = [
+        catalogs.render(
+            OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)), settings.operator_language
+        )
+        for bad in report.bad
+    ]
     for line in lines[:SHOWN_ERRORS]:
         err.print(line, markup=False)
     if len(lines) <= SHOWN_ERRORS:
@@ -324,21 +431,45 @@ def _report_bad_rows(catalogs: Catalogs, settings: Settings, file: Path, report:
     try:
         target.write_text("\n".join(lines) + "\n", encoding="utf-8")
     except OSError as exc:
-        say(catalogs, settings, OP("... and {more} more; the full list could not be written to {path}: {reason}",
-                                   more=len(lines) - SHOWN_ERRORS, path=Literal(str(target)),
-                                   reason=Literal(exc.strerror or type(exc).__name__)), error=True)
+        say(
+            catalogs,
+            settings,
+            OP(
+                "... and {more} more; the full list could not be written to {path}: {reason}",
+                more=len(lines) - SHOWN_ERRORS,
+                path=Literal(str(target)),
+                reason=Literal(exc.strerror or type(exc).__name__),
+            ),
+            error=True,
+        )
         return
-    say(catalogs, settings, OP("... and {more} more: every bad row is listed in {path}",
-                               more=len(lines) - SHOWN_ERRORS, path=Literal(str(target))), to_stderr=True)
+    say(
+        catalogs,
+        settings,
+        OP(
+            "... and {more} more: every bad row is listed in {path}",
+            more=len(lines) - SHOWN_ERRORS,
+            path=Literal(str(target)),
+        ),
+        to_stderr=True,
+    )
 
 
 def _left_out(left: LeftOut) -> Msg:
     contact, customer = Literal(left.contact), Literal(left.customer)
     if left.reason == "no_service_account":
-        return OP("not exported: {contact} of customer_account {customer} is on no service account (every row "
-                  "of the format is a service account)", contact=contact, customer=customer)
-    return OP("not exported: {contact} of customer_account {customer} has neither a phone nor an email (the "
-              "import would refuse the row)", contact=contact, customer=customer)
+        return OP(
+            "not exported: {contact} of customer_account {customer} is on no service account (every row "
+            "of the format is a service account)",
+            contact=contact,
+            customer=customer,
+        )
+    return OP(
+        "not exported: {contact} of customer_account {customer} has neither a phone nor an email (the "
+        "import would refuse the row)",
+        contact=contact,
+        customer=customer,
+    )
 
 
 @cli.command("export-contacts", epilog=reads())
@@ -351,8 +482,12 @@ def export_contacts_command(
     db = _database(settings)  # no pepper needed: nothing is verified or hashed
     try:
         if file.exists() and not overwrite:
-            say(catalogs, settings, OP("{file} exists; nothing written (use --overwrite to replace it).",
-                                       file=Literal(str(file))), error=True)
+            say(
+                catalogs,
+                settings,
+                OP("{file} exists; nothing written (use --overwrite to replace it).", file=Literal(str(file))),
+                error=True,
+            )
             raise typer.Exit(EXIT_USAGE)
         partial = file.with_name(f".{file.name}.partial")
         try:
@@ -360,27 +495,58 @@ def export_contacts_command(
                 report = export_contacts(db, stream)
             os.replace(partial, file)  # readers never see half a file
         except OSError as exc:
-            say(catalogs, settings, OP("{file}: cannot write it ({error}); nothing written.", file=Literal(str(file)),
-                                       error=Literal(exc.strerror or type(exc).__name__)), error=True)
+            say(
+                catalogs,
+                settings,
+                OP(
+                    "{file}: cannot write it ({error}); nothing written.",
+                    file=Literal(str(file)),
+                    error=Literal(exc.strerror or type(exc).__name__),
+                ),
+                error=True,
+            )
             raise typer.Exit(EXIT_USAGE) from None
         finally:
             partial.unlink(missing_ok=True)
         for left in report.left_out:
             say(catalogs, settings, _left_out(left), to_stderr=True)
-        say(catalogs, settings, OP(
-            "exported {rows} rows to {file}: {customers} customer accounts, {accounts} service accounts, "
-            "{contacts} contacts; access_code is left empty (only hashes are stored; the import keeps the "
-            "stored codes)", rows=report.rows, file=Literal(str(file)), customers=report.customers,
-            accounts=report.service_accounts, contacts=report.contacts))
+        say(
+            catalogs,
+            settings,
+            OP(
+                "exported {rows} rows to {file}: {customers} customer accounts, {accounts} service accounts, "
+                "{contacts} contacts; access_code is left empty (only hashes are stored; the import keeps the "
+                "stored codes)",
+                rows=report.rows,
+                file=Literal(str(file)),
+                customers=report.customers,
+                accounts=report.service_accounts,
+                contacts=report.contacts,
+            ),
+        )
     finally:
         db.close()
 
 
-@cli.command(epilog=reads(*SETTINGS_FOR_TURNS, "public_url", "twilio_account_sid", "twilio_auth_token",
-                         "twilio_from", "twilio_messaging_service_sid", "twilio_api_url", "sms_max_body_bytes",
-                         "outbox_interval_seconds", "purge_interval_seconds", "db_lock_timeout_seconds",
-                         "db_statement_timeout_seconds", "db_pool_size", "replay_retention_hours",
-                         "session_retention_days"))
+@cli.command(
+    epilog=reads(
+        *SETTINGS_FOR_TURNS,
+        "public_url",
+        "twilio_account_sid",
+        "twilio_auth_token",
+        "twilio_from",
+        "twilio_messaging_service_sid",
+        "twilio_api_url",
+        "sms_max_body_bytes",
+        "outbox_interval_seconds",
+        "purge_interval_seconds",
+        "db_lock_timeout_seconds",
+        "db_statement_timeout_seconds",
+        "db_pool_size",
+        "replay_retention_hours",
+        "session_retention_days",
+    )
+)
 def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port to listen on")] = 8080,
@@ -396,30 +562,63 @@ def serve(
     except ConfigError as exc:
         _config_error(settings, str(exc))
     if workers > 1 and settings.database_file() is not None:
-        say(catalogs, settings, OP("--workers above 1 needs PostgreSQL: SQLite has one writer, and one worker "
-                                   "serves it best."), error=True)
+        say(
+            catalogs,
+            settings,
+            OP("--workers above 1 needs PostgreSQL: SQLite has one writer, and one worker serves it best."),
+            error=True,
+        )
         raise typer.Exit(EXIT_USAGE)
     if settings.sms_enabled:
-        say(catalogs, settings, OP("SMS webhooks on: {url}/sms/inbound (status callbacks: {url}/sms/status)",
-                                   url=Literal((settings.public_url or "").rstrip("/"))), to_stderr=True)
+        say(
+            catalogs,
+            settings,
+            OP(
+                "SMS webhooks on: {url}/sms/inbound (status callbacks: {url}/sms/status)",
+                url=Literal((settings.public_url or "").rstrip("/")),
+            ),
+            to_stderr=True,
+        )
     else:
-        say(catalogs, settings, OP("SMS webhooks are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
-                                   "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM."), to_stderr=True)
+        say(
+            catalogs,
+            settings,
+            OP(
+                "SMS webhooks are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
+                "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM."
+            ),
+            to_stderr=True,
+        )
     try:  # a port that is taken (or not ours to take) is one line and the configuration's exit code
         with socket.create_server((host, port)):
             pass
     except OSError as exc:
-        _config_error(settings, catalogs.render(OP("Cannot listen on {host}:{port}: {reason}",
-                                                   host=Literal(host), port=Literal(str(port)),
-                                                   reason=Literal(exc.strerror or type(exc).__name__)),
-                                                settings.operator_language))
+        _config_error(
+            settings,
+            catalogs.render(
+                OP(
+                    "Cannot listen on {host}:{port}: {reason}",
+                    host=Literal(host),
+                    port=Literal(str(port)),
+                    reason=Literal(exc.strerror or type(exc).__name__),
+                ),
+                settings.operator_language,
+            ),
+        )
     _check_schema(settings)  # before any worker starts: the default SQLite file is migrated, others checked
     with tempfile.TemporaryDirectory(prefix="outagebot-metrics-") as shared:
         if workers > 1:  # every worker writes its metrics here; /metrics adds them up (bot.metrics)
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", shared)
-        uvicorn.run("bot.web:from_environment", factory=True, host=host, port=port, workers=workers,
-                    log_level=settings.log_level.lower(), access_log=False,
-                    log_config=logging_config(settings.log_level, settings.log_format))
+        uvicorn.run(
+            "bot.web:from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            log_config=logging_config(settings.log_level, settings.log_format),
+        )
 
 
 @cli.command("seed-demo", epilog=reads("pepper", "pepper_file", "scrypt_n"))
@@ -427,21 +626,37 @@ def seed_demo() -> None:
     """Load the demo accounts (two businesses, Vietnamese and English contacts) into a SQLite database."""
     settings = _settings()
     if settings.database_file() is None:
-        _config_error(settings, Catalogs().render(OP("seed-demo loads demo accounts only into a SQLite database, "
-                                                     "never into PostgreSQL."), settings.operator_language))
+        _config_error(
+            settings,
+            Catalogs().render(
+                OP("seed-demo loads demo accounts only into a SQLite database, never into PostgreSQL."),
+                settings.operator_language,
+            ),
+        )
     db = _database(settings)
     try:
         numbers = db.read(lambda conn: {r[0] for r in conn.execute(select(CustomerAccount.number))})
     finally:
         db.close()
     if numbers - DEMO_ACCOUNTS:
-        _config_error(settings, Catalogs().render(OP("This database holds other customers: demo accounts are not "
-                                                     "loaded into it."), settings.operator_language))
+        _config_error(
+            settings,
+            Catalogs().render(
+                OP("This database holds other customers: demo accounts are not loaded into it."),
+                settings.operator_language,
+            ),
+        )
     app = _app(generate_pepper=True, batch=True, migrate_any_sqlite=True)
     try:
         report = _seed(app)
-        say(app.catalogs, app.settings, OP("demo data loaded: {rows} rows (customer 700000001 code 482913; "
-                                           "customer 700000002 code 731562)", rows=report.rows))
+        say(
+            app.catalogs,
+            app.settings,
+            OP(
+                "demo data loaded: {rows} rows (customer 700000001 code 482913; customer 700000002 code 731562)",
+                rows=report.rows,
+            ),
+        )
     finally:
         app.close()
 
@@ -460,16 +675,33 @@ def db_upgrade(
     try:
         before = schema(engine)
         if before.newer:
-            _config_error(settings, catalogs.render(OP(
-                "The database {url} is at schema {current}, which this version of outagebot does not know (it knows "
-                "up to {head}): upgrade outagebot.", url=Literal(_url(settings)), current=Literal(str(before.current)),
-                head=Literal(before.head)), settings.operator_language))
+            _config_error(
+                settings,
+                catalogs.render(
+                    OP(
+                        "The database {url} is at schema {current}, which this version of outagebot does not know "
+                        "(it knows up to {head}): upgrade outagebot.",
+                        url=Literal(_url(settings)),
+                        current=Literal(str(before.current)),
+                        head=Literal(before.head),
+                    ),
+                    settings.operator_language,
+                ),
+            )
         migrate(engine, revision)
         after = schema(engine)
     finally:
         engine.dispose()
-    say(catalogs, settings, OP("Database {url}: schema {before} -> {after}", url=Literal(_url(settings)),
-                               before=Literal(before.current or "-"), after=Literal(after.current or "-")))
+    say(
+        catalogs,
+        settings,
+        OP(
+            "Database {url}: schema {before} -> {after}",
+            url=Literal(_url(settings)),
+            before=Literal(before.current or "-"),
+            after=Literal(after.current or "-"),
+        ),
+    )
 
 
 @db_cli.command("current", epilog=reads())
@@ -484,8 +716,11 @@ def db_current() -> None:
     if found.up_to_date:
         say(catalogs, settings, OP("{current} (the newest)", current=Literal(found.head)))
         return
-    say(catalogs, settings, OP("{current} (this version needs {head})", current=Literal(found.current or "-"),
-                               head=Literal(found.head)))
+    say(
+        catalogs,
+        settings,
+        OP("{current} (this version needs {head})", current=Literal(found.current or "-"), head=Literal(found.head)),
+    )
     raise typer.Exit(EXIT_CONFIG)
 
 
@@ -537,25 +772,53 @@ def customer_show(
     finally:
         db.close()
     if found is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))),
-            error=True)
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))), error=True)
         raise typer.Exit(EXIT_BAD_DATA)
     if as_json:
         _print_json(found)
         return
-    lock = (OP("locked until {when}", when=Literal(found["locked_until"])) if found["locked_until"]
-            else OP("not locked; failed attempts in a row: {n}", n=found["failed_attempts"]))
-    say(catalogs, settings, OP("Customer account {number}: {name}", number=Literal(found["customer_account"]),
-                               name=Literal(found["name"])))
+    lock = (
+        OP("locked until {when}", when=Literal(found["locked_until"]))
+        if found["locked_until"]
+        else OP("not locked; failed attempts in a row: {n}", n=found["failed_attempts"])
+    )
+    say(
+        catalogs,
+        settings,
+        OP("Customer account {number}: {name}", number=Literal(found["customer_account"]), name=Literal(found["name"])),
+    )
     say(catalogs, settings, lock)
-    say(catalogs, settings, OP("signed-in sessions: {n}; last message: {last}; last change: {changed}",
-                               n=found["signed_in_sessions"], last=Literal(found["last_seen"] or "-"),
-                               changed=Literal(found["last_audited"] or "-")))
-    _table(catalogs, settings, [OP("service account"), OP("service address"), OP("outage group")],
-           [[a["number"], a["address"], a["outage_group"]] for a in found["service_accounts"]])
-    _table(catalogs, settings, [OP("contact"), OP("mobile"), OP("email"), OP("language"), OP("service accounts")],
-           [[c["name"] + (" (STOP)" if c["opted_out"] else ""), c["phone"] or "-", c["email"] or "-", c["language"],
-             ", ".join(c["service_accounts"]) or "-"] for c in found["contacts"]])
+    say(
+        catalogs,
+        settings,
+        OP(
+            "signed-in sessions: {n}; last message: {last}; last change: {changed}",
+            n=found["signed_in_sessions"],
+            last=Literal(found["last_seen"] or "-"),
+            changed=Literal(found["last_audited"] or "-"),
+        ),
+    )
+    _table(
+        catalogs,
+        settings,
+        [OP("service account"), OP("service address"), OP("outage group")],
+        [[a["number"], a["address"], a["outage_group"]] for a in found["service_accounts"]],
+    )
+    _table(
+        catalogs,
+        settings,
+        [OP("contact"), OP("mobile"), OP("email"), OP("language"), OP("service accounts")],
+        [
+            [
+                c["name"] + (" (STOP)" if c["opted_out"] else ""),
+                c["phone"] or "-",
+                c["email"] or "-",
+                c["language"],
+                ", ".join(c["service_accounts"]) or "-",
+            ]
+            for c in found["contacts"]
+        ],
+    )
 
 
 @customer_cli.command("unlock", epilog=reads())
@@ -572,12 +835,17 @@ def customer_unlock(
     finally:
         db.close()
     if was is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))),
-            error=True)
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))), error=True)
         raise typer.Exit(EXIT_BAD_DATA)
-    say(catalogs, settings, OP("Customer account {number} unlocked.", number=Literal(customer_account)) if was
-        else OP("Customer account {number} was not locked; its failure count is cleared.",
-                number=Literal(customer_account)))
+    say(
+        catalogs,
+        settings,
+        OP("Customer account {number} unlocked.", number=Literal(customer_account))
+        if was
+        else OP(
+            "Customer account {number} was not locked; its failure count is cleared.", number=Literal(customer_account)
+        ),
+    )
 
 
 def _since(value: str | None) -> datetime | None:
@@ -586,8 +854,11 @@ def _since(value: str | None) -> datetime | None:
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(Catalogs().render(OP("--since takes a date or a time, e.g. 2026-11-27 or "
-                                                      "2026-11-27T14:00"), _settings().operator_language)) from None
+        raise typer.BadParameter(
+            Catalogs().render(
+                OP("--since takes a date or a time, e.g. 2026-11-27 or 2026-11-27T14:00"), _settings().operator_language
+            )
+        ) from None
     return when if when.tzinfo is not None else when.replace(tzinfo=ZoneInfo(_settings().timezone))
 
 
@@ -607,15 +878,26 @@ def audit_command(
     finally:
         db.close()
     if entries is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer or ""))),
-            error=True)
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer or ""))), error=True)
         raise typer.Exit(EXIT_BAD_DATA)
     if as_json:
         _print_json(entries)
         return
-    _table(catalogs, settings, [OP("time"), OP("customer account"), OP("action"), OP("by"), OP("details")],
-           [[e["at"], e["customer_account"] or "-", e["action"], f"{e['channel']}:{e['by']}",
-             json.dumps(e["details"], ensure_ascii=False)] for e in entries])
+    _table(
+        catalogs,
+        settings,
+        [OP("time"), OP("customer account"), OP("action"), OP("by"), OP("details")],
+        [
+            [
+                e["at"],
+                e["customer_account"] or "-",
+                e["action"],
+                f"{e['channel']}:{e['by']}",
+                json.dumps(e["details"], ensure_ascii=False),
+            ]
+            for e in entries
+        ],
+    )
 
 
 @cli.command("optouts", epilog=reads("timezone"))
@@ -630,14 +912,19 @@ def optouts_command(as_json: Annotated[bool, typer.Option("--json", help="a JSON
     if as_json:
         _print_json(found)
         return
-    _table(catalogs, settings, [OP("time"), OP("channel"), OP("address"), OP("keyword")],
-           [[o["at"], o["channel"], o["address"], o["keyword"]] for o in found])
+    _table(
+        catalogs,
+        settings,
+        [OP("time"), OP("channel"), OP("address"), OP("keyword")],
+        [[o["at"], o["channel"], o["address"], o["keyword"]] for o in found],
+    )
 
 
 @cli.command("outbox", epilog=reads("timezone"))
 def outbox_command(
-    status: Annotated[str | None, typer.Option("--status", help="only this status (pending, failed, expired, ...)")]
-    = None,
+    status: Annotated[
+        str | None, typer.Option("--status", help="only this status (pending, failed, expired, ...)")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False,
 ) -> None:
@@ -651,10 +938,23 @@ def outbox_command(
     if as_json:
         _print_json(found)
         return
-    _table(catalogs, settings, [OP("created"), OP("kind"), OP("address"), OP("status"), OP("attempts"),
-                                OP("error code"), OP("next attempt")],
-           [[m["created"], m["kind"], m["address"], m["status"], str(m["attempts"]),
-             str(m["error_code"] or "-"), m["next_attempt"] or "-"] for m in found])
+    _table(
+        catalogs,
+        settings,
+        [OP("created"), OP("kind"), OP("address"), OP("status"), OP("attempts"), OP("error code"), OP("next attempt")],
+        [
+            [
+                m["created"],
+                m["kind"],
+                m["address"],
+                m["status"],
+                str(m["attempts"]),
+                str(m["error_code"] or "-"),
+                m["next_attempt"] or "-",
+            ]
+            for m in found
+        ],
+    )
 
 
 sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions.")
@@ -676,11 +976,17 @@ def sessions_revoke(
     finally:
         db.close()
     if done is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))),
-            error=True)
+        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))), error=True)
         raise typer.Exit(EXIT_BAD_DATA)
-    say(catalogs, settings, OP("Customer account {number}: signed-in sessions: {n}. They end at their next "
-                               "message.", number=Literal(mask(customer_account)), n=done))
+    say(
+        catalogs,
+        settings,
+        OP(
+            "Customer account {number}: signed-in sessions: {n}. They end at their next message.",
+            number=Literal(mask(customer_account)),
+            n=done,
+        ),
+    )
 
 
 @cli.command(epilog=reads())
@@ -694,8 +1000,15 @@ def dialogs(mermaid: Annotated[bool, typer.Option("--mermaid", help="print a Mer
     if mermaid:
         print(engine.mermaid(), end="")
     else:
-        say(catalogs, settings, OP("{states} states, {transitions} transitions: graph and catalogs OK",
-                                   states=len(engine.states), transitions=len(engine.edges())))
+        say(
+            catalogs,
+            settings,
+            OP(
+                "{states} states, {transitions} transitions: graph and catalogs OK",
+                states=len(engine.states),
+                transitions=len(engine.edges()),
+            ),
+        )
 
 
 @cli.command("settings", epilog=reads())
@@ -727,13 +1040,28 @@ def _database_error(exc: DBAPIError | ArgumentError | NoSuchModuleError) -> NoRe
     except ArgumentError:
         url = "OUTAGEBOT_DATABASE_URL"
     if isinstance(exc, ArgumentError | NoSuchModuleError):
-        err.print(Catalogs().render(OP("OUTAGEBOT_DATABASE_URL cannot be used: {reason}", reason=Literal(str(exc))),
-                                    settings.operator_language), markup=False, style="red")
+        err.print(
+            Catalogs().render(
+                OP("OUTAGEBOT_DATABASE_URL cannot be used: {reason}", reason=Literal(str(exc))),
+                settings.operator_language,
+            ),
+            markup=False,
+            style="red",
+        )
         raise SystemExit(EXIT_CONFIG)
     reason = (str(exc.orig if exc.orig is not None else exc).strip().splitlines() or [type(exc).__name__])[0]
-    err.print(Catalogs().render(OP("Cannot connect to the database {url}: {reason} (--debug shows the details)",
-                                   url=Literal(url), reason=Literal(mask_text(reason))),
-                                settings.operator_language), markup=False, style="red")
+    err.print(
+        Catalogs().render(
+            OP(
+                "Cannot connect to the database {url}: {reason} (--debug shows the details)",
+                url=Literal(url),
+                reason=Literal(mask_text(reason)),
+            ),
+            settings.operator_language,
+        ),
+        markup=False,
+        style="red",
+    )
     raise SystemExit(EXIT_UNREACHABLE)
 
 

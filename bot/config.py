@@ -26,12 +26,14 @@ class ConfigError(Exception):
 class Settings(BaseSettings):
     """Everything that varies between deployments. Tests build their own with keyword arguments."""
 
-    model_config = SettingsConfigDict(env_prefix="OUTAGEBOT_", env_file=".env", env_file_encoding="utf-8",
-                                      extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="OUTAGEBOT_", env_file=".env", env_file_encoding="utf-8", extra="ignore", frozen=True
+    )
 
     database_url: str = DEFAULT_DATABASE_URL
     pepper: SecretStr | None = Field(
-        default=None, description="Secret mixed into every access-code hash; keep it outside the database.")
+        default=None, description="Secret mixed into every access-code hash; keep it outside the database."
+    )
     pepper_file: Path | None = Field(default=None, description="a file holding the pepper (instead of PEPPER)")
     timezone: str = "America/Los_Angeles"
     operator_language: Literal["en", "vi"] = Field(default="en", description="language of the CLI's reports")
@@ -52,27 +54,35 @@ class Settings(BaseSettings):
     twilio_api_url: str = "https://api.twilio.com"
     sms_max_body_bytes: int = Field(default=16_384, ge=1024)
     outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often due retries are sent")
-    purge_interval_seconds: float = Field(default=3600.0, gt=0,
-                                          description="how often serve purges what is past retention")
+    purge_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="how often serve purges what is past retention"
+    )
     scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
-    db_lock_timeout_seconds: float = Field(default=3.0, gt=0, le=10,
-                                           description="longest wait for a lock or a connection in a turn")
+    db_lock_timeout_seconds: float = Field(
+        default=3.0, gt=0, le=10, description="longest wait for a lock or a connection in a turn"
+    )
     db_statement_timeout_seconds: float = Field(default=5.0, gt=0, le=10, description="longest statement in a turn")
-    db_pool_size: int = Field(default=20, ge=1, le=200,
-                              description="turns run at once per worker on PostgreSQL (a thread and a connection each)")
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=200,
+        description="turns run at once per worker on PostgreSQL (a thread and a connection each)",
+    )
     phone_regions: str = Field(default="US,CA", description="where contacts' numbers may be (ISO 3166 codes)")
     max_contacts_per_customer: int = Field(default=25, ge=1, le=10_000)
     notices_per_customer_per_hour: int = Field(default=20, ge=1, le=10_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
-        default="WARNING", description="the least severe log lines written (every line is masked: bot.logs)")
+        default="WARNING", description="the least severe log lines written (every line is masked: bot.logs)"
+    )
     log_format: Literal["text", "json"] = Field(
-        default="text", description="text: one line each with a UTC timestamp; json: one JSON object a line")
+        default="text", description="text: one line each with a UTC timestamp; json: one JSON object a line"
+    )
     replay_retention_hours: int = Field(
-        default=48, ge=1, le=24 * 366, description="how long a reply is kept to answer a provider's retry")
+        default=48, ge=1, le=24 * 366, description="how long a reply is kept to answer a provider's retry"
+    )
     # At least a day, so longer than the idle timeout and the per-address throttle window (each at
     # most a day): a session purged for idleness holds nothing that is still in force.
-    session_retention_days: int = Field(
-        default=30, ge=1, le=3660, description="a session idle this long is deleted")
+    session_retention_days: int = Field(default=30, ge=1, le=3660, description="a session idle this long is deleted")
 
     @field_validator("timezone")
     @classmethod
@@ -104,8 +114,12 @@ class Settings(BaseSettings):
     @property
     def sms_enabled(self) -> bool:
         """Whether every setting the SMS channel needs is present."""
-        return bool(self.public_url and self.twilio_account_sid and self.twilio_auth_token
-                    and (self.twilio_from or self.twilio_messaging_service_sid))
+        return bool(
+            self.public_url
+            and self.twilio_account_sid
+            and self.twilio_auth_token
+            and (self.twilio_from or self.twilio_messaging_service_sid)
+        )
 
     @property
     def replay_retention(self) -> timedelta:
@@ -161,8 +175,10 @@ class Settings(BaseSettings):
                     fh.write(secrets.token_urlsafe(32) + "\n")
                 created = path
         if path is None:
-            raise ConfigError("OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes "
-                              "safe and must come from outside the database")
+            raise ConfigError(
+                "OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes "
+                "safe and must come from outside the database"
+            )
         try:
             value = path.read_text(encoding="utf-8").strip()
         except OSError as exc:

@@ -80,9 +80,17 @@ class _Attempts:
 class Conversation:
     """Runs turns against the database."""
 
-    def __init__(self, db: Database, engine: Engine, hasher: CodeHasher, policy: LockoutPolicy,
-                 clock: Clock = utc_now, alarm: FailureAlarm | None = None, attempts: int = 3,
-                 limits: ContactLimits | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        engine: Engine,
+        hasher: CodeHasher,
+        policy: LockoutPolicy,
+        clock: Clock = utc_now,
+        alarm: FailureAlarm | None = None,
+        attempts: int = 3,
+        limits: ContactLimits | None = None,
+    ) -> None:
         self.db, self.engine, self.hasher, self.policy = db, engine, hasher, policy
         self.clock, self.alarm, self.attempts = clock, alarm, attempts
         self.limits = limits or ContactLimits()
@@ -137,14 +145,18 @@ class Conversation:
         if state.failures >= self.attempts or not _retryable(exc):
             return self._failed(inbound, exc, state, render)
         if not (state.optimistic and isinstance(exc, LostUpdate)):  # expected now and then: not worth a line
-            log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address),
-                        type(exc).__name__)
+            log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address), type(exc).__name__)
         state.optimistic = False  # run again under the row lock: it cannot lose the same race twice
         return None
 
     def _failed(self, inbound: Inbound, exc: BaseException, state: _Attempts, render: Render) -> Answer:
-        log.error("turn for %s:%s failed and was rolled back: %s", inbound.channel, mask(inbound.address),
-                  type(exc).__name__, exc_info=exc)
+        log.error(
+            "turn for %s:%s failed and was rolled back: %s",
+            inbound.channel,
+            mask(inbound.address),
+            type(exc).__name__,
+            exc_info=exc,
+        )
         locale = state.locale or inbound.locale_hint or "en"
         message = Msg.of(_SORRY, support=self.engine.settings.support_phone)
         reply = Reply((message,), (), False, locale, "")
@@ -168,14 +180,24 @@ class Conversation:
         if state.optimistic and inbound.keyword:
             raise NeedsTransaction
         now = self.clock()
-        stored = load_for_update(conn, inbound.channel, inbound.address, inbound.locale_hint, inbound.external_id,
-                                 lock=not state.optimistic)
+        stored = load_for_update(
+            conn, inbound.channel, inbound.address, inbound.locale_hint, inbound.external_id, lock=not state.optimistic
+        )
         state.locale = stored.session.locale
         if stored.replayed is not None:
             return Answer(stored.replayed, None, replayed=True)
-        repo = AccountsRepo(conn, channel=inbound.channel, address=inbound.address, now=now, hasher=state.checks,
-                            policy=self.policy, throttle=stored.throttle, alarm=self.alarm, limits=self.limits,
-                            read_only=state.optimistic)
+        repo = AccountsRepo(
+            conn,
+            channel=inbound.channel,
+            address=inbound.address,
+            now=now,
+            hasher=state.checks,
+            policy=self.policy,
+            throttle=stored.throttle,
+            alarm=self.alarm,
+            limits=self.limits,
+            read_only=state.optimistic,
+        )
         reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
@@ -188,8 +210,9 @@ class Conversation:
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(texts, reply, enqueued=repo.enqueued, actions=tuple(repo.actions))
 
-    def _keyword(self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo,
-                 now: datetime) -> Reply | None:
+    def _keyword(
+        self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo, now: datetime
+    ) -> Reply | None:
         """Act on a subscription keyword; None hands the message to the dialog instead."""
         keyword = inbound.keyword
         assert keyword is not None

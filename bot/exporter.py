@@ -59,13 +59,28 @@ def _kw(value: Decimal | float | None) -> str:
 
 def _accounts(conn: Connection) -> Iterator[tuple[Any, list[Any]]]:
     """Each service account (with its customer) and the contacts on it; one statement, one snapshot."""
-    statement = (select(_ca.c.number.label("customer"), _ca.c.name.label("customer_name"), _sa.c.id,
-                        _sa.c.number, _sa.c.service_address, _sa.c.outage_group, _sa.c.demand_kw,
-                        _co.c.id.label("contact_id"), _co.c.name, _co.c.phone, _co.c.email, _co.c.language)
-                 .select_from(_ca.join(_sa, _sa.c.customer_id == _ca.c.id)
-                              .outerjoin(_as, _as.c.service_account_id == _sa.c.id)
-                              .outerjoin(_co, _co.c.id == _as.c.contact_id))
-                 .order_by(_ca.c.number, _sa.c.number, _co.c.id))
+    statement = (
+        select(
+            _ca.c.number.label("customer"),
+            _ca.c.name.label("customer_name"),
+            _sa.c.id,
+            _sa.c.number,
+            _sa.c.service_address,
+            _sa.c.outage_group,
+            _sa.c.demand_kw,
+            _co.c.id.label("contact_id"),
+            _co.c.name,
+            _co.c.phone,
+            _co.c.email,
+            _co.c.language,
+        )
+        .select_from(
+            _ca.join(_sa, _sa.c.customer_id == _ca.c.id)
+            .outerjoin(_as, _as.c.service_account_id == _sa.c.id)
+            .outerjoin(_co, _co.c.id == _as.c.contact_id)
+        )
+        .order_by(_ca.c.number, _sa.c.number, _co.c.id)
+    )
     current: Any = None
     contacts: list[Any] = []
     for row in conn.execute(statement.execution_options(yield_per=2000)):
@@ -89,8 +104,15 @@ def export_contacts(db: Database, stream: IO[str]) -> ExportReport:
     unreachable: dict[int, LeftOut] = {}
     with db.unlocked() as conn:
         for account, on_it in _accounts(conn):
-            head = [account.customer, "", account.customer_name, account.number, account.service_address,
-                    account.outage_group, _kw(account.demand_kw)]
+            head = [
+                account.customer,
+                "",
+                account.customer_name,
+                account.number,
+                account.service_address,
+                account.outage_group,
+                _kw(account.demand_kw),
+            ]
             written = 0
             for c in sorted(on_it, key=lambda c: (c.name, c.contact_id)):
                 if not c.phone and not c.email:
@@ -104,9 +126,12 @@ def export_contacts(db: Database, stream: IO[str]) -> ExportReport:
             report.rows += max(written, 1)
             report.service_accounts += 1
             customers.add(account.customer)
-        alone = conn.execute(select(_ca.c.number, _co.c.name).join(_co, _co.c.customer_id == _ca.c.id)
-                             .where(~exists().where(_as.c.contact_id == _co.c.id))
-                             .order_by(_ca.c.number, _co.c.name, _co.c.id)).all()
+        alone = conn.execute(
+            select(_ca.c.number, _co.c.name)
+            .join(_co, _co.c.customer_id == _ca.c.id)
+            .where(~exists().where(_as.c.contact_id == _co.c.id))
+            .order_by(_ca.c.number, _co.c.name, _co.c.id)
+        ).all()
     report.customers, report.contacts = len(customers), len(contacts)
     report.left_out = [*(LeftOut(n, name, "no_service_account") for n, name in alone), *unreachable.values()]
     return report

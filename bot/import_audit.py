@@ -46,8 +46,16 @@ class ImportAudit:
 
     def __call__(self, action: str, customer_id: int, **details: Any) -> None:
         """Record one change (``action`` such as ``import.contact.update``)."""
-        self.rows.append({"at": self.now, "channel": CHANNEL, "address": self.address, "customer_id": customer_id,
-                          "action": action, "details": {k: jsonable(v) for k, v in details.items()}})
+        self.rows.append(
+            {
+                "at": self.now,
+                "channel": CHANNEL,
+                "address": self.address,
+                "customer_id": customer_id,
+                "action": action,
+                "details": {k: jsonable(v) for k, v in details.items()},
+            }
+        )
 
     def write(self, conn: Connection) -> None:
         """Insert what was recorded (in the import's transaction)."""

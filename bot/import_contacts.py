@@ -123,27 +123,42 @@ class _Plan:
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
-def _load(conn: Connection, customers: Iterable[int]) -> tuple[
-        dict[int, dict[str, _Known]], dict[int, dict[int, Target]]]:
+def _load(
+    conn: Connection, customers: Iterable[int]
+) -> tuple[dict[int, dict[str, _Known]], dict[int, dict[int, Target]]]:
     known: dict[int, dict[str, _Known]] = {}
     contacts: dict[int, dict[int, Target]] = {}
     for chunk in _chunks(sorted(set(customers))):
-        for s in conn.execute(select(_snap.c.customer_id, _snap.c.contact_key, _snap.c.contact_id, _snap.c.name,
-                                     _snap.c.phone, _snap.c.email, _snap.c.language, _snap.c.service_accounts)
-                              .where(_snap.c.customer_id.in_(chunk))):
+        for s in conn.execute(
+            select(
+                _snap.c.customer_id,
+                _snap.c.contact_key,
+                _snap.c.contact_id,
+                _snap.c.name,
+                _snap.c.phone,
+                _snap.c.email,
+                _snap.c.language,
+                _snap.c.service_accounts,
+            ).where(_snap.c.customer_id.in_(chunk))
+        ):
             known.setdefault(s.customer_id, {})[s.contact_key] = _Known(
-                Said(s.name, s.phone, s.email, s.language), s.contact_id, set(s.service_accounts))
-        for c in conn.execute(select(_co.c.id, _co.c.customer_id, _co.c.name, _co.c.phone, _co.c.email,
-                                     _co.c.language).where(_co.c.customer_id.in_(chunk)).order_by(_co.c.id)):
+                Said(s.name, s.phone, s.email, s.language), s.contact_id, set(s.service_accounts)
+            )
+        for c in conn.execute(
+            select(_co.c.id, _co.c.customer_id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language)
+            .where(_co.c.customer_id.in_(chunk))
+            .order_by(_co.c.id)
+        ):
             contacts.setdefault(c.customer_id, {})[c.id] = Target(c.id, Said(c.name, c.phone, c.email, c.language))
     return known, contacts
 
 
-def _renumbered(wanted: dict[str, _Wanted], known: dict[str, _Known], contacts: dict[int, Target],
-                by_key: dict[str, Target]) -> dict[str, tuple[Target, list[str]]]:
+def _renumbered(
+    wanted: dict[str, _Wanted], known: dict[str, _Known], contacts: dict[int, Target], by_key: dict[str, Target]
+) -> dict[str, tuple[Target, list[str]]]:
     """Keys new to the import that are a contact the CIS named before under another key (a new number).
 
     Returns the new key -> (that contact, the old keys it had in the snapshot).
@@ -161,13 +176,14 @@ def _renumbered(wanted: dict[str, _Wanted], known: dict[str, _Known], contacts: 
     for name, keys in fresh.items():
         candidates = gone.get(name, {})
         if len(keys) == 1 and len(candidates) == 1:
-            (contact_id, old_keys), = candidates.items()
+            ((contact_id, old_keys),) = candidates.items()
             found[keys[0]] = (contacts[contact_id], old_keys)
     return found
 
 
-def _merge_customer(customer_id: int, wanted: dict[str, _Wanted], known: dict[str, _Known],
-                    contacts: dict[int, Target], plan: _Plan) -> None:
+def _merge_customer(
+    customer_id: int, wanted: dict[str, _Wanted], known: dict[str, _Known], contacts: dict[int, Target], plan: _Plan
+) -> None:
     by_key: dict[str, Target] = {}
     for target in contacts.values():  # ordered by id: with two email-only contacts, the older one
         by_key.setdefault(target.said.key, target)
@@ -210,8 +226,14 @@ def _merge_customer(customer_id: int, wanted: dict[str, _Wanted], known: dict[st
         plan.remember.append((customer_id, key, want.said, target, want.accounts | accounts))
 
 
-def merge_contacts(conn: Connection, rows: Sequence[Row], customer_ids: dict[str, int],
-                   account_ids: dict[str, int], audit: ImportAudit, now: datetime) -> ContactCounts:
+def merge_contacts(
+    conn: Connection,
+    rows: Sequence[Row],
+    customer_ids: dict[str, int],
+    account_ids: dict[str, int],
+    audit: ImportAudit,
+    now: datetime,
+) -> ContactCounts:
     """Write the file's contacts and assignments as the module's rules say; returns what was written."""
     wanted: dict[int, dict[str, _Wanted]] = {}
     for row in rows:
@@ -234,8 +256,10 @@ def merge_contacts(conn: Connection, rows: Sequence[Row], customer_ids: dict[str
 def _write_contacts(conn: Connection, plan: _Plan, audit: ImportAudit, now: datetime) -> None:
     if plan.created:
         statement = insert(_co).returning(_co.c.id, sort_by_parameter_order=True)
-        result = conn.execute(statement, [{"customer_id": cid, **t.said.as_dict(), "created_at": now,
-                                           "updated_at": now} for cid, t in plan.created])
+        result = conn.execute(
+            statement,
+            [{"customer_id": cid, **t.said.as_dict(), "created_at": now, "updated_at": now} for cid, t in plan.created],
+        )
         for (cid, target), row in zip(plan.created, result, strict=True):
             target.id = int(row.id)
             audit("import.contact.add", cid, contact_id=target.id, **target.said.as_dict())
@@ -246,12 +270,14 @@ def _write_contacts(conn: Connection, plan: _Plan, audit: ImportAudit, now: date
         if not diff:  # changed and changed back within this import
             continue
         by_shape.setdefault(tuple(sorted(diff)), []).append(
-            {"b_id": target.id, "b_at": now, **{f"b_{k}": getattr(target.said, k) for k in diff}})
+            {"b_id": target.id, "b_at": now, **{f"b_{k}": getattr(target.said, k) for k in diff}}
+        )
         audit("import.contact.update", cid, contact_id=target.id, changes=diff)
     for shape, params in by_shape.items():
         values: dict[str, Any] = {k: bindparam(f"b_{k}") for k in shape}
-        conn.execute(update(_co).where(_co.c.id == bindparam("b_id")).values(**values, updated_at=bindparam("b_at")),
-                     params)
+        conn.execute(
+            update(_co).where(_co.c.id == bindparam("b_id")).values(**values, updated_at=bindparam("b_at")), params
+        )
     plan.counts.added = len(plan.created)
     plan.counts.updated = sum(len(p) for p in by_shape.values())
 
@@ -263,8 +289,10 @@ def _write_links(conn: Connection, plan: _Plan, audit: ImportAudit, account_ids:
             wanted.setdefault(target, (cid, set()))[1].update(accounts)
     held: set[tuple[int, int]] = set()
     for chunk in _chunks(sorted({t.id for t in wanted if t.id is not None})):
-        held.update((a.contact_id, a.service_account_id) for a in conn.execute(
-            select(_as.c.contact_id, _as.c.service_account_id).where(_as.c.contact_id.in_(chunk))))
+        held.update(
+            (a.contact_id, a.service_account_id)
+            for a in conn.execute(select(_as.c.contact_id, _as.c.service_account_id).where(_as.c.contact_id.in_(chunk)))
+        )
     links: list[dict[str, int]] = []
     for target, (cid, accounts) in wanted.items():
         assert target.id is not None
@@ -278,9 +306,24 @@ def _write_links(conn: Connection, plan: _Plan, audit: ImportAudit, account_ids:
 
 def _write_snapshots(conn: Connection, plan: _Plan, now: datetime) -> None:
     if plan.forget:
-        conn.execute(delete(_snap).where(and_(_snap.c.customer_id == bindparam("b_cid"),
-                                              _snap.c.contact_key == bindparam("b_key"))),
-                     [{"b_cid": cid, "b_key": key} for cid, key in sorted(set(plan.forget))])
-    insert_many(conn, _snap, [{"customer_id": cid, "contact_key": key, "contact_id": target.id, **said.as_dict(),
-                               "service_accounts": sorted(accounts), "imported_at": now}
-                              for cid, key, said, target, accounts in plan.remember])
+        conn.execute(
+            delete(_snap).where(
+                and_(_snap.c.customer_id == bindparam("b_cid"), _snap.c.contact_key == bindparam("b_key"))
+            ),
+            [{"b_cid": cid, "b_key": key} for cid, key in sorted(set(plan.forget))],
+        )
+    insert_many(
+        conn,
+        _snap,
+        [
+            {
+                "customer_id": cid,
+                "contact_key": key,
+                "contact_id": target.id,
+                **said.as_dict(),
+                "service_accounts": sorted(accounts),
+                "imported_at": now,
+            }
+            for cid, key, said, target, accounts in plan.remember
+        ],
+    )

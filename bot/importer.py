@@ -76,9 +76,17 @@ class ImportReport:
         """Nothing was written after all: say why, and count nothing."""
         self.error = error
         self.imported = False
-        for name in ("customers_added", "customers_updated", "codes_hashed", "service_accounts_added",
-                     "service_accounts_updated", "contacts_added", "contacts_updated", "assignments_added",
-                     "rows_unchanged"):
+        for name in (
+            "customers_added",
+            "customers_updated",
+            "codes_hashed",
+            "service_accounts_added",
+            "service_accounts_updated",
+            "contacts_added",
+            "contacts_updated",
+            "assignments_added",
+            "rows_unchanged",
+        ):
             setattr(self, name, 0)
 
 
@@ -95,7 +103,7 @@ Progress = Callable[[str, int, int], None]  # (phase, done since the last call, 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def _existing(conn: Connection, column: Any, keys: Iterable[str], *cols: Any) -> dict[str, Any]:
@@ -114,8 +122,9 @@ def _hash_job(args: tuple[bytes, int, str, str | None]) -> str | None:
     return hasher.hash(code)
 
 
-def _hash_codes(hasher: CodeHasher, customers: dict[str, Row], stored: dict[str, str], step: Progress,
-                workers: int | None) -> dict[str, str | None]:
+def _hash_codes(
+    hasher: CodeHasher, customers: dict[str, Row], stored: dict[str, str], step: Progress, workers: int | None
+) -> dict[str, str | None]:
     """New hashes for the customers' codes (None where the stored hash matches, or the row has no code).
 
     Runs before the import's transaction: on SQLite that transaction holds the only write lock, and
@@ -138,16 +147,42 @@ def _hash_codes(hasher: CodeHasher, customers: dict[str, Row], stored: dict[str,
 
 def _without_code(rows: Sequence[Row], stored: dict[str, str]) -> list[BadRow]:
     """Rows of customer accounts that are new and have no access code: a new account needs its code."""
-    return [BadRow(r.line, (OP("access_code is empty: customer_account {number} is new and needs its access code",
-                               number=Literal(r.customer)),))
-            for r in rows if not r.code and r.customer not in stored]
+    return [
+        BadRow(
+            r.line,
+            (
+                OP(
+                    "access_code is empty: customer_account {number} is new and needs its access code",
+                    number=Literal(r.customer),
+                ),
+            ),
+        )
+        for r in rows
+        if not r.code and r.customer not in stored
+    ]
 
 
-def _import_customers(conn: Connection, hasher: CodeHasher, customers: dict[str, Row],
-                      hashes: dict[str, str | None], compared: dict[str, str], report: ImportReport,
-                      audit: ImportAudit, now: datetime) -> dict[str, int]:
-    known = _existing(conn, _ca.c.number, customers, _ca.c.id, _ca.c.name, _ca.c.access_code_hash,
-                      _ca.c.failed_attempts, _ca.c.locked_until, _ca.c.credential_version)
+def _import_customers(
+    conn: Connection,
+    hasher: CodeHasher,
+    customers: dict[str, Row],
+    hashes: dict[str, str | None],
+    compared: dict[str, str],
+    report: ImportReport,
+    audit: ImportAudit,
+    now: datetime,
+) -> dict[str, int]:
+    known = _existing(
+        conn,
+        _ca.c.number,
+        customers,
+        _ca.c.id,
+        _ca.c.name,
+        _ca.c.access_code_hash,
+        _ca.c.failed_attempts,
+        _ca.c.locked_until,
+        _ca.c.credential_version,
+    )
     new: list[dict[str, Any]] = []
     renamed: list[dict[str, Any]] = []
     recoded: list[dict[str, Any]] = []
@@ -155,10 +190,22 @@ def _import_customers(conn: Connection, hasher: CodeHasher, customers: dict[str,
         old = known.get(number)
         if old is None:
             if not r.code:  # it existed when the file was checked, and has gone since
-                raise ImportFailed(OP("access_code is empty: customer_account {number} is new and needs its "
-                                      "access code", number=Literal(number)))
-            new.append({"number": number, "name": r.customer_name, "access_code_hash": hashes.get(number)
-                        or hasher.hash(r.code), "failed_attempts": 0, "credential_version": 0, "updated_at": now})
+                raise ImportFailed(
+                    OP(
+                        "access_code is empty: customer_account {number} is new and needs its access code",
+                        number=Literal(number),
+                    )
+                )
+            new.append(
+                {
+                    "number": number,
+                    "name": r.customer_name,
+                    "access_code_hash": hashes.get(number) or hasher.hash(r.code),
+                    "failed_attempts": 0,
+                    "credential_version": 0,
+                    "updated_at": now,
+                }
+            )
             continue
         digest = hashes.get(number)
         if r.code and digest is None and old.access_code_hash != compared.get(number):  # changed since compared
@@ -182,12 +229,25 @@ def _import_customers(conn: Connection, hasher: CodeHasher, customers: dict[str,
             ids[values["number"]] = int(row.id)
             audit("import.customer.add", int(row.id), number=values["number"], name=values["name"])
     if renamed:
-        conn.execute(update(_ca).where(_ca.c.id == bindparam("b_id"))
-                     .values(name=bindparam("b_name"), updated_at=bindparam("b_at")), renamed)
+        conn.execute(
+            update(_ca)
+            .where(_ca.c.id == bindparam("b_id"))
+            .values(name=bindparam("b_name"), updated_at=bindparam("b_at")),
+            renamed,
+        )
     if recoded:
-        conn.execute(update(_ca).where(_ca.c.id == bindparam("b_id")).values(
-            access_code_hash=bindparam("b_hash"), credential_version=_ca.c.credential_version + 1,
-            failed_attempts=0, locked_until=None, updated_at=bindparam("b_at")), recoded)
+        conn.execute(
+            update(_ca)
+            .where(_ca.c.id == bindparam("b_id"))
+            .values(
+                access_code_hash=bindparam("b_hash"),
+                credential_version=_ca.c.credential_version + 1,
+                failed_attempts=0,
+                locked_until=None,
+                updated_at=bindparam("b_at"),
+            ),
+            recoded,
+        )
     report.customers_added = len(new)
     report.customers_updated = len({p["b_id"] for p in renamed + recoded})
     report.codes_hashed = len(new) + len(recoded)
@@ -197,26 +257,50 @@ def _import_customers(conn: Connection, hasher: CodeHasher, customers: dict[str,
 def _move(conn: Connection, account_id: int, number: str, previous: int, audit: ImportAudit) -> list[int]:
     """A service account now of another customer: the previous customer's contacts leave it."""
     theirs = select(_co.c.id).where(_co.c.customer_id == previous)
-    gone = sorted(conn.execute(select(_as.c.contact_id).where(
-        _as.c.service_account_id == account_id, _as.c.contact_id.in_(theirs))).scalars())
+    gone = sorted(
+        conn.execute(
+            select(_as.c.contact_id).where(_as.c.service_account_id == account_id, _as.c.contact_id.in_(theirs))
+        ).scalars()
+    )
     if gone:
         conn.execute(delete(_as).where(_as.c.service_account_id == account_id, _as.c.contact_id.in_(gone)))
-        audit("import.unassign", previous, service_account=number, contacts=gone,
-              reason="service_account moved to another customer_account")
+        audit(
+            "import.unassign",
+            previous,
+            service_account=number,
+            contacts=gone,
+            reason="service_account moved to another customer_account",
+        )
     remembered = conn.execute(select(_snap.c.id, _snap.c.service_accounts).where(_snap.c.customer_id == previous)).all()
-    kept = [{"b_id": r.id, "b_accounts": [n for n in r.service_accounts if n != number]}
-            for r in remembered if number in r.service_accounts]
+    kept = [
+        {"b_id": r.id, "b_accounts": [n for n in r.service_accounts if n != number]}
+        for r in remembered
+        if number in r.service_accounts
+    ]
     if kept:  # the previous customer's rows no longer put anyone on it
-        conn.execute(update(_snap).where(_snap.c.id == bindparam("b_id"))
-                     .values(service_accounts=bindparam("b_accounts", type_=_snap.c.service_accounts.type)), kept)
+        conn.execute(
+            update(_snap)
+            .where(_snap.c.id == bindparam("b_id"))
+            .values(service_accounts=bindparam("b_accounts", type_=_snap.c.service_accounts.type)),
+            kept,
+        )
     return gone
 
 
-def _import_service_accounts(conn: Connection, rows: Sequence[Row], customer_ids: dict[str, int],
-                             report: ImportReport, audit: ImportAudit) -> dict[str, int]:
+def _import_service_accounts(
+    conn: Connection, rows: Sequence[Row], customer_ids: dict[str, int], report: ImportReport, audit: ImportAudit
+) -> dict[str, int]:
     accounts = {row.service_account: row for row in rows}  # every row of an account says the same
-    known = _existing(conn, _sa.c.number, accounts, _sa.c.id, _sa.c.customer_id, _sa.c.service_address,
-                      _sa.c.outage_group, _sa.c.demand_kw)
+    known = _existing(
+        conn,
+        _sa.c.number,
+        accounts,
+        _sa.c.id,
+        _sa.c.customer_id,
+        _sa.c.service_address,
+        _sa.c.outage_group,
+        _sa.c.demand_kw,
+    )
     owners = {v: k for k, v in customer_ids.items()}
     new: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
@@ -230,8 +314,10 @@ def _import_service_accounts(conn: Connection, rows: Sequence[Row], customer_ids
         diff = changes(dict(old._mapping), values)
         extra: dict[str, Any] = {}
         if old.customer_id != customer_id:
-            previous = owners.get(old.customer_id) or conn.execute(
-                select(_ca.c.number).where(_ca.c.id == old.customer_id)).scalar_one()
+            previous = (
+                owners.get(old.customer_id)
+                or conn.execute(select(_ca.c.number).where(_ca.c.id == old.customer_id)).scalar_one()
+            )
             diff["customer_account"] = {"old": previous, "new": r.customer}
             extra["unassigned_contacts"] = _move(conn, old.id, number, old.customer_id, audit)
         if diff:
@@ -244,13 +330,22 @@ def _import_service_accounts(conn: Connection, rows: Sequence[Row], customer_ids
         for params, row in zip(new, result, strict=True):
             ids[params["number"]] = int(row.id)
             added.setdefault(params["customer_id"], []).append(
-                {k: params[k] for k in ("number", "service_address", "outage_group", "demand_kw")})
+                {k: params[k] for k in ("number", "service_address", "outage_group", "demand_kw")}
+            )
     for customer_id, accounts_added in added.items():
         audit("import.service_account.add", customer_id, service_accounts=accounts_added)
     if changed:
-        conn.execute(update(_sa).where(_sa.c.id == bindparam("b_id")).values(
-            customer_id=bindparam("b_customer_id"), service_address=bindparam("b_service_address"),
-            outage_group=bindparam("b_outage_group"), demand_kw=bindparam("b_demand_kw")), changed)
+        conn.execute(
+            update(_sa)
+            .where(_sa.c.id == bindparam("b_id"))
+            .values(
+                customer_id=bindparam("b_customer_id"),
+                service_address=bindparam("b_service_address"),
+                outage_group=bindparam("b_outage_group"),
+                demand_kw=bindparam("b_demand_kw"),
+            ),
+            changed,
+        )
     report.service_accounts_added, report.service_accounts_updated = len(new), len(changed)
     return ids
 
@@ -258,13 +353,23 @@ def _import_service_accounts(conn: Connection, rows: Sequence[Row], customer_ids
 def _database_error(exc: SQLAlchemyError) -> Msg:
     cause = exc.orig if isinstance(exc, DBAPIError) else exc
     first_line = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-    return OP("the database refused a write, so nothing of the file was imported: {error}",
-              error=Literal(first_line[:300]))
+    return OP(
+        "the database refused a write, so nothing of the file was imported: {error}", error=Literal(first_line[:300])
+    )
 
 
-def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: ImportReport,
-                progress: Progress | None = None, workers: int | None = None, *, source: str = "",
-                skip_invalid: bool = False, now: datetime | None = None) -> ImportReport:
+def import_rows(
+    db: Database,
+    hasher: CodeHasher,
+    rows: Sequence[Row],
+    report: ImportReport,
+    progress: Progress | None = None,
+    workers: int | None = None,
+    *,
+    source: str = "",
+    skip_invalid: bool = False,
+    now: datetime | None = None,
+) -> ImportReport:
     """Hash the access codes, then write the validated rows in one transaction (``source``: the file's name)."""
     step: Progress = progress or (lambda _phase, _n, _total: None)
     now = now or datetime.now(UTC)
@@ -272,8 +377,10 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
     for row in rows:
         customers.setdefault(row.customer, row)
     with db.unlocked() as conn:
-        stored: dict[str, str] = {number: r.access_code_hash for number, r in _existing(
-            conn, _ca.c.number, customers, _ca.c.access_code_hash).items()}
+        stored: dict[str, str] = {
+            number: r.access_code_hash
+            for number, r in _existing(conn, _ca.c.number, customers, _ca.c.access_code_hash).items()
+        }
     missing = _without_code(rows, stored)
     if missing:
         report.bad = sorted([*report.bad, *missing], key=lambda b: b.line)
@@ -287,8 +394,9 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
         with db.transaction() as conn:
             if conn.dialect.name == "postgresql":
                 # Fresh statistics, so the look-ups below use the indexes even right after a large import.
-                conn.exec_driver_sql("ANALYZE customer_accounts, service_accounts, contacts, contact_assignments, "
-                                     "import_snapshots")
+                conn.exec_driver_sql(
+                    "ANALYZE customer_accounts, service_accounts, contacts, contact_assignments, import_snapshots"
+                )
             customer_ids = _import_customers(conn, hasher, customers, hashes, stored, report, audit, now)
             step("customers", len(customers), len(customers))
             account_ids = _import_service_accounts(conn, rows, customer_ids, report, audit)
@@ -308,16 +416,28 @@ def import_rows(db: Database, hasher: CodeHasher, rows: Sequence[Row], report: I
         return report
     except CommitFailed:
         log.warning("import of %s: the commit failed", source)
-        report.failed(OP("the commit failed, so whether the file was imported is not known; importing the same "
-                         "file again is safe"))
+        report.failed(
+            OP(
+                "the commit failed, so whether the file was imported is not known; importing the same "
+                "file again is safe"
+            )
+        )
         return report
     report.imported = True
     return report
 
 
-def import_file(db: Database, hasher: CodeHasher, path: Path, *, skip_invalid: bool = False,
-                region: str = "US", regions: Sequence[str] = DEFAULT_REGIONS, progress: Progress | None = None,
-                now: datetime | None = None) -> ImportReport:
+def import_file(
+    db: Database,
+    hasher: CodeHasher,
+    path: Path,
+    *,
+    skip_invalid: bool = False,
+    region: str = "US",
+    regions: Sequence[str] = DEFAULT_REGIONS,
+    progress: Progress | None = None,
+    now: datetime | None = None,
+) -> ImportReport:
     """Validate ``path``; import it if it is clean (or, with ``skip_invalid``, import its good rows).
 
     ``region`` reads numbers without a country code; ``regions`` are where contacts' numbers may be

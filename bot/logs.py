@@ -46,7 +46,8 @@ CHATTY = ("sqlalchemy", "twilio", "httpx", "httpcore", "alembic.runtime.plugins"
 
 _SEP = r"[\s.\u2010-\u2015-]"  # between groups of a phone number: spaces, dots, hyphens and dashes
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_SENSITIVE = re.compile(rf"""
+_SENSITIVE = re.compile(
+    rf"""
     (?=[\d+(%dp])                     # every match starts so: the rest of the text is passed over quickly
     (?:
     (?P<phone>
@@ -65,7 +66,9 @@ _SENSITIVE = re.compile(rf"""
     )
   | (?P<number> (?<![\w.+-]) \d(?:-?\d){{5,}} (?!\w) )                        # 700000001, 3-001-1001
     )
-""", re.VERBOSE)
+""",
+    re.VERBOSE,
+)
 _DIGIT = re.compile(r"\d")
 _PHONE_DIGITS = range(8, 16)
 _QUOTE = re.compile(r"""b?(['"])""")
@@ -118,22 +121,22 @@ def hide_parameter_strings(text: str) -> str:
     out: list[str] = []
     at = 0
     while (opening := _QUOTE.search(text, at)) is not None:
-        out.append(text[at:opening.start()])
+        out.append(text[at : opening.start()])
         start, quote = opening.start(), opening.group(1)
         rest = _STRING_REST[quote].match(text, opening.end())
         if rest is None:
             end = text.find("\n", opening.end())
             at = len(text) if end < 0 else end
-            out.append(text[start:opening.end()] + "***")
+            out.append(text[start : opening.end()] + "***")
             continue
         at = rest.end()
-        content = text[opening.end():at - 1]
+        content = text[opening.end() : at - 1]
         if _KEY.match(text, at):  # a dict key: a column or parameter name
             out.append(text[start:at])
         elif _NUMERIC_TEXT.fullmatch(content):
-            out.append(text[start:opening.end()] + mask_text(content) + quote)
+            out.append(text[start : opening.end()] + mask_text(content) + quote)
         else:
-            out.append(text[start:opening.end()] + "***" + quote)
+            out.append(text[start : opening.end()] + "***" + quote)
     out.append(text[at:])
     return "".join(out)
 
@@ -186,8 +189,12 @@ class JsonFormatter(UTCFormatter):
     """One JSON object a line (``OUTAGEBOT_LOG_FORMAT=json``): time, level, logger, message, exception."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"time": self.formatTime(record), "level": record.levelname, "logger": record.name,
-                                "message": record.getMessage()}
+        line: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -215,13 +222,23 @@ def logging_config(level: str, fmt: str = "text") -> dict[str, Any]:
         "version": 1,
         "disable_existing_loggers": False,
         "filters": {"personal_data": {"()": f"{__name__}.PersonalDataFilter"}},
-        "formatters": {"text": {"()": f"{__name__}.UTCFormatter", "format": FORMAT},
-                       "json": {"()": f"{__name__}.JsonFormatter"}},
-        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
-                                "formatter": fmt, "filters": ["personal_data"]}},
-        "loggers": {**{logger: {"handlers": [], "propagate": True, "level": "NOTSET"} for logger in UVICORN},
-                    "uvicorn.access": {"handlers": [], "propagate": False},  # off: one line a request
-                    **{logger: {"level": chatty} for logger in CHATTY}},
+        "formatters": {
+            "text": {"()": f"{__name__}.UTCFormatter", "format": FORMAT},
+            "json": {"()": f"{__name__}.JsonFormatter"},
+        },
+        "handlers": {
+            "stderr": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": fmt,
+                "filters": ["personal_data"],
+            }
+        },
+        "loggers": {
+            **{logger: {"handlers": [], "propagate": True, "level": "NOTSET"} for logger in UVICORN},
+            "uvicorn.access": {"handlers": [], "propagate": False},  # off: one line a request
+            **{logger: {"level": chatty} for logger in CHATTY},
+        },
         "root": {"level": name, "handlers": ["stderr"]},
     }
 
@@ -249,8 +266,9 @@ def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
     if args.exc_type is SystemExit or args.exc_value is None:
         return
     name = args.thread.name if args.thread is not None else "unknown"
-    logging.getLogger("bot").error("uncaught exception in thread %s", name,
-                                   exc_info=(args.exc_type, args.exc_value, args.exc_traceback))
+    logging.getLogger("bot").error(
+        "uncaught exception in thread %s", name, exc_info=(args.exc_type, args.exc_value, args.exc_traceback)
+    )
 
 
 def _printable(path: str, limit: int = 100) -> str:
@@ -269,9 +287,15 @@ class RateLimitedLog:
 
     MAX_PATHS = 10
 
-    def __init__(self, logger: logging.Logger, event: str = "rejected an unsigned or forged request",
-                 events: str = "rejected unsigned or forged requests", interval_seconds: float = 60.0,
-                 clock: Callable[[], float] = time.monotonic, level: int = logging.WARNING) -> None:
+    def __init__(
+        self,
+        logger: logging.Logger,
+        event: str = "rejected an unsigned or forged request",
+        events: str = "rejected unsigned or forged requests",
+        interval_seconds: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+        level: int = logging.WARNING,
+    ) -> None:
         self.logger, self.event, self.events, self.level = logger, event, events, level
         self.interval = interval_seconds
         self._clock = clock

@@ -24,20 +24,37 @@ from prometheus_client.registry import REGISTRY, Collector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MULTIPROCESS = "PROMETHEUS_MULTIPROC_DIR"
 
-TURNS = Counter("outagebot_turns", "Messages answered, by channel and outcome (answered, replayed, failed).",
-                ["channel", "outcome"])
-TURN_SECONDS = Histogram("outagebot_turn_seconds", "Time to answer a message (the turn and its retries).",
-                         ["channel"], buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
-VERIFICATIONS = Counter("outagebot_verifications", "Access-code verifications, by result (success, failure).",
-                        ["result"])
+TURNS = Counter(
+    "outagebot_turns", "Messages answered, by channel and outcome (answered, replayed, failed).", ["channel", "outcome"]
+)
+TURN_SECONDS = Histogram(
+    "outagebot_turn_seconds",
+    "Time to answer a message (the turn and its retries).",
+    ["channel"],
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+VERIFICATIONS = Counter(
+    "outagebot_verifications", "Access-code verifications, by result (success, failure).", ["result"]
+)
 LOCKOUTS = Counter("outagebot_lockouts", "Customer accounts locked after too many failed verifications.")
 CHANGES = Counter("outagebot_contact_changes", "Contact changes saved by customers, by action.", ["action"])
-REJECTED = Counter("outagebot_webhooks_rejected", "Webhook requests refused, by reason "
-                   "(signature, too_large, bad_request).", ["reason"])
-PROVIDER_ERRORS = Counter("outagebot_provider_errors", "Sends the provider refused or failed, by error code.",
-                          ["code"])
-OUTBOX_STATUSES = ("pending", "sending", "accepted", "sent", "delivered", "undelivered", "failed", "expired",
-                   "opted_out")
+REJECTED = Counter(
+    "outagebot_webhooks_rejected",
+    "Webhook requests refused, by reason (signature, too_large, bad_request).",
+    ["reason"],
+)
+PROVIDER_ERRORS = Counter("outagebot_provider_errors", "Sends the provider refused or failed, by error code.", ["code"])
+OUTBOX_STATUSES = (
+    "pending",
+    "sending",
+    "accepted",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "expired",
+    "opted_out",
+)
 
 
 def observe_turn(channel: str, seconds: float, *, failed: bool, replayed: bool, actions: Iterable[str]) -> None:
@@ -61,8 +78,7 @@ class _Outbox(Collector):
         self.counts = counts
 
     def collect(self) -> Iterable[Metric]:
-        gauge = GaugeMetricFamily("outagebot_outbox_messages", "Messages in the outbox, by status.",
-                                  labels=["status"])
+        gauge = GaugeMetricFamily("outagebot_outbox_messages", "Messages in the outbox, by status.", labels=["status"])
         for status in sorted({*OUTBOX_STATUSES, *self.counts}):
             gauge.add_metric([status], self.counts.get(status, 0))
         yield gauge

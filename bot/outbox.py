@@ -33,25 +33,48 @@ from dialogs.text import NP_, Literal, Msg
 log = logging.getLogger(__name__)
 _m = table(OutboundMessage)
 
-NOTICE = NP_("{business} added you to rotating outage alerts for {n} service account. "
-             "Msg & data rates may apply. Reply STOP to stop. Help: {support}",
-             "{business} added you to rotating outage alerts for {n} service accounts. "
-             "Msg & data rates may apply. Reply STOP to stop. Help: {support}")
+NOTICE = NP_(
+    "{business} added you to rotating outage alerts for {n} service account. "
+    "Msg & data rates may apply. Reply STOP to stop. Help: {support}",
+    "{business} added you to rotating outage alerts for {n} service accounts. "
+    "Msg & data rates may apply. Reply STOP to stop. Help: {support}",
+)
 LEASE = timedelta(minutes=5)
 # A notice is retried for a day (Twilio away, rate limits), then expires. Full-jitter backoff capped at
 # ten minutes makes about 300 attempts in that day; the attempt limit is only a ceiling above that.
 STALE = timedelta(hours=24)
 MAX_ATTEMPTS = 500
 # Status callbacks may arrive out of order; a status never moves back.
-_RANK = {"pending": 0, "sending": 1, "accepted": 2, "queued": 2, "sending_provider": 3, "sent": 4,
-         "delivered": 5, "undelivered": 5, "failed": 5, "read": 6}
+_RANK = {
+    "pending": 0,
+    "sending": 1,
+    "accepted": 2,
+    "queued": 2,
+    "sending_provider": 3,
+    "sent": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "read": 6,
+}
 
-_DONE = Prepared(update(_m).where(_m.c.id == bindparam("b_id")).values(
-    status=bindparam("b_status"), provider_id=bindparam("b_provider_id"), error_code=bindparam("b_error"),
-    next_attempt_at=bindparam("b_next"), updated_at=bindparam("b_at")))
+_DONE = Prepared(
+    update(_m)
+    .where(_m.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        provider_id=bindparam("b_provider_id"),
+        error_code=bindparam("b_error"),
+        next_attempt_at=bindparam("b_next"),
+        updated_at=bindparam("b_at"),
+    )
+)
 _BY_PROVIDER_ID = Prepared(select(_m.c.id, _m.c.status).where(_m.c.provider_id == bindparam("sid")))
-_SET_STATUS = Prepared(update(_m).where(_m.c.id == bindparam("b_id")).values(
-    status=bindparam("b_status"), error_code=bindparam("b_error"), updated_at=bindparam("b_at")))
+_SET_STATUS = Prepared(
+    update(_m)
+    .where(_m.c.id == bindparam("b_id"))
+    .values(status=bindparam("b_status"), error_code=bindparam("b_error"), updated_at=bindparam("b_at"))
+)
 
 Sender = Callable[[str, str], SendResult]
 
@@ -74,34 +97,50 @@ def render(catalogs: Catalogs, message: Claimed, support: str) -> str:
     """The text of an outbox message in its recipient's language."""
     if message.kind == OPT_IN_NOTICE:
         params = message.params
-        return catalogs.render(Msg.count(NOTICE, int(params["accounts"]), business=Literal(str(params["business"])),
-                                         support=support), message.locale)
+        return catalogs.render(
+            Msg.count(NOTICE, int(params["accounts"]), business=Literal(str(params["business"])), support=support),
+            message.locale,
+        )
     raise ValueError(f"unknown outbox message kind {message.kind!r}")
 
 
 def _claim(db: Database, now: datetime, limit: int) -> list[Claimed]:
     with db.transaction() as conn:
-        query = (select(_m.c.id, _m.c.channel, _m.c.address, _m.c.kind, _m.c.locale, _m.c.params, _m.c.attempts,
-                        _m.c.created_at)
-                 .where(_m.c.status.in_(("pending", "sending")), _m.c.next_attempt_at <= now)
-                 .order_by(_m.c.next_attempt_at).limit(limit))
+        query = (
+            select(
+                _m.c.id, _m.c.channel, _m.c.address, _m.c.kind, _m.c.locale, _m.c.params, _m.c.attempts, _m.c.created_at
+            )
+            .where(_m.c.status.in_(("pending", "sending")), _m.c.next_attempt_at <= now)
+            .order_by(_m.c.next_attempt_at)
+            .limit(limit)
+        )
         if conn.dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
         rows = [Claimed(*row) for row in conn.execute(query)]
         if rows:
-            conn.execute(update(_m).where(_m.c.id.in_([r.id for r in rows])).values(
-                status="sending", attempts=_m.c.attempts + 1, next_attempt_at=now + LEASE, updated_at=now))
+            conn.execute(
+                update(_m)
+                .where(_m.c.id.in_([r.id for r in rows]))
+                .values(status="sending", attempts=_m.c.attempts + 1, next_attempt_at=now + LEASE, updated_at=now)
+            )
     return rows
 
 
 def _backoff(attempts: int, retry_after: float | None) -> timedelta:
     """Full-jitter exponential backoff (1 s base, 10 min cap), at least what the provider asked."""
-    delay = random.uniform(0, min(600.0, 2.0 ** attempts))
+    delay = random.uniform(0, min(600.0, 2.0**attempts))
     return timedelta(seconds=max(delay, retry_after or 0.0))
 
 
-def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], datetime], support: str,
-          limit: int = 50, max_attempts: int = MAX_ATTEMPTS) -> int:
+def flush(
+    db: Database,
+    send: Sender,
+    catalogs: Catalogs,
+    clock: Callable[[], datetime],
+    support: str,
+    limit: int = 50,
+    max_attempts: int = MAX_ATTEMPTS,
+) -> int:
     """Send what is due; returns how many messages were handled.
 
     A transient failure is tried again after a backoff, until the message is a day old (``expired``)
@@ -135,14 +174,22 @@ def flush(db: Database, send: Sender, catalogs: Catalogs, clock: Callable[[], da
         with db.transaction() as conn:
             if status == "opted_out" and not opted_out:
                 optouts.opt_out(conn, message.channel, message.address, "provider:21610", now)
-            _DONE.execute(conn, {"b_id": message.id, "b_status": status, "b_provider_id": provider_id,
-                                 "b_error": error, "b_next": next_at, "b_at": now})
+            _DONE.execute(
+                conn,
+                {
+                    "b_id": message.id,
+                    "b_status": status,
+                    "b_provider_id": provider_id,
+                    "b_error": error,
+                    "b_next": next_at,
+                    "b_at": now,
+                },
+            )
         log.info("outbox %s to %s: %s", message.kind, mask(message.address), status)
     return len(claimed)
 
 
-def apply_status(conn: Connection, provider_id: str, status: str, error_code: int | None,
-                 now: datetime) -> bool:
+def apply_status(conn: Connection, provider_id: str, status: str, error_code: int | None, now: datetime) -> bool:
     """Apply a provider status callback in the caller's transaction; returns whether the message is ours."""
     row = _BY_PROVIDER_ID.first(conn, {"sid": provider_id})
     if row is None:
@@ -155,7 +202,6 @@ def apply_status(conn: Connection, provider_id: str, status: str, error_code: in
     return True
 
 
-def record_status(db: Database, provider_id: str, status: str, error_code: int | None,
-                  now: datetime) -> bool:
+def record_status(db: Database, provider_id: str, status: str, error_code: int | None, now: datetime) -> bool:
     """Apply a provider status callback in a transaction of its own."""
     return db.run(lambda conn: apply_status(conn, provider_id, status, error_code, now))

@@ -78,8 +78,14 @@ class AccessLog:
             await self.app(scope, receive, sending)
         finally:
             client = scope.get("client") or ("-", 0)
-            access.info("%s %s %d %.1f ms %s", scope["method"], scope["path"], status,
-                        (time.perf_counter() - started) * 1000, client[0])
+            access.info(
+                "%s %s %d %.1f ms %s",
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+                client[0],
+            )
 
 
 class BodyTooLarge(Exception):
@@ -101,8 +107,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _form(body: bytes) -> dict[str, str] | None:
     try:
-        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True,
-                          max_num_fields=MAX_FIELDS)
+        pairs = parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
     except ValueError:
         return None
     return dict(pairs)
@@ -136,9 +141,11 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
     settings = app.settings
     now = clock or app.conversation.clock
     runner = _Lazy(app)
-    routes = [Route("/healthz", _healthz(app, runner), methods=["GET"]),
-              Route("/readyz", _readyz(app, runner), methods=["GET"]),
-              Route("/metrics", _metrics(app, runner), methods=["GET"])]
+    routes = [
+        Route("/healthz", _healthz(app, runner), methods=["GET"]),
+        Route("/readyz", _readyz(app, runner), methods=["GET"]),
+        Route("/metrics", _metrics(app, runner), methods=["GET"]),
+    ]
     sender: TwilioSender | None = None
     if settings.sms_enabled and settings.twilio_auth_token is not None:
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
@@ -158,8 +165,10 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
         gc.collect()
         gc.freeze()
         if sender is None:
-            log.info("SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
-                        "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)")
+            log.info(
+                "SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
+                "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)"
+            )
         periodic = asyncio.create_task(_periodic(app, runner.get(), sender, now, settings.outbox_interval_seconds))
         try:
             yield
@@ -191,8 +200,9 @@ def _purge(app: App, now: Callable[[], datetime]) -> None:
     purge_expired(app.db, now(), app.settings.replay_retention, app.settings.session_retention)
 
 
-async def _periodic(app: App, runner: Runner, sender: TwilioSender | None, now: Callable[[], datetime],
-                    interval: float) -> None:
+async def _periodic(
+    app: App, runner: Runner, sender: TwilioSender | None, now: Callable[[], datetime], interval: float
+) -> None:
     """Now and then: the outbox (retries, leases that ran out), the forged-request summary, the hash cost
     of unknown accounts, and the purge of what is kept only for a while. A failure is logged and the
     next round tries again."""
@@ -208,7 +218,8 @@ async def _periodic(app: App, runner: Runner, sender: TwilioSender | None, now: 
                 jobs.append(("outbox", functools.partial(_flush, app, sender, now)))
             timed: list[tuple[str, float, Callable[[], None]]] = [
                 ("calibrate", CALIBRATE_EVERY, functools.partial(_calibrate, app)),
-                ("purge", purge_every, functools.partial(_purge, app, now))]
+                ("purge", purge_every, functools.partial(_purge, app, now)),
+            ]
             for name, every, due in timed:
                 if loop.time() - last[name] >= every:
                     last[name] = loop.time()
@@ -265,8 +276,7 @@ def _readyz(app: App, runner: _Lazy) -> Callable[[Request], object]:
             log.warning("readiness check failed: %s", type(exc).__name__)
             return JSONResponse(_UNAVAILABLE, status_code=503)
         if not found.up_to_date:
-            return JSONResponse({"status": "schema", "database": found.current, "needs": found.head},
-                                status_code=503)
+            return JSONResponse({"status": "schema", "database": found.current, "needs": found.head}, status_code=503)
         return JSONResponse({"status": "ok", "schema": found.current})
 
     return readyz
@@ -298,12 +308,12 @@ def _signed(validator: RequestValidator, url: str, form: dict[str, str], signatu
     signs one or the other); a request signed for the configured URL needs only the first, so the
     library's full check runs only when that one does not match.
     """
-    return bool(compare(validator.compute_signature(url, form), signature)
-                or validator.validate(url, form, signature))
+    return bool(compare(validator.compute_signature(url, form), signature) or validator.validate(url, form, signature))
 
 
-async def _signed_form(request: Request, validator: RequestValidator, base: str,
-                       limit: int) -> dict[str, str] | Response:
+async def _signed_form(
+    request: Request, validator: RequestValidator, base: str, limit: int
+) -> dict[str, str] | Response:
     try:
         body = await _read_body(request, limit)
     except BodyTooLarge:
@@ -319,8 +329,9 @@ async def _signed_form(request: Request, validator: RequestValidator, base: str,
     return form
 
 
-def _inbound(app: App, runner: _Lazy, validator: RequestValidator, base: str, sender: TwilioSender,
-             now: Callable[[], datetime]) -> Callable[[Request], object]:
+def _inbound(
+    app: App, runner: _Lazy, validator: RequestValidator, base: str, sender: TwilioSender, now: Callable[[], datetime]
+) -> Callable[[Request], object]:
     settings = app.settings
 
     async def inbound(request: Request) -> Response:
@@ -332,18 +343,21 @@ def _inbound(app: App, runner: _Lazy, validator: RequestValidator, base: str, se
             metrics.REJECTED.labels("bad_request").inc()
             return Response(status_code=400)
         started = time.perf_counter()
-        answer = await app.conversation.answer_async(message, lambda reply: render_text(reply, app.catalogs),
-                                                     runner.get())
-        metrics.observe_turn("sms", time.perf_counter() - started, failed=answer.failed, replayed=answer.replayed,
-                             actions=answer.actions)
+        answer = await app.conversation.answer_async(
+            message, lambda reply: render_text(reply, app.catalogs), runner.get()
+        )
+        metrics.observe_turn(
+            "sms", time.perf_counter() - started, failed=answer.failed, replayed=answer.replayed, actions=answer.actions
+        )
         background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
         return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
 
     return inbound
 
 
-def _status(app: App, runner: _Lazy, validator: RequestValidator, base: str,
-            now: Callable[[], datetime]) -> Callable[[Request], object]:
+def _status(
+    app: App, runner: _Lazy, validator: RequestValidator, base: str, now: Callable[[], datetime]
+) -> Callable[[Request], object]:
     async def status(request: Request) -> Response:
         form = await _signed_form(request, validator, base, app.settings.sms_max_body_bytes)
         if isinstance(form, Response):

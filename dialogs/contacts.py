@@ -84,14 +84,27 @@ def _refused(turn: Turn, result: ChangeResult) -> bool:
     """Say why a change was refused for a limit; returns whether it was."""
     support = turn.settings.support_phone
     if result.outcome is Outcome.TOO_MANY_CONTACTS:
-        turn.say(Msg.count(NP_("There is already {n} contact, the most allowed. Edit a contact instead, "
-                               "or call {support}.",
-                               "There are already {n} contacts, the most allowed. Edit a contact instead, "
-                               "or call {support}."), result.limit, support=support))
+        turn.say(
+            Msg.count(
+                NP_(
+                    "There is already {n} contact, the most allowed. Edit a contact instead, or call {support}.",
+                    "There are already {n} contacts, the most allowed. Edit a contact instead, or call {support}.",
+                ),
+                result.limit,
+                support=support,
+            )
+        )
         return True
     if result.outcome is Outcome.TOO_MANY_NOTICES:
-        turn.say(Msg.of(N_("Too many new numbers in the last hour. Nothing was saved. Please try again "
-                           "later, or call {support}."), support=support))
+        turn.say(
+            Msg.of(
+                N_(
+                    "Too many new numbers in the last hour. Nothing was saved. Please try again "
+                    "later, or call {support}."
+                ),
+                support=support,
+            )
+        )
         return True
     return False
 
@@ -114,17 +127,25 @@ def _operations(turn: Turn, key: str) -> str:
     if key == "list":
         accounts = {a.id: a for a in turn.ports.service_accounts(turn.customer_id)}
         for contact in contacts:
-            turn.say(Msg.of(N_("{name}, {phone}, {language}: {accounts}"), name=Literal(contact.name),
-                            phone=show_phone(contact.phone), language=show_language(contact.language),
-                            accounts=[Literal("*" + accounts[i].number[-4:])
-                                      for i in sorted(contact.service_account_ids) if i in accounts]
-                            or Msg.of(N_("no service account"))))
+            turn.say(
+                Msg.of(
+                    N_("{name}, {phone}, {language}: {accounts}"),
+                    name=Literal(contact.name),
+                    phone=show_phone(contact.phone),
+                    language=show_language(contact.language),
+                    accounts=[
+                        Literal("*" + accounts[i].number[-4:])
+                        for i in sorted(contact.service_account_ids)
+                        if i in accounts
+                    ]
+                    or Msg.of(N_("no service account")),
+                )
+            )
         return MENU
     if key == "unlink" and not any(c.service_account_ids for c in contacts):
         turn.say(Msg.of(N_("No contact is on a service account yet.")))
         return MENU
-    return {"link": "link.contact", "edit": "edit.contact", "unlink": "unlink.contact",
-            "all": "all.action"}[key]
+    return {"link": "link.contact", "edit": "edit.contact", "unlink": "unlink.contact", "all": "all.action"}[key]
 
 
 # -- 1. add a new contact --------------------------------------------------------------------------
@@ -156,8 +177,13 @@ def _add_language(turn: Turn, language: str) -> str:
 
 def _add_confirm_params(turn: Turn) -> dict[str, Any]:
     s = turn.slots
-    return {"name": Literal(s["name"]), "phone": show_phone(s["phone"]), "email": show_email(s["email"]),
-            "language": show_language(s["language"]), "accounts": accounts_named(turn, s["accounts"])}
+    return {
+        "name": Literal(s["name"]),
+        "phone": show_phone(s["phone"]),
+        "email": show_email(s["email"]),
+        "language": show_language(s["language"]),
+        "accounts": accounts_named(turn, s["accounts"]),
+    }
 
 
 def _add_confirm(turn: Turn, yes: bool) -> str:
@@ -177,9 +203,15 @@ def _add_confirm(turn: Turn, yes: bool) -> str:
     if _refused(turn, result):
         turn.slots.clear()
         return MENU
-    return _saved(turn, NP_("Saved. {name} will get alerts for {n} service account.",
-                            "Saved. {name} will get alerts for {n} service accounts."),
-                  len(ids), name=Literal(contact.name))
+    return _saved(
+        turn,
+        NP_(
+            "Saved. {name} will get alerts for {n} service account.",
+            "Saved. {name} will get alerts for {n} service accounts.",
+        ),
+        len(ids),
+        name=Literal(contact.name),
+    )
 
 
 # -- 2. add an existing contact to other service accounts ------------------------------------------
@@ -207,10 +239,12 @@ def _link_contact(turn: Turn, contact_id: str) -> str:
 
 def _accounts_of_contact(on: bool) -> Any:
     """Options: the service accounts the chosen contact is on (``on``), or is not on."""
+
     def options(turn: Turn) -> list[Choice]:
         contact = _contact(turn)
         held = contact.service_account_ids if contact else frozenset()
         return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if (a.id in held) == on)
+
     return options
 
 
@@ -220,9 +254,11 @@ def _accounts_params(turn: Turn) -> dict[str, Any]:
 
 def _pick_accounts(confirm_state: str) -> Any:
     """The act of a state where service accounts are picked for the chosen contact."""
+
     def act(turn: Turn, ids: list[str]) -> str:
         turn.slots["accounts"] = ids
         return confirm_state
+
     return act
 
 
@@ -244,8 +280,12 @@ def _change_accounts(turn: Turn, yes: bool, change: Any, forms: tuple[str, str])
 
 
 def _link_confirm(turn: Turn, yes: bool) -> str:
-    return _change_accounts(turn, yes, turn.ports.assign, NP_(
-        "Saved. {name} was added to {n} service account.", "Saved. {name} was added to {n} service accounts."))
+    return _change_accounts(
+        turn,
+        yes,
+        turn.ports.assign,
+        NP_("Saved. {name} was added to {n} service account.", "Saved. {name} was added to {n} service accounts."),
+    )
 
 
 # -- 3. edit a contact -----------------------------------------------------------------------------
@@ -296,21 +336,30 @@ def _edit_confirm_params(turn: Turn) -> dict[str, Any]:
     turn.slots["old"] = old
     if contact is not None:  # named as it is called now (another phone may have renamed it)
         turn.slots["name"] = contact.name
-    return {**_name(turn), "field": _FIELD_NAMES[field], "old": _show(field, old),
-            "new": _show(field, turn.slots["value"])}
+    return {
+        **_name(turn),
+        "field": _FIELD_NAMES[field],
+        "old": _show(field, old),
+        "new": _show(field, turn.slots["value"]),
+    }
 
 
 def _edit_confirm(turn: Turn, yes: bool) -> str:
     if not yes:
         return _not_saved(turn)
     field, value = str(turn.slots["field"]), turn.slots["value"] or None
-    result = turn.ports.update_contact(turn.customer_id, int(turn.slots["contact"]), field,
-                                       turn.slots.get("old"), value)
+    result = turn.ports.update_contact(
+        turn.customer_id, int(turn.slots["contact"]), field, turn.slots.get("old"), value
+    )
     if result.outcome is Outcome.GONE:
         return _gone(turn)
     if result.outcome is Outcome.CHANGED:  # someone saved another value since the read-back
-        turn.say(Msg.of(N_("That was changed meanwhile. Now: {current}. Nothing was saved."),
-                        current=_show(field, result.current)))
+        turn.say(
+            Msg.of(
+                N_("That was changed meanwhile. Now: {current}. Nothing was saved."),
+                current=_show(field, result.current),
+            )
+        )
         return "edit.confirm"
     if result.outcome is Outcome.DUPLICATE and value is not None:
         _say_taken(turn, value, result.other_name or "")
@@ -339,8 +388,15 @@ def _unlink_contact(turn: Turn, contact_id: str) -> str:
 
 
 def _unlink_confirm(turn: Turn, yes: bool) -> str:
-    return _change_accounts(turn, yes, turn.ports.unassign, NP_(
-        "Saved. {name} was removed from {n} service account.", "Saved. {name} was removed from {n} service accounts."))
+    return _change_accounts(
+        turn,
+        yes,
+        turn.ports.unassign,
+        NP_(
+            "Saved. {name} was removed from {n} service account.",
+            "Saved. {name} was removed from {n} service accounts.",
+        ),
+    )
 
 
 # -- 5. add or remove contacts on ALL service accounts ---------------------------------------------
@@ -365,8 +421,11 @@ def _all_params(turn: Turn) -> dict[str, Any]:
     wanted = {int(i) for i in turn.slots["contacts"]}
     names = [Literal(c.name) for c in turn.ports.contacts(turn.customer_id) if c.id in wanted]
     count = len(turn.ports.service_accounts(turn.customer_id))
-    verb = (N_("Add {names} to ALL {n} service accounts.") if turn.slots["action"] == "add"
-            else N_("Remove {names} from ALL {n} service accounts."))
+    verb = (
+        N_("Add {names} to ALL {n} service accounts.")
+        if turn.slots["action"] == "add"
+        else N_("Remove {names} from ALL {n} service accounts.")
+    )
     return {"what": Msg.of(verb, names=names, n=count)}
 
 
@@ -378,11 +437,23 @@ def _all_confirm(turn: Turn, yes: bool) -> str:
     account_ids = [a.id for a in turn.ports.service_accounts(turn.customer_id)]
     if turn.slots["action"] == "add":
         turn.ports.assign(turn.customer_id, contact_ids, account_ids)
-        return _saved(turn, NP_("Saved. {n} contact is now on ALL service accounts.",
-                                "Saved. {n} contacts are now on ALL service accounts."), len(contact_ids))
+        return _saved(
+            turn,
+            NP_(
+                "Saved. {n} contact is now on ALL service accounts.",
+                "Saved. {n} contacts are now on ALL service accounts.",
+            ),
+            len(contact_ids),
+        )
     turn.ports.unassign(turn.customer_id, contact_ids, account_ids)
-    return _saved(turn, NP_("Saved. {n} contact was removed from ALL service accounts.",
-                            "Saved. {n} contacts were removed from ALL service accounts."), len(contact_ids))
+    return _saved(
+        turn,
+        NP_(
+            "Saved. {n} contact was removed from ALL service accounts.",
+            "Saved. {n} contacts were removed from ALL service accounts.",
+        ),
+        len(contact_ids),
+    )
 
 
 def _all_contact_options(turn: Turn) -> list[Choice]:
@@ -390,8 +461,17 @@ def _all_contact_options(turn: Turn) -> list[Choice]:
 
 
 def _confirm(name: str, prompt: str, act: Any, back: str, params: Any) -> State:
-    return State(name=name, prompt=prompt, params=params, parse=parse_yes_no, act=act,
-                 goes_to=(MENU,), back=back, verified=True, hint=_CONFIRM_HINT)
+    return State(
+        name=name,
+        prompt=prompt,
+        params=params,
+        parse=parse_yes_no,
+        act=act,
+        goes_to=(MENU,),
+        back=back,
+        verified=True,
+        hint=_CONFIRM_HINT,
+    )
 
 
 def _invalid_pick(turn: Turn, text: str) -> Invalid:
@@ -399,74 +479,223 @@ def _invalid_pick(turn: Turn, text: str) -> Invalid:
 
 
 STATES = (
-    State(name=MENU, prompt=N_("Alert contacts. Please choose:"), choices=_OPERATIONS,
-          act=_operations, goes_to=(MENU, "add.name", "link.contact", "edit.contact", "unlink.contact",
-                                    "all.action"),
-          back="menu", verified=True),
+    State(
+        name=MENU,
+        prompt=N_("Alert contacts. Please choose:"),
+        choices=_OPERATIONS,
+        act=_operations,
+        goes_to=(MENU, "add.name", "link.contact", "edit.contact", "unlink.contact", "all.action"),
+        back="menu",
+        verified=True,
+    ),
     # 1. add
-    State(name="add.name", prompt=N_("New contact: please type the full name."), parse=parse_name,
-          act=_add_name, goes_to=("add.phone",), back=MENU, verified=True, free_text=True),
-    State(name="add.phone", prompt=N_("Mobile number of {name}? Example: (626) 555-0100"), params=_name,
-          parse=parse_phone, act=_add_phone, goes_to=("add.email", MENU), back="add.name", verified=True),
-    State(name="add.email", prompt=N_("Email of {name}? Or type N to skip."), params=_name,
-          parse=parse_email, act=_add_email, goes_to=("add.language",), back="add.phone", verified=True,
-          free_text=True),
-    State(name="add.language", prompt=N_("Which language should {name} get alerts in?"), params=_name,
-          choices=LANGUAGE_CHOICES, act=_add_language, goes_to=("add.accounts",), back="add.email",
-          verified=True),
-    State(name="add.accounts", prompt=N_("Which service accounts for {name}? Example: 1,3 or 1-3 or ALL"),
-          params=_name, options=lambda t: account_choices(t.ports.service_accounts(t.customer_id)),
-          multi=True, parse=_invalid_pick, act=_pick_accounts("add.confirm"), goes_to=("add.confirm",),
-          back="add.language", verified=True),
-    _confirm("add.confirm", N_("Add {name}, {phone}, {email}, {language}, to {accounts}. Save? Y/N"),
-             _add_confirm, "add.accounts", _add_confirm_params),
+    State(
+        name="add.name",
+        prompt=N_("New contact: please type the full name."),
+        parse=parse_name,
+        act=_add_name,
+        goes_to=("add.phone",),
+        back=MENU,
+        verified=True,
+        free_text=True,
+    ),
+    State(
+        name="add.phone",
+        prompt=N_("Mobile number of {name}? Example: (626) 555-0100"),
+        params=_name,
+        parse=parse_phone,
+        act=_add_phone,
+        goes_to=("add.email", MENU),
+        back="add.name",
+        verified=True,
+    ),
+    State(
+        name="add.email",
+        prompt=N_("Email of {name}? Or type N to skip."),
+        params=_name,
+        parse=parse_email,
+        act=_add_email,
+        goes_to=("add.language",),
+        back="add.phone",
+        verified=True,
+        free_text=True,
+    ),
+    State(
+        name="add.language",
+        prompt=N_("Which language should {name} get alerts in?"),
+        params=_name,
+        choices=LANGUAGE_CHOICES,
+        act=_add_language,
+        goes_to=("add.accounts",),
+        back="add.email",
+        verified=True,
+    ),
+    State(
+        name="add.accounts",
+        prompt=N_("Which service accounts for {name}? Example: 1,3 or 1-3 or ALL"),
+        params=_name,
+        options=lambda t: account_choices(t.ports.service_accounts(t.customer_id)),
+        multi=True,
+        parse=_invalid_pick,
+        act=_pick_accounts("add.confirm"),
+        goes_to=("add.confirm",),
+        back="add.language",
+        verified=True,
+    ),
+    _confirm(
+        "add.confirm",
+        N_("Add {name}, {phone}, {email}, {language}, to {accounts}. Save? Y/N"),
+        _add_confirm,
+        "add.accounts",
+        _add_confirm_params,
+    ),
     # 2. add an existing contact to other service accounts
-    State(name="link.contact", prompt=N_("Which contact?"), options=_all_contact_options,
-          act=_link_contact, goes_to=("link.accounts", MENU), back=MENU, verified=True),
-    State(name="link.accounts", prompt=N_("Add {name} to which service accounts? Example: 1,3 or ALL"),
-          params=_name, options=_accounts_of_contact(on=False), multi=True, parse=_invalid_pick,
-          act=_pick_accounts("link.confirm"),
-          goes_to=("link.confirm",), back="link.contact", verified=True),
-    _confirm("link.confirm", N_("Add {name} to {accounts}. Save? Y/N"), _link_confirm, "link.accounts",
-             _accounts_params),
+    State(
+        name="link.contact",
+        prompt=N_("Which contact?"),
+        options=_all_contact_options,
+        act=_link_contact,
+        goes_to=("link.accounts", MENU),
+        back=MENU,
+        verified=True,
+    ),
+    State(
+        name="link.accounts",
+        prompt=N_("Add {name} to which service accounts? Example: 1,3 or ALL"),
+        params=_name,
+        options=_accounts_of_contact(on=False),
+        multi=True,
+        parse=_invalid_pick,
+        act=_pick_accounts("link.confirm"),
+        goes_to=("link.confirm",),
+        back="link.contact",
+        verified=True,
+    ),
+    _confirm(
+        "link.confirm", N_("Add {name} to {accounts}. Save? Y/N"), _link_confirm, "link.accounts", _accounts_params
+    ),
     # 3. edit
-    State(name="edit.contact", prompt=N_("Which contact do you want to edit?"),
-          options=_all_contact_options, act=_edit_contact, goes_to=("edit.field", MENU), back=MENU,
-          verified=True),
-    State(name="edit.field", prompt=N_("What do you want to change for {name}?"), params=_name,
-          choices=_FIELDS, act=_edit_field,
-          goes_to=("edit.name", "edit.phone", "edit.email", "edit.language"), back="edit.contact",
-          verified=True),
-    State(name="edit.name", prompt=N_("New name for {name}?"), params=_name, parse=parse_name,
-          act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field", verified=True,
-          free_text=True),
-    State(name="edit.phone", prompt=N_("New mobile number for {name}? Example: (626) 555-0100"),
-          params=_name, parse=parse_phone, act=_edit_value, goes_to=("edit.confirm", "edit.phone", MENU),
-          back="edit.field", verified=True),
-    State(name="edit.email", prompt=N_("New email for {name}? Or type N for no email."), params=_name,
-          parse=parse_email, act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field",
-          verified=True, free_text=True),
-    State(name="edit.language", prompt=N_("Which language should {name} get alerts in?"), params=_name,
-          choices=LANGUAGE_CHOICES, act=_edit_value, goes_to=("edit.confirm", MENU), back="edit.field",
-          verified=True),
-    State(name="edit.confirm", prompt=N_("{name}, {field}: {old} to {new}. Save? Y/N"),
-          params=_edit_confirm_params, parse=parse_yes_no, act=_edit_confirm,
-          goes_to=(MENU, "edit.confirm", "edit.phone"), back="edit.field", verified=True, hint=_CONFIRM_HINT),
+    State(
+        name="edit.contact",
+        prompt=N_("Which contact do you want to edit?"),
+        options=_all_contact_options,
+        act=_edit_contact,
+        goes_to=("edit.field", MENU),
+        back=MENU,
+        verified=True,
+    ),
+    State(
+        name="edit.field",
+        prompt=N_("What do you want to change for {name}?"),
+        params=_name,
+        choices=_FIELDS,
+        act=_edit_field,
+        goes_to=("edit.name", "edit.phone", "edit.email", "edit.language"),
+        back="edit.contact",
+        verified=True,
+    ),
+    State(
+        name="edit.name",
+        prompt=N_("New name for {name}?"),
+        params=_name,
+        parse=parse_name,
+        act=_edit_value,
+        goes_to=("edit.confirm", MENU),
+        back="edit.field",
+        verified=True,
+        free_text=True,
+    ),
+    State(
+        name="edit.phone",
+        prompt=N_("New mobile number for {name}? Example: (626) 555-0100"),
+        params=_name,
+        parse=parse_phone,
+        act=_edit_value,
+        goes_to=("edit.confirm", "edit.phone", MENU),
+        back="edit.field",
+        verified=True,
+    ),
+    State(
+        name="edit.email",
+        prompt=N_("New email for {name}? Or type N for no email."),
+        params=_name,
+        parse=parse_email,
+        act=_edit_value,
+        goes_to=("edit.confirm", MENU),
+        back="edit.field",
+        verified=True,
+        free_text=True,
+    ),
+    State(
+        name="edit.language",
+        prompt=N_("Which language should {name} get alerts in?"),
+        params=_name,
+        choices=LANGUAGE_CHOICES,
+        act=_edit_value,
+        goes_to=("edit.confirm", MENU),
+        back="edit.field",
+        verified=True,
+    ),
+    State(
+        name="edit.confirm",
+        prompt=N_("{name}, {field}: {old} to {new}. Save? Y/N"),
+        params=_edit_confirm_params,
+        parse=parse_yes_no,
+        act=_edit_confirm,
+        goes_to=(MENU, "edit.confirm", "edit.phone"),
+        back="edit.field",
+        verified=True,
+        hint=_CONFIRM_HINT,
+    ),
     # 4. remove from service accounts
-    State(name="unlink.contact", prompt=N_("Which contact do you want to remove from service accounts?"),
-          options=_unlink_contact_options, act=_unlink_contact, goes_to=("unlink.accounts", MENU),
-          back=MENU, verified=True),
-    State(name="unlink.accounts",
-          prompt=N_("Remove {name} from which service accounts? Example: 1,3 or ALL"), params=_name,
-          options=_accounts_of_contact(on=True), multi=True, parse=_invalid_pick, act=_pick_accounts("unlink.confirm"),
-          goes_to=("unlink.confirm",), back="unlink.contact", verified=True),
-    _confirm("unlink.confirm", N_("Remove {name} from {accounts}. No more alerts there. Save? Y/N"),
-             _unlink_confirm, "unlink.accounts", _accounts_params),
+    State(
+        name="unlink.contact",
+        prompt=N_("Which contact do you want to remove from service accounts?"),
+        options=_unlink_contact_options,
+        act=_unlink_contact,
+        goes_to=("unlink.accounts", MENU),
+        back=MENU,
+        verified=True,
+    ),
+    State(
+        name="unlink.accounts",
+        prompt=N_("Remove {name} from which service accounts? Example: 1,3 or ALL"),
+        params=_name,
+        options=_accounts_of_contact(on=True),
+        multi=True,
+        parse=_invalid_pick,
+        act=_pick_accounts("unlink.confirm"),
+        goes_to=("unlink.confirm",),
+        back="unlink.contact",
+        verified=True,
+    ),
+    _confirm(
+        "unlink.confirm",
+        N_("Remove {name} from {accounts}. No more alerts there. Save? Y/N"),
+        _unlink_confirm,
+        "unlink.accounts",
+        _accounts_params,
+    ),
     # 5. ALL service accounts
-    State(name="all.action", prompt=N_("ALL service accounts: what would you like to do?"),
-          choices=_ALL_ACTIONS, act=_all_action, goes_to=("all.contacts",), back=MENU, verified=True),
-    State(name="all.contacts", prompt=N_("Which contacts? Example: 1,2 or ALL"),
-          options=_all_contact_options, multi=True, parse=_invalid_pick, act=_all_contacts,
-          goes_to=("all.confirm",), back="all.action", verified=True),
+    State(
+        name="all.action",
+        prompt=N_("ALL service accounts: what would you like to do?"),
+        choices=_ALL_ACTIONS,
+        act=_all_action,
+        goes_to=("all.contacts",),
+        back=MENU,
+        verified=True,
+    ),
+    State(
+        name="all.contacts",
+        prompt=N_("Which contacts? Example: 1,2 or ALL"),
+        options=_all_contact_options,
+        multi=True,
+        parse=_invalid_pick,
+        act=_all_contacts,
+        goes_to=("all.confirm",),
+        back="all.action",
+        verified=True,
+    ),
     _confirm("all.confirm", N_("{what} Save? Y/N"), _all_confirm, "all.contacts", _all_params),
 )

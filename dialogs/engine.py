@@ -311,8 +311,7 @@ class Engine:
 
     # -- a turn ------------------------------------------------------------------------------------
 
-    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime, *,
-             revoked: bool = False) -> Reply:
+    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime, *, revoked: bool = False) -> Reply:
         """Advance ``session`` by one customer message and return what to answer.
 
         ``revoked`` says the verification no longer holds (the access code changed, the account was
@@ -332,12 +331,16 @@ class Engine:
         if last_seen is not None and now - last_seen > self.settings.idle_timeout:
             session.drop_verification()
             session.invalid_count = 0
-            turn.say(Msg.of(N_("Your session ended after {minutes} minutes without activity. "
-                               "Nothing unfinished was saved."),
-                            minutes=int(self.settings.idle_timeout.total_seconds() // 60)))
+            turn.say(
+                Msg.of(
+                    N_("Your session ended after {minutes} minutes without activity. Nothing unfinished was saved."),
+                    minutes=int(self.settings.idle_timeout.total_seconds() // 60),
+                )
+            )
             return self._enter(turn, self.menu)
-        if session.verified and (revoked or (session.verified_at is not None
-                                             and now - session.verified_at > self.settings.verified_max_age)):
+        if session.verified and (
+            revoked or (session.verified_at is not None and now - session.verified_at > self.settings.verified_max_age)
+        ):
             session.drop_verification()
             turn.say(Msg.of(N_("For your security, please verify your account again.")))
             return self._enter(turn, self.menu)
@@ -394,8 +397,15 @@ class Engine:
         return None
 
     def _help(self, turn: Turn) -> None:
-        turn.say(Msg.of(N_("Type the number of your choice. 0: back. MENU: main menu. X: cancel. "
-                           "VI: Tiếng Việt. Help: {support}"), support=self.settings.support_phone))
+        turn.say(
+            Msg.of(
+                N_(
+                    "Type the number of your choice. 0: back. MENU: main menu. X: cancel. "
+                    "VI: Tiếng Việt. Help: {support}"
+                ),
+                support=self.settings.support_phone,
+            )
+        )
 
     def _parse(self, turn: Turn, state: State, cleaned: str, folded: str) -> Any:
         if state.parse is not None and not state.choices and state.options is None:
@@ -420,8 +430,12 @@ class Engine:
         turn.say(hint)
         if session.invalid_count >= self.settings.invalid_before_help:
             session.invalid_count = 0
-            turn.say(Msg.of(N_("Need help? Call Customer Support at {support}. "
-                               "Type MENU for the main menu."), support=self.settings.support_phone))
+            turn.say(
+                Msg.of(
+                    N_("Need help? Call Customer Support at {support}. Type MENU for the main menu."),
+                    support=self.settings.support_phone,
+                )
+            )
         return self._enter(turn, state.name)
 
     def _enter(self, turn: Turn, name: str) -> Reply:

@@ -32,11 +32,15 @@ def parse_name(turn: Turn, text: str) -> str | Invalid:
     """A person's name: 2 to 60 characters of Latin letters (Vietnamese included), spaces, . ' -."""
     name = unicodedata.normalize("NFC", text.strip())
     letters = [ch for ch in name if ch.isalpha()]
-    ok = 2 <= len(name) <= 60 and len(letters) >= 2 and all(
-        ch in _NAME_PUNCT
-        or unicodedata.category(ch).startswith("M")
-        or (ch.isalpha() and "LATIN" in unicodedata.name(ch, ""))
-        for ch in name
+    ok = (
+        2 <= len(name) <= 60
+        and len(letters) >= 2
+        and all(
+            ch in _NAME_PUNCT
+            or unicodedata.category(ch).startswith("M")
+            or (ch.isalpha() and "LATIN" in unicodedata.name(ch, ""))
+            for ch in name
+        )
     )
     if not ok:
         return Invalid(Msg.of(N_("Please type the name with letters only, for example: Nguyen Van An.")))
@@ -76,8 +80,12 @@ def parse_phone(turn: Turn, text: str) -> str | Invalid:
     allowed = turn.settings.phone_regions
     number = alert_number(text, turn.settings.region, allowed)
     if number is PhoneProblem.OUTSIDE:
-        return Invalid(Msg.of(N_("Alerts can go only to mobile numbers in {regions}. Please type another number."),
-                              regions=Regions(tuple(allowed))))
+        return Invalid(
+            Msg.of(
+                N_("Alerts can go only to mobile numbers in {regions}. Please type another number."),
+                regions=Regions(tuple(allowed)),
+            )
+        )
     if number is PhoneProblem.INVALID:
         return Invalid(Msg.of(N_("That is not a valid mobile number. Example: (626) 555-0100")))
     return number
@@ -138,8 +146,12 @@ def show_language(code: str) -> Msg:
 
 def service_account_label(account: ServiceAccountView) -> Msg:
     """How a customer recognises a service account: masked number, address, outage group."""
-    return Msg.of(N_("*{last4} {address}, group {group}"), last4=Literal(account.number[-4:]),
-                  address=Literal(account.address), group=Literal(account.outage_group))
+    return Msg.of(
+        N_("*{last4} {address}, group {group}"),
+        last4=Literal(account.number[-4:]),
+        address=Literal(account.address),
+        group=Literal(account.outage_group),
+    )
 
 
 def short_account(account: ServiceAccountView) -> Literal:

@@ -13,21 +13,22 @@ MENU = "menu"
 
 _INFO = {
     "medical": (
-        N_("Medical conditions: if someone in your home is at risk in extreme heat, you may qualify "
-           "for advance notice of rotating outages."),
+        N_(
+            "Medical conditions: if someone in your home is at risk in extreme heat, you may qualify "
+            "for advance notice of rotating outages."
+        ),
         N_("To apply for medical advance notice, call Customer Support at {support}."),
     ),
     "cooling": (
-        N_("During rotating outages in extreme heat, Cooling Centers are open. "
-           "Call {support} to find the nearest one."),
+        N_(
+            "During rotating outages in extreme heat, Cooling Centers are open. Call {support} to find the nearest one."
+        ),
     ),
     "programs": (
         N_("This service updates contacts for rotating outage advance notice only."),
         N_("For I-6, BIP, OBMC, CPP, DBP and other programs, please contact your account representative."),
     ),
-    "support": (
-        N_("Customer Support: {support}. You may also contact your account representative."),
-    ),
+    "support": (N_("Customer Support: {support}. You may also contact your account representative."),),
 }
 
 

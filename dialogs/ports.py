@@ -104,8 +104,7 @@ class AccountsPort(Protocol):
         """The customer's contacts, in a stable order."""
         ...
 
-    def add_contact(self, customer_id: int, contact: NewContact,
-                    service_account_ids: Sequence[int]) -> ChangeResult:
+    def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> ChangeResult:
         """Create a contact and assign it, unless its number is taken or a limit is reached. Audited."""
         ...
 
@@ -113,14 +112,13 @@ class AccountsPort(Protocol):
         """Assign contacts to service accounts; returns how many new assignments were made. Audited."""
         ...
 
-    def unassign(
-        self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]
-    ) -> int:
+    def unassign(self, customer_id: int, contact_ids: Sequence[int], service_account_ids: Sequence[int]) -> int:
         """Remove contacts from service accounts; returns how many assignments were removed. Audited."""
         ...
 
-    def update_contact(self, customer_id: int, contact_id: int, field: str, old: str | None,
-                       new: str | None) -> ChangeResult:
+    def update_contact(
+        self, customer_id: int, contact_id: int, field: str, old: str | None, new: str | None
+    ) -> ChangeResult:
         """Change one field (name, phone, email, language) of a contact from ``old`` to ``new``.
 
         Saved only if ``old`` (what the customer was shown) is still what is stored. Audited.

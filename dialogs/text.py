@@ -76,8 +76,7 @@ class Regions:
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # the signs of a list or a range as other keyboards type them: commas, semicolons, dashes and minus signs
-_LIST_SIGNS = {**dict.fromkeys("，、،﹐﹑", ","), **dict.fromkeys("；؛﹔", ";"),
-               **dict.fromkeys("‐‑‒–—―−－﹘﹣", "-")}
+_LIST_SIGNS = {**dict.fromkeys("，、،﹐﹑", ","), **dict.fromkeys("；؛﹔", ";"), **dict.fromkeys("‐‑‒–—―−－﹘﹣", "-")}
 _FOLD_EXTRA = str.maketrans({"đ": "d", "Đ": "D", "ð": "d", "ł": "l", **_LIST_SIGNS})
 
 
@@ -123,9 +122,7 @@ def clean(text: str, limit: int) -> str | None:
     """
     if any(ch in _BIDI for ch in text):
         return None
-    kept = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else " " for ch in unicodedata.normalize("NFC", text)
-    )
+    kept = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in unicodedata.normalize("NFC", text))
     cleaned = " ".join(kept.split())
     if not cleaned or len(cleaned) > limit:
         return None

@@ -42,12 +42,21 @@ def _code(turn: Turn, code: str) -> str:
     result = turn.ports.verify(number, code)
     support = turn.settings.support_phone
     if result.throttled:
-        turn.say(Msg.of(N_("Too many attempts. Please wait {minutes} minutes, or call {support}."),
-                        minutes=result.retry_minutes, support=support))
+        turn.say(
+            Msg.of(
+                N_("Too many attempts. Please wait {minutes} minutes, or call {support}."),
+                minutes=result.retry_minutes,
+                support=support,
+            )
+        )
         return "menu"
     if result.customer_id is None:
-        turn.say(Msg.of(N_("We could not verify that account number and access code. "
-                           "Please try again, or call {support}."), support=support))
+        turn.say(
+            Msg.of(
+                N_("We could not verify that account number and access code. Please try again, or call {support}."),
+                support=support,
+            )
+        )
         return "verify.account"
     turn.session.customer_id = result.customer_id
     turn.session.verified_at = turn.now

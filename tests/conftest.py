@@ -33,8 +33,18 @@ DEMO = ROOT / "bot" / "demo_accounts.csv"
 PG_URL = os.environ.get("OUTAGEBOT_TEST_POSTGRES_URL")
 PG_CTL = find_pg_ctl()
 PG_MISSING = None if PG_URL or PG_CTL else "PostgreSQL is not installed (no pg_ctl found)"
-TABLES = ("audit_log", "import_snapshots", "contact_assignments", "contacts", "sessions", "service_accounts",
-          "customer_accounts", "processed_messages", "opt_outs", "outbound_messages")
+TABLES = (
+    "audit_log",
+    "import_snapshots",
+    "contact_assignments",
+    "contacts",
+    "sessions",
+    "service_accounts",
+    "customer_accounts",
+    "processed_messages",
+    "opt_outs",
+    "outbound_messages",
+)
 
 
 class Clock:
@@ -89,8 +99,10 @@ def pg_migrated(request: pytest.FixtureRequest) -> str:
 
 
 def _params() -> list[object]:
-    return [pytest.param("sqlite", id="sqlite"), pytest.param("postgresql", id="postgresql",
-                                                              marks=[pytest.mark.postgres])]
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=[pytest.mark.postgres]),
+    ]
 
 
 @pytest.fixture(params=_params())
@@ -153,7 +165,8 @@ class Chat:
     def say(self, text: str) -> str:
         """Send ``text``; returns the whole rendered reply as one string."""
         self.last = self.app.conversation.handle(
-            Inbound(self.channel, self.address, text, locale_hint=self.locale_hint))
+            Inbound(self.channel, self.address, text, locale_hint=self.locale_hint)
+        )
         self.last_text = "\n".join(render_text(self.last, self.app.catalogs))
         return self.last_text
 
@@ -175,8 +188,9 @@ def chat(app: App) -> Chat:
     return Chat(app)
 
 
-def verified_chat(app: App, locale: str = "en", account: str = "700000001", code: str = "482913",
-                  address: str = "+17145550123") -> Chat:
+def verified_chat(
+    app: App, locale: str = "en", account: str = "700000001", code: str = "482913", address: str = "+17145550123"
+) -> Chat:
     """A chat that has chosen ``locale`` and verified ``account``; it stands at the contacts menu."""
     c = Chat(app, address=address)
     c.say("")

@@ -25,8 +25,10 @@ def find_pg_ctl() -> str | None:
     found = shutil.which("pg_ctl")
     if found:
         return found
-    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
-                        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0)
+    candidates = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"),
+        key=lambda p: int(Path(p).parent.parent.name) if Path(p).parent.parent.name.isdigit() else 0,
+    )
     return candidates[-1] if candidates else None
 
 
@@ -45,9 +47,17 @@ class ThrowawayPostgres:
             executable = str(wrapper)
         self.port = int(get_port(None) or 0)
         self.executor = PostgreSQLExecutor(
-            executable=executable, host="127.0.0.1", port=self.port, datadir=str(self.base / "data"),
-            unixsocketdir=str(self.base), logfile=str(self.base / "postgresql.log"), startparams="-w",
-            dbname="outagebot_test", user="postgres", postgres_options=options)
+            executable=executable,
+            host="127.0.0.1",
+            port=self.port,
+            datadir=str(self.base / "data"),
+            unixsocketdir=str(self.base),
+            logfile=str(self.base / "postgresql.log"),
+            startparams="-w",
+            dbname="outagebot_test",
+            user="postgres",
+            postgres_options=options,
+        )
 
     def url(self, dbname: str = "outagebot_test") -> str:
         """A SQLAlchemy URL for a database on this server."""
@@ -70,8 +80,13 @@ class ThrowawayPostgres:
 
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         """Run SQL through ``psql`` (a separate client, not our code) and return its output."""
-        result = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", dbname,
-                                 "-AtXqc", sql], capture_output=True, text=True, timeout=60, check=True)
+        result = subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", dbname, "-AtXqc", sql],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
         return result.stdout.strip()
 
     def create_database(self, name: str) -> str:
@@ -82,8 +97,13 @@ class ThrowawayPostgres:
 
     def terminate_backends(self, dbname: str) -> int:
         """Kill every client connection to ``dbname`` (what an idle-connection killer or a failover does)."""
-        return int(self.psql("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                             f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()") or 0)
+        return int(
+            self.psql(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                f"WHERE datname = '{dbname}' AND pid <> pg_backend_pid()"
+            )
+            or 0
+        )
 
     def close(self) -> None:
         """Stop the server and remove its directory."""

@@ -24,18 +24,32 @@ TOKEN = "e2e-auth-token"
 def environment(database_url: str, twilio_api: str = "http://127.0.0.1:9", **extra: str) -> dict[str, str]:
     """What a deployment sets: the database, a pepper, Twilio; cheap hashes unless told otherwise."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
-    return {**base, "OUTAGEBOT_DATABASE_URL": database_url, "OUTAGEBOT_SCRYPT_N": "1024", "OUTAGEBOT_PEPPER": "e2e",
-            "OUTAGEBOT_PUBLIC_URL": PUBLIC, "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-            "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
-            "OUTAGEBOT_TWILIO_API_URL": twilio_api, **extra}
+    return {
+        **base,
+        "OUTAGEBOT_DATABASE_URL": database_url,
+        "OUTAGEBOT_SCRYPT_N": "1024",
+        "OUTAGEBOT_PEPPER": "e2e",
+        "OUTAGEBOT_PUBLIC_URL": PUBLIC,
+        "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN,
+        "OUTAGEBOT_TWILIO_FROM": "+16265550000",
+        "OUTAGEBOT_TWILIO_API_URL": twilio_api,
+        **extra,
+    }
 
 
 def import_demo(env: dict[str, str]) -> None:
     """``outagebot db upgrade`` and ``outagebot import-accounts`` of the demo file, as an operator would."""
-    subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True,
-                   timeout=120)
-    subprocess.run([sys.executable, "-m", "bot", "import-accounts", str(DEMO)], env=env, check=True,
-                   capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True, timeout=120
+    )
+    subprocess.run(
+        [sys.executable, "-m", "bot", "import-accounts", str(DEMO)],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 class Server:
@@ -46,7 +60,11 @@ class Server:
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "bot", "serve", "--port", str(self.port), "--workers", str(workers)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         self.stderr = ""
         self.client = httpx.Client(base_url=self.base, timeout=30)
         try:
@@ -103,8 +121,13 @@ class Phone:
         self.client = httpx.Client(base_url=base, timeout=30)
 
     def post(self, body: str, sid: str | None = None) -> httpx.Response:
-        params = {"MessageSid": sid or f"SM{uuid.uuid4().hex}", "AccountSid": "AC" + "0" * 32, "From": self.number,
-                  "To": "+16265550000", "Body": body}
+        params = {
+            "MessageSid": sid or f"SM{uuid.uuid4().hex}",
+            "AccountSid": "AC" + "0" * 32,
+            "From": self.number,
+            "To": "+16265550000",
+            "Body": body,
+        }
         signature = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound", params)
         return self.client.post("/sms/inbound", data=params, headers={"X-Twilio-Signature": signature})
 

@@ -14,8 +14,10 @@ Rows = dict[str, list[dict[str, Any]]]
 def every_row(engine: Engine) -> Rows:
     """Each table of the schema (new tables included as they are added) -> its rows, in a stable order."""
     with engine.connect() as conn:
-        return {table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
-                for table in Base.metadata.sorted_tables}
+        return {
+            table.name: sorted((dict(r) for r in conn.execute(select(table)).mappings()), key=repr)
+            for table in Base.metadata.sorted_tables
+        }
 
 
 def without_session(rows: Rows, channel: str, address: str) -> Rows:

@@ -57,7 +57,7 @@ class ApiUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
 
     def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Response:
         if self.api_url != TWILIO_API and url.startswith(TWILIO_API):
-            url = self.api_url + url[len(TWILIO_API):]
+            url = self.api_url + url[len(TWILIO_API) :]
         response: Response = super().request(method, url, *args, **kwargs)
         return response
 
@@ -80,18 +80,22 @@ class TwilioSender:
     def __init__(self, settings: Settings, timeout: float = 10.0) -> None:
         if not settings.sms_enabled or settings.twilio_auth_token is None:
             raise ValueError("Twilio settings are incomplete")
-        self.client = Client(settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(),
-                             http_client=ApiUrlHttpClient(settings.twilio_api_url, timeout))
+        self.client = Client(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            http_client=ApiUrlHttpClient(settings.twilio_api_url, timeout),
+        )
         self.sender: dict[str, str] = (
             {"messaging_service_sid": settings.twilio_messaging_service_sid}
-            if settings.twilio_messaging_service_sid else {"from_": settings.twilio_from or ""})
+            if settings.twilio_messaging_service_sid
+            else {"from_": settings.twilio_from or ""}
+        )
         self.status_callback = f"{(settings.public_url or '').rstrip('/')}/sms/status"
 
     def send(self, to: str, body: str) -> SendResult:
         """Send ``body`` to ``to``; never raises for a provider or network failure."""
         try:
-            message = self.client.messages.create(to=to, body=body, status_callback=self.status_callback,
-                                                  **self.sender)
+            message = self.client.messages.create(to=to, body=body, status_callback=self.status_callback, **self.sender)
         except TwilioRestException as exc:
             result = classify_error(exc)
             log.warning("SMS to %s not accepted: %s %s", mask(to), exc.status, exc.code)

@@ -42,35 +42,68 @@ _as = table(ContactAssignment)
 _audit = table(AuditEntry)
 _om = table(OutboundMessage)
 
-_CUSTOMER_BY_NUMBER = select(_ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts,
-                             _ca.c.locked_until, _ca.c.credential_version).where(_ca.c.number == bindparam("number"))
+_CUSTOMER_BY_NUMBER = select(
+    _ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts, _ca.c.locked_until, _ca.c.credential_version
+).where(_ca.c.number == bindparam("number"))
 _CUSTOMER = Prepared(_CUSTOMER_BY_NUMBER)
 _CUSTOMER_FOR_UPDATE = Prepared(_CUSTOMER_BY_NUMBER.with_for_update())
-_CUSTOMER_RESULT = Prepared(update(_ca).where(_ca.c.id == bindparam("b_id")).values(
-    failed_attempts=bindparam("b_failed"), locked_until=bindparam("b_locked"),
-    access_code_hash=bindparam("b_hash"), credential_version=bindparam("b_version")))
+_CUSTOMER_RESULT = Prepared(
+    update(_ca)
+    .where(_ca.c.id == bindparam("b_id"))
+    .values(
+        failed_attempts=bindparam("b_failed"),
+        locked_until=bindparam("b_locked"),
+        access_code_hash=bindparam("b_hash"),
+        credential_version=bindparam("b_version"),
+    )
+)
 _CUSTOMER_NAME = Prepared(select(_ca.c.name).where(_ca.c.id == bindparam("cid")))
 _LOCK_CUSTOMER = Prepared(select(_ca.c.id).where(_ca.c.id == bindparam("cid")).with_for_update())
-_SERVICE_ACCOUNTS = Prepared(select(_sa.c.id, _sa.c.number, _sa.c.service_address, _sa.c.outage_group)
-                             .where(_sa.c.customer_id == bindparam("cid")).order_by(_sa.c.number))
-_CONTACTS = Prepared(select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language,
-                            _as.c.service_account_id)
-                     .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
-                     .where(_co.c.customer_id == bindparam("cid")).order_by(_co.c.name, _co.c.id))
+_SERVICE_ACCOUNTS = Prepared(
+    select(_sa.c.id, _sa.c.number, _sa.c.service_address, _sa.c.outage_group)
+    .where(_sa.c.customer_id == bindparam("cid"))
+    .order_by(_sa.c.number)
+)
+_CONTACTS = Prepared(
+    select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language, _as.c.service_account_id)
+    .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
+    .where(_co.c.customer_id == bindparam("cid"))
+    .order_by(_co.c.name, _co.c.id)
+)
 _COUNT_CONTACTS = Prepared(select(func.count()).select_from(_co).where(_co.c.customer_id == bindparam("cid")))
-_NOTICES_SINCE = Prepared(select(func.count()).select_from(_om).where(
-    _om.c.customer_id == bindparam("cid"), _om.c.kind == OPT_IN_NOTICE, _om.c.created_at > bindparam("since")))
-_CONTACT_BY_PHONE = Prepared(select(_co.c.name).where(_co.c.customer_id == bindparam("cid"),
-                                                      _co.c.phone == bindparam("phone")))
-_AUDIT = Prepared(insert(_audit).values(
-    at=bindparam("at"), channel=bindparam("channel"), address=bindparam("address"),
-    customer_id=bindparam("customer_id"), action=bindparam("action"), details=bindparam("details", type_=JSON)))
+_NOTICES_SINCE = Prepared(
+    select(func.count())
+    .select_from(_om)
+    .where(_om.c.customer_id == bindparam("cid"), _om.c.kind == OPT_IN_NOTICE, _om.c.created_at > bindparam("since"))
+)
+_CONTACT_BY_PHONE = Prepared(
+    select(_co.c.name).where(_co.c.customer_id == bindparam("cid"), _co.c.phone == bindparam("phone"))
+)
+_AUDIT = Prepared(
+    insert(_audit).values(
+        at=bindparam("at"),
+        channel=bindparam("channel"),
+        address=bindparam("address"),
+        customer_id=bindparam("customer_id"),
+        action=bindparam("action"),
+        details=bindparam("details", type_=JSON),
+    )
+)
 _NEW_CONTACT = InsertIgnoring(
-    _co, ["customer_id", "phone"], customer_id=bindparam("customer_id"), name=bindparam("name"),
-    phone=bindparam("phone"), email=bindparam("email"), language=bindparam("language"), created_at=bindparam("at"),
-    updated_at=bindparam("at"), returning=(_co.c.id,))
-_ASSIGN = Prepared(insert(_as).values(contact_id=bindparam("contact_id"),
-                                      service_account_id=bindparam("service_account_id")))
+    _co,
+    ["customer_id", "phone"],
+    customer_id=bindparam("customer_id"),
+    name=bindparam("name"),
+    phone=bindparam("phone"),
+    email=bindparam("email"),
+    language=bindparam("language"),
+    created_at=bindparam("at"),
+    updated_at=bindparam("at"),
+    returning=(_co.c.id,),
+)
+_ASSIGN = Prepared(
+    insert(_as).values(contact_id=bindparam("contact_id"), service_account_id=bindparam("service_account_id"))
+)
 _EDITABLE = ("name", "phone", "email", "language")
 
 
@@ -79,16 +112,31 @@ def revoke_sessions(conn: Connection, number: str, channel: str, actor: str, now
 
     Returns how many sessions were signed in, or None when there is no such account.
     """
-    row = conn.execute(select(_ca.c.id, _ca.c.credential_version).where(_ca.c.number == number)
-                       .with_for_update()).first()
+    row = conn.execute(
+        select(_ca.c.id, _ca.c.credential_version).where(_ca.c.number == number).with_for_update()
+    ).first()
     if row is None:
         return None
     _s = table(ChatSession)
-    signed_in = int(conn.execute(select(func.count()).select_from(_s).where(
-        _s.c.customer_id == row.id, _s.c.customer_version == row.credential_version)).scalar_one())
+    signed_in = int(
+        conn.execute(
+            select(func.count())
+            .select_from(_s)
+            .where(_s.c.customer_id == row.id, _s.c.customer_version == row.credential_version)
+        ).scalar_one()
+    )
     conn.execute(update(_ca).where(_ca.c.id == row.id).values(credential_version=_ca.c.credential_version + 1))
-    _AUDIT.execute(conn, {"at": now, "channel": channel, "address": actor[:128], "customer_id": row.id,
-                          "action": "sessions.revoke", "details": {"sessions": signed_in}})
+    _AUDIT.execute(
+        conn,
+        {
+            "at": now,
+            "channel": channel,
+            "address": actor[:128],
+            "customer_id": row.id,
+            "action": "sessions.revoke",
+            "details": {"sessions": signed_in},
+        },
+    )
     return signed_in
 
 
@@ -124,9 +172,20 @@ class AccountsRepo:
     before it touches anything.
     """
 
-    def __init__(self, conn: Connection, *, channel: str, address: str, now: datetime, hasher: CodeChecker,
-                 policy: LockoutPolicy, throttle: AddressThrottle, alarm: FailureAlarm | None = None,
-                 limits: ContactLimits | None = None, read_only: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        *,
+        channel: str,
+        address: str,
+        now: datetime,
+        hasher: CodeChecker,
+        policy: LockoutPolicy,
+        throttle: AddressThrottle,
+        alarm: FailureAlarm | None = None,
+        limits: ContactLimits | None = None,
+        read_only: bool = False,
+    ) -> None:
         self.conn = conn
         self.read_only = read_only
         self.channel, self.address, self.now = channel, address, now
@@ -149,8 +208,17 @@ class AccountsRepo:
         """Write one audit row in the turn's transaction."""
         self._writing()
         self.actions.append(action)
-        _AUDIT.execute(self.conn, {"at": self.now, "channel": self.channel, "address": self.address,
-                                   "customer_id": customer_id, "action": action, "details": details})
+        _AUDIT.execute(
+            self.conn,
+            {
+                "at": self.now,
+                "channel": self.channel,
+                "address": self.address,
+                "customer_id": customer_id,
+                "action": action,
+                "details": details,
+            },
+        )
 
     # -- verification ----------------------------------------------------------------------------
 
@@ -178,8 +246,16 @@ class AccountsRepo:
         locked = locked_until is not None and locked_until > self.now
         if customer_id is not None and check.matches and not locked:
             if failed_attempts or locked_until is not None or check.rehash:
-                _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": 0, "b_locked": None,
-                                                     "b_hash": check.rehash or stored_hash, "b_version": version})
+                _CUSTOMER_RESULT.execute(
+                    self.conn,
+                    {
+                        "b_id": customer_id,
+                        "b_failed": 0,
+                        "b_locked": None,
+                        "b_hash": check.rehash or stored_hash,
+                        "b_version": version,
+                    },
+                )
             self.verified_version = version
             self.audit("verify.success", customer_id, **({"rehashed": True} if check.rehash else {}))
             return VerifyResult(customer_id, name)
@@ -191,8 +267,16 @@ class AccountsRepo:
             if failed >= policy.account_failures:
                 failed, lock_until, version = 0, self.now + policy.account_lock, version + 1
                 log.warning("customer account %s locked until %s", mask(account_number), lock_until)
-            _CUSTOMER_RESULT.execute(self.conn, {"b_id": customer_id, "b_failed": failed, "b_locked": lock_until,
-                                                 "b_hash": stored_hash, "b_version": version})
+            _CUSTOMER_RESULT.execute(
+                self.conn,
+                {
+                    "b_id": customer_id,
+                    "b_failed": failed,
+                    "b_locked": lock_until,
+                    "b_hash": stored_hash,
+                    "b_version": version,
+                },
+            )
             if lock_until is not None:
                 self.audit("verify.locked", customer_id, account=mask(account_number))
         self.audit("verify.failure", customer_id, account=mask(account_number), reason=reason)
@@ -247,15 +331,21 @@ class AccountsRepo:
     def _notify(self, customer_id: int, phone: str, language: str, accounts: int) -> None:
         """Queue the opt-in notice to a number that was just given to a contact (CTIA practice)."""
         business = _CUSTOMER_NAME.first(self.conn, {"cid": customer_id})
-        enqueue(self.conn, "sms", phone, OPT_IN_NOTICE, language,
-                {"business": business[0] if business else "", "accounts": accounts}, self.now,
-                customer_id=customer_id)
+        enqueue(
+            self.conn,
+            "sms",
+            phone,
+            OPT_IN_NOTICE,
+            language,
+            {"business": business[0] if business else "", "accounts": accounts},
+            self.now,
+            customer_id=customer_id,
+        )
         self.enqueued += 1
 
     # -- writes ----------------------------------------------------------------------------------
 
-    def add_contact(self, customer_id: int, contact: NewContact,
-                    service_account_ids: Sequence[int]) -> ChangeResult:
+    def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> ChangeResult:
         """Create a contact of ``customer_id`` and assign it to those of its service accounts."""
         self._writing()
         self._lock_customer(customer_id)
@@ -265,17 +355,32 @@ class AccountsRepo:
         if contact.phone and not self._notices_left(customer_id):
             return ChangeResult(Outcome.TOO_MANY_NOTICES, limit=self.limits.notices_per_hour)
         accounts = self._own_accounts(customer_id, service_account_ids)
-        row = _NEW_CONTACT.first(self.conn, {
-            "customer_id": customer_id, "name": contact.name, "phone": contact.phone, "email": contact.email,
-            "language": contact.language, "at": self.now})
+        row = _NEW_CONTACT.first(
+            self.conn,
+            {
+                "customer_id": customer_id,
+                "name": contact.name,
+                "phone": contact.phone,
+                "email": contact.email,
+                "language": contact.language,
+                "at": self.now,
+            },
+        )
         if row is None:  # the unique (customer, phone) index: someone saved this number meanwhile
             return ChangeResult(Outcome.DUPLICATE, other_name=self._owner_of(customer_id, contact.phone))
         contact_id = int(row[0])
         if accounts:
-            _ASSIGN.execute_many(self.conn, [{"contact_id": contact_id, "service_account_id": a}
-                                             for a in accounts])
-        self.audit("contact.add", customer_id, contact_id=contact_id, name=contact.name, phone=contact.phone,
-                   email=contact.email, language=contact.language, service_accounts=accounts)
+            _ASSIGN.execute_many(self.conn, [{"contact_id": contact_id, "service_account_id": a} for a in accounts])
+        self.audit(
+            "contact.add",
+            customer_id,
+            contact_id=contact_id,
+            name=contact.name,
+            phone=contact.phone,
+            email=contact.email,
+            language=contact.language,
+            service_accounts=accounts,
+        )
         if contact.phone:
             self._notify(customer_id, contact.phone, contact.language, len(accounts))
         self._contacts.pop(customer_id, None)
@@ -290,12 +395,15 @@ class AccountsRepo:
         self._writing()
         contacts = self._own_contacts(customer_id, contact_ids)
         accounts = self._own_accounts(customer_id, service_account_ids)
-        rows = [{"contact_id": c.id, "service_account_id": a}
-                for c in contacts.values() for a in accounts if a not in c.service_account_ids]
+        rows = [
+            {"contact_id": c.id, "service_account_id": a}
+            for c in contacts.values()
+            for a in accounts
+            if a not in c.service_account_ids
+        ]
         if rows:
             _ASSIGN.execute_many(self.conn, rows)
-        self.audit("contact.assign", customer_id, contacts=sorted(contacts), service_accounts=accounts,
-                   added=len(rows))
+        self.audit("contact.assign", customer_id, contacts=sorted(contacts), service_accounts=accounts, added=len(rows))
         self._contacts.pop(customer_id, None)
         return len(rows)
 
@@ -306,16 +414,17 @@ class AccountsRepo:
         accounts = self._own_accounts(customer_id, service_account_ids)
         removed = 0
         if contacts and accounts:
-            result = self.conn.execute(delete(_as).where(and_(_as.c.contact_id.in_(contacts),
-                                                              _as.c.service_account_id.in_(accounts))))
+            result = self.conn.execute(
+                delete(_as).where(and_(_as.c.contact_id.in_(contacts), _as.c.service_account_id.in_(accounts)))
+            )
             removed = result.rowcount
-        self.audit("contact.unassign", customer_id, contacts=contacts, service_accounts=accounts,
-                   removed=removed)
+        self.audit("contact.unassign", customer_id, contacts=contacts, service_accounts=accounts, removed=removed)
         self._contacts.pop(customer_id, None)
         return removed
 
-    def update_contact(self, customer_id: int, contact_id: int, field: str, old: str | None,
-                       new: str | None) -> ChangeResult:
+    def update_contact(
+        self, customer_id: int, contact_id: int, field: str, old: str | None, new: str | None
+    ) -> ChangeResult:
         """Change one field of a contact, only if it still holds ``old`` (what the customer was shown)."""
         self._writing()
         if field not in _EDITABLE:
@@ -325,9 +434,12 @@ class AccountsRepo:
             self._lock_customer(customer_id)
             if not self._notices_left(customer_id):
                 return ChangeResult(Outcome.TOO_MANY_NOTICES, limit=self.limits.notices_per_hour)
-        statement = (update(_co).where(_co.c.id == contact_id, _co.c.customer_id == customer_id,
-                                       column.is_not_distinct_from(old))
-                     .values({field: new, "updated_at": self.now}).returning(_co.c.language))
+        statement = (
+            update(_co)
+            .where(_co.c.id == contact_id, _co.c.customer_id == customer_id, column.is_not_distinct_from(old))
+            .values({field: new, "updated_at": self.now})
+            .returning(_co.c.language)
+        )
         try:
             with self.conn.begin_nested():  # a duplicate number must not abort the whole turn
                 stored = self.conn.execute(statement).first()
@@ -335,8 +447,9 @@ class AccountsRepo:
             return ChangeResult(Outcome.DUPLICATE, other_name=self._owner_of(customer_id, new))
         self._contacts.pop(customer_id, None)
         if stored is None:
-            now = self.conn.execute(select(column).where(_co.c.id == contact_id,
-                                                          _co.c.customer_id == customer_id)).first()
+            now = self.conn.execute(
+                select(column).where(_co.c.id == contact_id, _co.c.customer_id == customer_id)
+            ).first()
             if now is None:
                 return ChangeResult(Outcome.GONE)
             return ChangeResult(Outcome.CHANGED, current=now[0])

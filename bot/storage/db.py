@@ -101,8 +101,7 @@ def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             secure_sqlite_file(parsed.database)  # 0600 for the database and its -wal/-shm (bot.storage.files)
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": waits.lock_seconds},
-                               **kwargs)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": waits.lock_seconds}, **kwargs)
         busy_ms = int(waits.lock_seconds * 1000)
 
         @event.listens_for(engine, "connect")
@@ -125,8 +124,14 @@ def make_engine(url: str, waits: Waits | None = None, *, pool_size: int = 10, **
     if parsed.get_backend_name() != "postgresql":
         raise ArgumentError(f"{parsed.get_backend_name()} is not supported: use sqlite:///FILE or postgresql://...")
     try:
-        return create_engine(postgres_url(parsed), pool_size=pool_size, max_overflow=5,
-                             pool_timeout=waits.lock_seconds, connect_args=postgres_connect_args(waits), **kwargs)
+        return create_engine(
+            postgres_url(parsed),
+            pool_size=pool_size,
+            max_overflow=5,
+            pool_timeout=waits.lock_seconds,
+            connect_args=postgres_connect_args(waits),
+            **kwargs,
+        )
     except ImportError as exc:
         raise NoSuchModuleError(f"PostgreSQL needs psycopg 3: pip install 'outagebot[postgres]' ({exc})") from exc
 

@@ -58,10 +58,17 @@ def secure_sqlite_file(database: str | os.PathLike[str]) -> None:
             try:
                 file.chmod(mode & 0o700)
             except OSError as exc:
-                log.error("database file %s is readable by others (mode %04o) and could not be narrowed: %s",
-                          file, mode, exc.strerror)
+                log.error(
+                    "database file %s is readable by others (mode %04o) and could not be narrowed: %s",
+                    file,
+                    mode,
+                    exc.strerror,
+                )
                 continue
             narrowed.append(f"{file.name} ({mode:04o} -> {mode & 0o700:04o})")
     if narrowed:
-        log.warning("database files in %s were readable by others; narrowed to the owner only: %s",
-                    path.parent, ", ".join(narrowed))
+        log.warning(
+            "database files in %s were readable by others; narrowed to the owner only: %s",
+            path.parent,
+            ", ".join(narrowed),
+        )

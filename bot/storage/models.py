@@ -32,10 +32,12 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
+
 class Base(DeclarativeBase):
     """Declarative base with a naming convention, so migrations name constraints the same everywhere."""
 
     metadata = MetaData(naming_convention=NAMING)
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime in Python, stored naive in UTC on every database (SQLite has no zones)."""
@@ -70,19 +72,20 @@ class CustomerAccount(Base):
     credential_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+
 class ServiceAccount(Base):
     """A premises with a meter, in one outage group."""
 
     __tablename__ = "service_accounts"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"),
-                                             index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"), index=True)
     number: Mapped[str] = mapped_column(String(20), unique=True)
     service_address: Mapped[str] = mapped_column(String(200))
     outage_group: Mapped[str] = mapped_column(String(20), index=True)
     demand_kw: Mapped[float | None] = mapped_column(Numeric(10, 2), nullable=True)
     medical: Mapped[bool] = mapped_column(Boolean, default=False)
+
 
 class Contact(Base):
     """A person who gets alerts for some of a customer's service accounts."""
@@ -91,8 +94,7 @@ class Contact(Base):
     __table_args__ = (UniqueConstraint("customer_id", "phone", name="uq_contacts_customer_phone"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"),
-                                             index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
@@ -102,6 +104,7 @@ class Contact(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
+
 class ContactAssignment(Base):
     """Many-to-many: which contacts are alerted for which service accounts."""
 
@@ -109,7 +112,9 @@ class ContactAssignment(Base):
 
     contact_id: Mapped[int] = mapped_column(ForeignKey("contacts.id", ondelete="CASCADE"), primary_key=True)
     service_account_id: Mapped[int] = mapped_column(
-        ForeignKey("service_accounts.id", ondelete="CASCADE"), primary_key=True, index=True)
+        ForeignKey("service_accounts.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
 
 class ChatSession(Base):
     """The durable state of one conversation, keyed by (channel, address).
@@ -127,7 +132,8 @@ class ChatSession(Base):
     slots: Mapped[str] = mapped_column(Text, default="{}")
     locale: Mapped[str] = mapped_column(String(5), default="en")
     customer_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customer_accounts.id", ondelete="SET NULL"), nullable=True)
+        ForeignKey("customer_accounts.id", ondelete="SET NULL"), nullable=True
+    )
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     customer_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # credential_version verified
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -135,6 +141,7 @@ class ChatSession(Base):
     auth_failures: Mapped[int] = mapped_column(Integer, default=0)
     auth_window_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     version: Mapped[int] = mapped_column(Integer, default=0)
+
 
 class AuditEntry(Base):
     """Who changed what, when: one row per saved change, written in the same transaction."""
@@ -182,8 +189,10 @@ class OutboundMessage(Base):
     """A message we send that is not a direct reply (opt-in notices now, alerts later), and its fate."""
 
     __tablename__ = "outbound_messages"
-    __table_args__ = (Index("ix_outbound_messages_status", "status", "next_attempt_at"),
-                      Index("ix_outbound_messages_customer_created", "customer_id", "created_at"))
+    __table_args__ = (
+        Index("ix_outbound_messages_status", "status", "next_attempt_at"),
+        Index("ix_outbound_messages_customer_created", "customer_id", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     channel: Mapped[str] = mapped_column(String(16))
@@ -218,8 +227,9 @@ class ImportSnapshot(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customer_accounts.id", ondelete="CASCADE"))
     contact_key: Mapped[str] = mapped_column(String(260))  # the phone (E.164), else "email:" + the email
-    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id", ondelete="SET NULL"),
-                                                   index=True, nullable=True)
+    contact_id: Mapped[int | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL"), index=True, nullable=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     phone: Mapped[str | None] = mapped_column(String(20), nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)

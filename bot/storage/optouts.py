@@ -13,8 +13,14 @@ _o = table(OptOut)
 _KEY = (_o.c.channel == bindparam("channel"), _o.c.address == bindparam("address"))
 _IS_OUT = Prepared(select(_o.c.opted_out_at).where(*_KEY))
 _OPT_IN = Prepared(delete(_o).where(*_KEY))
-_OPT_OUT = InsertIgnoring(_o, ["channel", "address"], channel=bindparam("channel"), address=bindparam("address"),
-                          keyword=bindparam("keyword"), opted_out_at=bindparam("at"))
+_OPT_OUT = InsertIgnoring(
+    _o,
+    ["channel", "address"],
+    channel=bindparam("channel"),
+    address=bindparam("address"),
+    keyword=bindparam("keyword"),
+    opted_out_at=bindparam("at"),
+)
 
 
 def is_opted_out(conn: Connection, channel: str, address: str) -> bool:

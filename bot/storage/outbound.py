@@ -13,15 +13,44 @@ from bot.storage.prepared import Prepared
 OPT_IN_NOTICE = "optin_notice"
 
 _m = table(OutboundMessage)
-_NEW = Prepared(_m.insert().values(
-    channel=bindparam("channel"), address=bindparam("address"), kind=bindparam("kind"),
-    locale=bindparam("locale"), params=bindparam("params", type_=JSON), customer_id=bindparam("customer_id"),
-    status="pending", attempts=0,
-    next_attempt_at=bindparam("at"), created_at=bindparam("at"), updated_at=bindparam("at")))
+_NEW = Prepared(
+    _m.insert().values(
+        channel=bindparam("channel"),
+        address=bindparam("address"),
+        kind=bindparam("kind"),
+        locale=bindparam("locale"),
+        params=bindparam("params", type_=JSON),
+        customer_id=bindparam("customer_id"),
+        status="pending",
+        attempts=0,
+        next_attempt_at=bindparam("at"),
+        created_at=bindparam("at"),
+        updated_at=bindparam("at"),
+    )
+)
 
 
-def enqueue(conn: Connection, channel: str, address: str, kind: str, locale: str, params: dict[str, Any],
-            now: datetime, *, customer_id: int | None = None) -> None:
+def enqueue(
+    conn: Connection,
+    channel: str,
+    address: str,
+    kind: str,
+    locale: str,
+    params: dict[str, Any],
+    now: datetime,
+    *,
+    customer_id: int | None = None,
+) -> None:
     """Add a message to the outbox in the caller's transaction (``customer_id``: whose change caused it)."""
-    _NEW.execute(conn, {"channel": channel, "address": address, "kind": kind, "locale": locale,
-                        "params": params, "at": now, "customer_id": customer_id})
+    _NEW.execute(
+        conn,
+        {
+            "channel": channel,
+            "address": address,
+            "kind": kind,
+            "locale": locale,
+            "params": params,
+            "at": now,
+            "customer_id": customer_id,
+        },
+    )

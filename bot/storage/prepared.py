@@ -36,8 +36,9 @@ class _Compiled:
         self.sql: str = compiled.string
         self.positional: tuple[str, ...] | None = tuple(compiled.positiontup) if compiled.positiontup else None
         self.binds: list[tuple[str, Processor]] = []
-        self.defaults = {name: bind.value for name, bind in compiled.binds.items()
-                         if not bind.required and bind.callable is None}
+        self.defaults = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required and bind.callable is None
+        }
         for name, bind in compiled.binds.items():
             processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
             if processor is not None:

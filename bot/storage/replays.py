@@ -16,10 +16,17 @@ from bot.storage.models import ProcessedMessage, table
 from bot.storage.prepared import Prepared
 
 _p = table(ProcessedMessage)
-_SEEN = Prepared(select(_p.c.reply).where(_p.c.channel == bindparam("channel"),
-                                          _p.c.external_id == bindparam("external_id")))
-_REMEMBER = Prepared(_p.insert().values(channel=bindparam("channel"), external_id=bindparam("external_id"),
-                                        reply=bindparam("reply"), created_at=bindparam("at")))
+_SEEN = Prepared(
+    select(_p.c.reply).where(_p.c.channel == bindparam("channel"), _p.c.external_id == bindparam("external_id"))
+)
+_REMEMBER = Prepared(
+    _p.insert().values(
+        channel=bindparam("channel"),
+        external_id=bindparam("external_id"),
+        reply=bindparam("reply"),
+        created_at=bindparam("at"),
+    )
+)
 
 
 def replayed(conn: Connection, channel: str, external_id: str) -> list[str] | None:
@@ -30,5 +37,12 @@ def replayed(conn: Connection, channel: str, external_id: str) -> list[str] | No
 
 def remember(conn: Connection, channel: str, external_id: str, reply: list[str], now: datetime) -> None:
     """Record the reply given to a provider message, in the turn's transaction."""
-    _REMEMBER.execute(conn, {"channel": channel, "external_id": external_id[:64],
-                             "reply": json.dumps(reply, ensure_ascii=False), "at": now})
+    _REMEMBER.execute(
+        conn,
+        {
+            "channel": channel,
+            "external_id": external_id[:64],
+            "reply": json.dumps(reply, ensure_ascii=False),
+            "at": now,
+        },
+    )

@@ -45,22 +45,23 @@ class Purged:
     sessions: int
 
 
-def _batch(rows: Table, keys: tuple[Column[object], ...], age: Column[object], cutoff: datetime,
-           size: int) -> Delete:
+def _batch(rows: Table, keys: tuple[Column[object], ...], age: Column[object], cutoff: datetime, size: int) -> Delete:
     """DELETE of at most ``size`` rows whose ``age`` column is at or before ``cutoff``.
 
     No index on ``age`` and no ORDER BY: every turn writes these tables, and an index on the column it
     changes cost each turn a fifth of its time on SQLite; an hourly scan that stops at ``size`` rows
     found costs far less than that.
     """
-    chosen = (select(*keys).where(age <= cutoff).limit(size)
-              .with_for_update(skip_locked=True))  # PostgreSQL; SQLite's write lock covers it
+    chosen = (
+        select(*keys).where(age <= cutoff).limit(size).with_for_update(skip_locked=True)
+    )  # PostgreSQL; SQLite's write lock covers it
     key = keys[0] if len(keys) == 1 else tuple_(*keys)
     return delete(rows).where(key.in_(chosen), age <= cutoff)  # checked again on the row deleted
 
 
-def _purge(db: Database, rows: Table, keys: tuple[Column[object], ...], age: Column[object],
-           cutoff: datetime, size: int) -> int:
+def _purge(
+    db: Database, rows: Table, keys: tuple[Column[object], ...], age: Column[object], cutoff: datetime, size: int
+) -> int:
     statement = _batch(rows, keys, age, cutoff, size)
     removed = 0
     while True:
@@ -70,8 +71,14 @@ def _purge(db: Database, rows: Table, keys: tuple[Column[object], ...], age: Col
             return removed
 
 
-def purge_expired(db: Database, now: datetime, replay_retention: timedelta, session_retention: timedelta,
-                  *, batch_size: int = BATCH_SIZE) -> Purged:
+def purge_expired(
+    db: Database,
+    now: datetime,
+    replay_retention: timedelta,
+    session_retention: timedelta,
+    *,
+    batch_size: int = BATCH_SIZE,
+) -> Purged:
     """Delete remembered replies and idle sessions past their retention; returns how many went.
 
     Args:
@@ -88,8 +95,13 @@ def purge_expired(db: Database, now: datetime, replay_retention: timedelta, sess
     replies = _purge(db, p, (p.c.channel, p.c.external_id), p.c.created_at, now - replay_retention, batch_size)
     sessions = _purge(db, s, (s.c.id,), s.c.last_seen_at, now - session_retention, batch_size)
     if replies or sessions:
-        log.info("purged %s remembered replies older than %s and %s sessions idle for %s or more",
-                 f"{replies:,}", _span(replay_retention), f"{sessions:,}", _span(session_retention))
+        log.info(
+            "purged %s remembered replies older than %s and %s sessions idle for %s or more",
+            f"{replies:,}",
+            _span(replay_retention),
+            f"{sessions:,}",
+            _span(session_retention),
+        )
     return Purged(replies, sessions)
 
 

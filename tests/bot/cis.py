@@ -43,10 +43,19 @@ def edit(rows: Rows, where: dict[str, str], **values: str) -> Rows:
 
 
 def good(**overrides: str) -> dict[str, str]:
-    row = {"customer_account": "800000001", "access_code": "S3cret", "customer_name": "Bánh Mì Co",
-           "service_account": "4-001-0001", "service_address": "1 Main St", "outage_group": "G1",
-           "demand_kw": "99.5", "contact_name": "Võ Văn Tư", "contact_phone": "626-555-0111",
-           "contact_email": "tu@example.com", "contact_language": "vi"}
+    row = {
+        "customer_account": "800000001",
+        "access_code": "S3cret",
+        "customer_name": "Bánh Mì Co",
+        "service_account": "4-001-0001",
+        "service_address": "1 Main St",
+        "outage_group": "G1",
+        "demand_kw": "99.5",
+        "contact_name": "Võ Văn Tư",
+        "contact_phone": "626-555-0111",
+        "contact_email": "tu@example.com",
+        "contact_language": "vi",
+    }
     row.update(overrides)
     return row
 
@@ -81,9 +90,13 @@ def contacts_of(app: App, customer: str = "700000001") -> set[ContactState]:
         contacts = conn.execute(
             select(Contact.id, Contact.name, Contact.phone, Contact.email, Contact.language)
             .join(CustomerAccount, CustomerAccount.id == Contact.customer_id)
-            .where(CustomerAccount.number == customer)).all()
-        links = conn.execute(select(ContactAssignment.contact_id, ServiceAccount.number)
-                             .join(ServiceAccount, ServiceAccount.id == ContactAssignment.service_account_id)).all()
+            .where(CustomerAccount.number == customer)
+        ).all()
+        links = conn.execute(
+            select(ContactAssignment.contact_id, ServiceAccount.number).join(
+                ServiceAccount, ServiceAccount.id == ContactAssignment.service_account_id
+            )
+        ).all()
     accounts: dict[int, list[str]] = {}
     for contact_id, number in links:
         accounts.setdefault(contact_id, []).append(number)
@@ -93,9 +106,11 @@ def contacts_of(app: App, customer: str = "700000001") -> set[ContactState]:
 def audit_rows(app: App, channel: str = "import") -> list[tuple[str, int | None, str, dict[str, Any]]]:
     """(action, customer_id, address, details) of the audit rows of ``channel``, in order."""
     with app.db.engine.connect() as conn:
-        rows = conn.execute(select(AuditEntry.action, AuditEntry.customer_id, AuditEntry.address,
-                                   AuditEntry.details).where(AuditEntry.channel == channel)
-                            .order_by(AuditEntry.id)).all()
+        rows = conn.execute(
+            select(AuditEntry.action, AuditEntry.customer_id, AuditEntry.address, AuditEntry.details)
+            .where(AuditEntry.channel == channel)
+            .order_by(AuditEntry.id)
+        ).all()
     return [(r.action, r.customer_id, r.address, r.details) for r in rows]
 
 
@@ -103,16 +118,35 @@ def whole_database(app: App) -> dict[str, list[tuple[Any, ...]]]:
     """Every row customers and operators can see (not the import's own bookkeeping), for comparisons."""
     with app.db.engine.connect() as conn:
         found = {
-            "customers": sorted(conn.execute(select(CustomerAccount.number, CustomerAccount.name,
-                                                    CustomerAccount.access_code_hash,
-                                                    CustomerAccount.credential_version)).all()),
-            "service_accounts": sorted(conn.execute(select(
-                ServiceAccount.number, ServiceAccount.customer_id, ServiceAccount.service_address,
-                ServiceAccount.outage_group, ServiceAccount.demand_kw)).all()),
-            "contacts": sorted(conn.execute(select(Contact.id, Contact.name, Contact.phone, Contact.email,
-                                                   Contact.language, Contact.updated_at)).all()),
-            "assignments": sorted(conn.execute(select(ContactAssignment.contact_id,
-                                                      ContactAssignment.service_account_id)).all()),
+            "customers": sorted(
+                conn.execute(
+                    select(
+                        CustomerAccount.number,
+                        CustomerAccount.name,
+                        CustomerAccount.access_code_hash,
+                        CustomerAccount.credential_version,
+                    )
+                ).all()
+            ),
+            "service_accounts": sorted(
+                conn.execute(
+                    select(
+                        ServiceAccount.number,
+                        ServiceAccount.customer_id,
+                        ServiceAccount.service_address,
+                        ServiceAccount.outage_group,
+                        ServiceAccount.demand_kw,
+                    )
+                ).all()
+            ),
+            "contacts": sorted(
+                conn.execute(
+                    select(Contact.id, Contact.name, Contact.phone, Contact.email, Contact.language, Contact.updated_at)
+                ).all()
+            ),
+            "assignments": sorted(
+                conn.execute(select(ContactAssignment.contact_id, ContactAssignment.service_account_id)).all()
+            ),
             "audit": sorted(conn.execute(select(AuditEntry.id, AuditEntry.action)).all()),
         }
     return {name: [tuple(row) for row in rows] for name, rows in found.items()}

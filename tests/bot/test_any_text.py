@@ -55,10 +55,52 @@ CONFIRMATIONS = {name for name, state in ENGINE.states.items() if name.endswith(
 # -- what people type ----------------------------------------------------------------------------------
 
 ANSWERS = (  # valid somewhere in the graph, and the global words
-    "1", "2", "3", "4", "5", "6", "7", "0", "00", "1,3", "1-3", "3-1", "1 2", "1,2,3", "ALL", "tất cả",
-    "Y", "y", "yes", "có", "N", "không", "k", "MENU", "X", "?", "help", "giúp", "VI", "EN", "Tiếng Việt",
-    "English", "back", "quay lại", "700000001", "700 000 001", "482913", "(626) 555-0177", "+1 626 555 0190",
-    "(714) 555-0101", "Lê Thị Cúc", "Anh Tran", "an@phobolsa.example", "-", "STOP", "START",
+    "1",
+    "2",
+    "3",
+    "4",
+    "5",
+    "6",
+    "7",
+    "0",
+    "00",
+    "1,3",
+    "1-3",
+    "3-1",
+    "1 2",
+    "1,2,3",
+    "ALL",
+    "tất cả",
+    "Y",
+    "y",
+    "yes",
+    "có",
+    "N",
+    "không",
+    "k",
+    "MENU",
+    "X",
+    "?",
+    "help",
+    "giúp",
+    "VI",
+    "EN",
+    "Tiếng Việt",
+    "English",
+    "back",
+    "quay lại",
+    "700000001",
+    "700 000 001",
+    "482913",
+    "(626) 555-0177",
+    "+1 626 555 0190",
+    "(714) 555-0101",
+    "Lê Thị Cúc",
+    "Anh Tran",
+    "an@phobolsa.example",
+    "-",
+    "STOP",
+    "START",
 )
 DIGITS = st.characters(categories=("Nd", "No", "Nl"))  # digits of every script, and look-alikes
 SIGNS = st.sampled_from(list(",;-–—－，、،；.:/+()#* \t\n\r\x00\x1b\x7f\u00a0\u200b\u200d\u202e\u2066\u3000\ufeff"))
@@ -72,8 +114,11 @@ TEXT = st.one_of(
     st.text(DIGITS, min_size=1, max_size=3),  # a menu number in any script, or a look-alike
     st.text(st.one_of(DIGITS, SIGNS), min_size=1, max_size=24),  # numbers and lists in any script
     st.builds(lambda piece, n: piece * n, PIECE, st.integers(MAX_CHARS // 4, MAX_CHARS * 6)),  # very long
-    st.builds(lambda answer, fill: answer + " " * fill, st.sampled_from(ANSWERS),  # about the length limit
-              st.integers(MAX_CHARS - 4, MAX_CHARS + 4)),
+    st.builds(
+        lambda answer, fill: answer + " " * fill,
+        st.sampled_from(ANSWERS),  # about the length limit
+        st.integers(MAX_CHARS - 4, MAX_CHARS + 4),
+    ),
 )
 
 
@@ -106,10 +151,11 @@ class World:
 def world(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder = tmp_path_factory.mktemp("any-text")
     with demo_app_on_sqlite(sqlite_template, folder, Clock()) as app:
-        chats = {(state, locale): chat_at(app, state, locale, address=f"+1714555{i:04d}")
-                 for i, (state, locale) in enumerate((s, loc) for s in STATES for loc in LOCALES)}
-        with closing(sqlite3.connect(":memory:")) as saved, \
-                closing(sqlite3.connect(folder / "outagebot.db")) as live:
+        chats = {
+            (state, locale): chat_at(app, state, locale, address=f"+1714555{i:04d}")
+            for i, (state, locale) in enumerate((s, loc) for s in STATES for loc in LOCALES)
+        }
+        with closing(sqlite3.connect(":memory:")) as saved, closing(sqlite3.connect(folder / "outagebot.db")) as live:
             live.execute("PRAGMA synchronous=OFF")  # restoring a throwaway file need not wait for the disk
             live.backup(saved)
             world = World(app, chats, live, saved, {})
@@ -168,8 +214,10 @@ def check_session(world: World, chat: Chat, reply: Reply) -> None:
 
 def check_writes(before: Rows, after: Rows, chat: Chat, state: str, text: str) -> None:
     changed = {t for t in after if t != "sessions" and after[t] != before[t]}
-    assert without_session(after, chat.channel, chat.address)["sessions"] == \
-        without_session(before, chat.channel, chat.address)["sessions"]
+    assert (
+        without_session(after, chat.channel, chat.address)["sessions"]
+        == without_session(before, chat.channel, chat.address)["sessions"]
+    )
     allowed = set()
     if valid_confirmation(state, text):
         allowed |= {"contacts", "contact_assignments", "outbound_messages", "audit_log"}

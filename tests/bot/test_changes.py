@@ -38,8 +38,12 @@ def contact(app: App, name: str) -> Any:
 
 def edits(app: App) -> list[dict[str, Any]]:
     with app.db.engine.connect() as conn:
-        return [r.details["changes"] for r in conn.execute(
-            select(AuditEntry.details).where(AuditEntry.action == "contact.edit").order_by(AuditEntry.id))]
+        return [
+            r.details["changes"]
+            for r in conn.execute(
+                select(AuditEntry.details).where(AuditEntry.action == "contact.edit").order_by(AuditEntry.id)
+            )
+        ]
 
 
 def at_edit_confirm(app: App, address: str, field: str, value: str, locale: str = "en") -> Chat:
@@ -51,13 +55,18 @@ def at_edit_confirm(app: App, address: str, field: str, value: str, locale: str 
 
 # -- compare-and-set at the read-back --------------------------------------------------------------
 
-@pytest.mark.parametrize(("field", "first", "second", "column", "shown_now"), [
-    ("2", "(626) 555-0161", "(626) 555-0163", "phone", "(626) 555-0163"),
-    ("1", "Maria L. Lopez", "Maria Lopez-Diaz", "name", "Maria Lopez-Diaz"),
-    ("3", "m1@sunrise.example", "m2@sunrise.example", "email", "m2@sunrise.example"),
-])
+
+@pytest.mark.parametrize(
+    ("field", "first", "second", "column", "shown_now"),
+    [
+        ("2", "(626) 555-0161", "(626) 555-0163", "phone", "(626) 555-0163"),
+        ("1", "Maria L. Lopez", "Maria Lopez-Diaz", "name", "Maria Lopez-Diaz"),
+        ("3", "m1@sunrise.example", "m2@sunrise.example", "email", "m2@sunrise.example"),
+    ],
+)
 def test_a_value_saved_meanwhile_by_another_phone_is_not_overwritten(
-        app: App, field: str, first: str, second: str, column: str, shown_now: str) -> None:
+    app: App, field: str, first: str, second: str, column: str, shown_now: str
+) -> None:
     slow = at_edit_confirm(app, "+17145550201", field, first)
     original = getattr(contact(app, "Maria Lopez"), column)
     fast = at_edit_confirm(app, "+17145550202", field, second)
@@ -71,7 +80,8 @@ def test_a_value_saved_meanwhile_by_another_phone_is_not_overwritten(
     stored = {"phone": "+16265550161", "name": first, "email": first}[column]
     assert [e[column] for e in edits(app)] == [
         {"old": original, "new": {"phone": "+16265550163", "name": second, "email": second}[column]},
-        {"old": {"phone": "+16265550163", "name": second, "email": second}[column], "new": stored}]
+        {"old": {"phone": "+16265550163", "name": second, "email": second}[column], "new": stored},
+    ]
 
 
 def test_the_vietnamese_read_back_says_it_changed_meanwhile(app: App) -> None:
@@ -79,17 +89,22 @@ def test_the_vietnamese_read_back_says_it_changed_meanwhile(app: App) -> None:
     fast = at_edit_confirm(app, "+17145550204", "4", "1")
     fast.say("y")
     reply = slow.say("c")
-    assert ("Thông tin này vừa được thay đổi từ nơi khác. Hiện nay là: Tiếng Việt. "
-            "Thay đổi của quý khách chưa được lưu.") in reply
+    assert (
+        "Thông tin này vừa được thay đổi từ nơi khác. Hiện nay là: Tiếng Việt. Thay đổi của quý khách chưa được lưu."
+    ) in reply
 
 
-@pytest.mark.parametrize(("steps", "gone_at"), [
-    (["3", "1", "2", "(626) 555-0164"], "edit.confirm"),
-    (["2", "1", "1"], "link.confirm"),
-    (["4", "1", "1"], "unlink.confirm"),
-])
-def test_a_contact_deleted_meanwhile_is_reported_and_nothing_is_written(app: App, steps: list[str],
-                                                                        gone_at: str) -> None:
+@pytest.mark.parametrize(
+    ("steps", "gone_at"),
+    [
+        (["3", "1", "2", "(626) 555-0164"], "edit.confirm"),
+        (["2", "1", "1"], "link.confirm"),
+        (["4", "1", "1"], "unlink.confirm"),
+    ],
+)
+def test_a_contact_deleted_meanwhile_is_reported_and_nothing_is_written(
+    app: App, steps: list[str], gone_at: str
+) -> None:
     chat = verified_chat(app, "en", **SUNRISE)
     chat.run(*steps)
     assert chat.state == gone_at, chat.last_text
@@ -102,16 +117,20 @@ def test_a_contact_deleted_meanwhile_is_reported_and_nothing_is_written(app: App
 
 # -- declining the read-back saves nothing, for every operation ------------------------------------
 
-@pytest.mark.parametrize(("locale", "steps", "no"), [
-    ("en", ["1", "Anh Tran", "(626) 555-0190", "n", "2", "1"], "n"),
-    ("vi", ["1", "Lê Văn Tư", "(626) 555-0191", "k", "1", "ALL"], "k"),
-    ("en", ["2", "1", "ALL"], "no"),
-    ("vi", ["3", "1", "2", "(626) 555-0192"], "không"),
-    ("en", ["3", "1", "4", "1"], "N"),
-    ("en", ["4", "1", "1"], "n"),
-    ("vi", ["5", "1", "1"], "khong"),
-    ("en", ["5", "2", "1"], "n"),
-])
+
+@pytest.mark.parametrize(
+    ("locale", "steps", "no"),
+    [
+        ("en", ["1", "Anh Tran", "(626) 555-0190", "n", "2", "1"], "n"),
+        ("vi", ["1", "Lê Văn Tư", "(626) 555-0191", "k", "1", "ALL"], "k"),
+        ("en", ["2", "1", "ALL"], "no"),
+        ("vi", ["3", "1", "2", "(626) 555-0192"], "không"),
+        ("en", ["3", "1", "4", "1"], "N"),
+        ("en", ["4", "1", "1"], "n"),
+        ("vi", ["5", "1", "1"], "khong"),
+        ("en", ["5", "2", "1"], "n"),
+    ],
+)
 def test_answering_no_at_the_read_back_changes_nothing(app: App, locale: str, steps: list[str], no: str) -> None:
     chat = verified_chat(app, locale, **SUNRISE)
     chat.run(*steps)
@@ -124,14 +143,17 @@ def test_answering_no_at_the_read_back_changes_nothing(app: App, locale: str, st
 
 # -- the write path trusts no id it did not check --------------------------------------------------
 
+
 def forge(app: App, chat: Chat, **slots: Any) -> None:
     """Put ids into a session's slots, as a bug or a tampered row would."""
     with app.db.engine.begin() as conn:
-        row = json.loads(conn.execute(select(ChatSession.slots).where(ChatSession.address == chat.address))
-                         .scalar_one())
+        row = json.loads(
+            conn.execute(select(ChatSession.slots).where(ChatSession.address == chat.address)).scalar_one()
+        )
         row.update(slots)
-        conn.execute(ChatSession.__table__.update().where(ChatSession.address == chat.address)
-                     .values(slots=json.dumps(row)))
+        conn.execute(
+            ChatSession.__table__.update().where(ChatSession.address == chat.address).values(slots=json.dumps(row))
+        )
 
 
 def ids(app: App, model: Any, column: Any, value: str) -> list[int]:
@@ -176,8 +198,11 @@ def test_a_state_that_needs_verification_is_never_run_without_it(app: App) -> No
     chat = verified_chat(app, "en", **SUNRISE)
     chat.run("3", "1", "2", "(626) 555-0165")
     with app.db.engine.begin() as conn:  # a session row in a verified state, but no customer
-        conn.execute(ChatSession.__table__.update().where(ChatSession.address == chat.address)
-                     .values(customer_id=None, verified_at=None))
+        conn.execute(
+            ChatSession.__table__.update()
+            .where(ChatSession.address == chat.address)
+            .values(customer_id=None, verified_at=None)
+        )
     before = snapshot(app)
     reply = chat.say("y")
     assert "Please verify your account first." in reply and chat.state == "verify.account"
@@ -185,6 +210,7 @@ def test_a_state_that_needs_verification_is_never_run_without_it(app: App) -> No
 
 
 # -- numbers: duplicates, regions, limits ------------------------------------------------------------
+
 
 def test_a_number_saved_by_another_phone_meanwhile_gets_the_duplicate_answer(app: App) -> None:
     slow = verified_chat(app, "en", address="+17145550205", **SUNRISE)
@@ -206,14 +232,16 @@ def test_an_edit_to_a_number_saved_meanwhile_gets_the_duplicate_answer(app: App)
     assert contact(app, "Maria Lopez").phone == "+16265550100"
 
 
-@pytest.mark.parametrize(("locale", "number", "words"), [
-    ("en", "+1 876 210 1234", "Alerts can go only to mobile numbers in United States and Canada."),
-    ("vi", "+1 268 464 1234", "Cảnh báo chỉ gửi được đến số di động tại Hoa Kỳ và Canada."),
-    ("en", "+44 7911 123456", "Alerts can go only to mobile numbers in United States and Canada."),
-    ("vi", "+84 912 345 678", "Cảnh báo chỉ gửi được đến số di động tại Hoa Kỳ và Canada."),
-])
-def test_numbers_abroad_are_refused_in_the_customers_language(app: App, locale: str, number: str,
-                                                              words: str) -> None:
+@pytest.mark.parametrize(
+    ("locale", "number", "words"),
+    [
+        ("en", "+1 876 210 1234", "Alerts can go only to mobile numbers in United States and Canada."),
+        ("vi", "+1 268 464 1234", "Cảnh báo chỉ gửi được đến số di động tại Hoa Kỳ và Canada."),
+        ("en", "+44 7911 123456", "Alerts can go only to mobile numbers in United States and Canada."),
+        ("vi", "+84 912 345 678", "Cảnh báo chỉ gửi được đến số di động tại Hoa Kỳ và Canada."),
+    ],
+)
+def test_numbers_abroad_are_refused_in_the_customers_language(app: App, locale: str, number: str, words: str) -> None:
     chat = verified_chat(app, locale)
     reply = chat.run("1", "Anh Tran", number)
     assert words in reply and chat.state == "add.phone"
@@ -222,8 +250,11 @@ def test_numbers_abroad_are_refused_in_the_customers_language(app: App, locale: 
 @pytest.fixture
 def tight(request: pytest.FixtureRequest, database_url: str, clock: Clock) -> Any:
     """The demo data under small limits: 3 contacts (``contacts`` mark) or 2 new numbers an hour."""
-    limits = ({"max_contacts_per_customer": 3} if request.node.get_closest_marker("contacts")
-              else {"notices_per_customer_per_hour": 2})
+    limits = (
+        {"max_contacts_per_customer": 3}
+        if request.node.get_closest_marker("contacts")
+        else {"notices_per_customer_per_hour": 2}
+    )
     application = build(make_settings(database_url, **limits), clock=clock, migrate_db=False)
     import_file(application.db, application.hasher, DEMO)
     yield application
@@ -275,4 +306,5 @@ def test_a_changed_number_gets_the_opt_in_notice_in_the_contacts_language(app: A
     with app.db.engine.connect() as conn:
         notices = list(conn.execute(select(OutboundMessage.__table__)))
     assert [(n.address, n.kind, n.locale, n.customer_id is not None) for n in notices] == [
-        ("+16265550186", "optin_notice", "en", True)]
+        ("+16265550186", "optin_notice", "en", True)
+    ]

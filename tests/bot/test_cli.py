@@ -14,13 +14,22 @@ import pytest
 from tests.conftest import ROOT
 
 
-def run(args: list[str], tmp_path: Path, stdin: str = "", timeout: float = 120,
-        **env: str) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], tmp_path: Path, stdin: str = "", timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
     """``outagebot ARGS`` in ``tmp_path``: on the default database (``./outagebot.db``) unless told otherwise."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
     environ.update({"OUTAGEBOT_SCRYPT_N": "16", **env})
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-                          cwd=tmp_path, env=environ, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=environ,
+        timeout=timeout,
+        check=False,
+    )
 
 
 OTHER_DB = {"OUTAGEBOT_PEPPER": "cli-test-pepper"}  # a configured deployment: its own pepper and database
@@ -57,15 +66,17 @@ def test_serve_and_import_refuse_to_start_without_a_pepper(tmp_path: Path, args:
     assert result.returncode == 4
     assert result.stderr.strip().splitlines() == [
         "OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes safe and must come "
-        "from outside the database"]
+        "from outside the database"
+    ]
     assert not (tmp_path / "outagebot.db.pepper").exists()
 
 
 def test_a_pepper_file_is_read_and_an_empty_one_refused(tmp_path: Path) -> None:
     secret = tmp_path / "pepper"
     secret.write_text("", encoding="utf-8")
-    refused = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path,
-                  OUTAGEBOT_PEPPER_FILE=str(secret))
+    refused = run(
+        ["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path, OUTAGEBOT_PEPPER_FILE=str(secret)
+    )
     assert refused.returncode == 4 and "is empty" in refused.stderr
     secret.write_text("from-a-file\n", encoding="utf-8")
     ok = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path, OUTAGEBOT_PEPPER_FILE=str(secret))
@@ -85,9 +96,12 @@ def test_chat_on_another_empty_database_loads_no_demo_accounts(tmp_path: Path) -
 
 def test_seed_demo_refuses_a_database_with_other_customers(tmp_path: Path) -> None:
     other = tmp_path / "other.csv"
-    other.write_text("customer_account,access_code,customer_name,service_account,service_address,outage_group,"
-                     "demand_kw,contact_name,contact_phone,contact_email,contact_language\n"
-                     "712345678,1,Real Customer,3-009-0001,1 Main St,A001,,,,,\n", encoding="utf-8")
+    other.write_text(
+        "customer_account,access_code,customer_name,service_account,service_address,outage_group,"
+        "demand_kw,contact_name,contact_phone,contact_email,contact_language\n"
+        "712345678,1,Real Customer,3-009-0001,1 Main St,A001,,,,,\n",
+        encoding="utf-8",
+    )
     url = {"OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}", **OTHER_DB}
     assert run(["db", "upgrade"], tmp_path, **url).returncode == 0
     assert run(["import-accounts", str(other)], tmp_path, **url).returncode == 0
@@ -126,9 +140,14 @@ def test_a_dotenv_file_in_the_current_directory_is_read(tmp_path: Path) -> None:
 
 
 def test_settings_shows_values_and_never_a_secret(tmp_path: Path) -> None:
-    result = run(["settings"], tmp_path, OUTAGEBOT_PEPPER="pepper-value-1234",
-                 OUTAGEBOT_DATABASE_URL="postgresql://bot:db-password-5678@db.example/outagebot",
-                 OUTAGEBOT_TWILIO_AUTH_TOKEN="token-value-9012", OUTAGEBOT_LOCKOUT_FAILURES="7")
+    result = run(
+        ["settings"],
+        tmp_path,
+        OUTAGEBOT_PEPPER="pepper-value-1234",
+        OUTAGEBOT_DATABASE_URL="postgresql://bot:db-password-5678@db.example/outagebot",
+        OUTAGEBOT_TWILIO_AUTH_TOKEN="token-value-9012",
+        OUTAGEBOT_LOCKOUT_FAILURES="7",
+    )
     assert result.returncode == 0
     lines = set(result.stdout.splitlines())
     assert "OUTAGEBOT_PEPPER=(set)" in lines and "OUTAGEBOT_TWILIO_AUTH_TOKEN=(set)" in lines
@@ -168,8 +187,11 @@ def test_dialogs_prints_a_mermaid_diagram(tmp_path: Path) -> None:
 
 def test_import_accounts_reports_bad_rows_and_imports_nothing(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
-    bad.write_text((ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8")
-                   + "700000003,1,X,3-003-0001,Somewhere,G,abc,,,,\n", encoding="utf-8")
+    bad.write_text(
+        (ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8")
+        + "700000003,1,X,3-003-0001,Somewhere,G,abc,,,,\n",
+        encoding="utf-8",
+    )
     result = run(["import-accounts", str(bad)], tmp_path, **OTHER_DB)
     assert result.returncode == 1
     assert "line 8: demand_kw is not a number of kW: 'abc'" in result.stderr
@@ -238,19 +260,27 @@ def test_export_contacts_writes_the_import_format_and_never_overwrites_by_accide
 def test_a_write_the_database_refuses_is_reported_and_nothing_is_imported(tmp_path: Path) -> None:
     assert run(["seed-demo"], tmp_path).returncode == 0
     with sqlite3.connect(tmp_path / "outagebot.db") as db:
-        db.execute("CREATE TRIGGER refuse BEFORE INSERT ON contacts WHEN NEW.phone = '+17145550177' "
-                   "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON contacts WHEN NEW.phone = '+17145550177' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+        )
     path = tmp_path / "more.csv"
-    path.write_text((ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8").replace("Inc.", "Co.")
-                    + "700000001,482913,Phở Bolsa LLC,3-001-1003,10130 Westminster Ave Garden Grove,B021,60,"
-                      "Lê Thị Cúc,714.555.0177,,vi\n", encoding="utf-8")
+    path.write_text(
+        (ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8").replace("Inc.", "Co.")
+        + "700000001,482913,Phở Bolsa LLC,3-001-1003,10130 Westminster Ave Garden Grove,B021,60,"
+        "Lê Thị Cúc,714.555.0177,,vi\n",
+        encoding="utf-8",
+    )
     result = run(["import-accounts", str(path)], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi", **demo_pepper(tmp_path))
     assert result.returncode == 5 and "Traceback" not in result.stderr
-    assert "cơ sở dữ liệu từ chối một thao tác ghi nên không có gì trong tập tin được nhập: refused by the test " \
-           "trigger" in result.stderr
+    assert (
+        "cơ sở dữ liệu từ chối một thao tác ghi nên không có gì trong tập tin được nhập: refused by the test "
+        "trigger" in result.stderr
+    )
     with sqlite3.connect(tmp_path / "outagebot.db") as db:
         assert db.execute("SELECT name FROM customer_accounts WHERE number = '700000002'").fetchone() == (
-            "Sunrise Bakery Inc.",)
+            "Sunrise Bakery Inc.",
+        )
         assert db.execute("SELECT count(*) FROM audit_log WHERE address = 'more.csv'").fetchone() == (0,)
 
 
@@ -261,9 +291,15 @@ def test_in_a_terminal_the_access_code_is_not_echoed_and_quit_leaves(tmp_path: P
 
     primary, secondary = pty.openpty()
     environ = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
-    process = subprocess.Popen([sys.executable, "-m", "bot", "chat", "--lang", "en"], stdin=secondary,
-                               stdout=secondary, stderr=secondary, cwd=tmp_path,
-                               env={**environ, "OUTAGEBOT_SCRYPT_N": "16"}, close_fds=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "chat", "--lang", "en"],
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        cwd=tmp_path,
+        env={**environ, "OUTAGEBOT_SCRYPT_N": "16"},
+        close_fds=True,
+    )
     os.close(secondary)
     screen, seen = b"", 0  # everything shown, and how much of it the test has read
 
@@ -279,13 +315,17 @@ def test_in_a_terminal_the_access_code_is_not_echoed_and_quit_leaves(tmp_path: P
 
     try:
         read_until(b"Type quit, exit or tho")
-        for answer, marker in ((b"2", b"Main menu"), (b"1", b"Customer Account Number"),
-                               (b"700000002", b"access code"), (b"731562", b"Verified")):
+        for answer, marker in (
+            (b"2", b"Main menu"),
+            (b"1", b"Customer Account Number"),
+            (b"700000002", b"access code"),
+            (b"731562", b"Verified"),
+        ):
             read_until(b"> ")
             time.sleep(0.2)  # the prompt is on screen; let the terminal settle into (no-)echo mode
             os.write(primary, answer + b"\r")
             read_until(marker)
-        typed = screen[screen.rindex(b"access code"):]
+        typed = screen[screen.rindex(b"access code") :]
         assert b"Verified" in typed and b"731562" not in typed  # the code typed was not echoed
         read_until(b"> ")
         os.write(primary, b"quit\r")
@@ -295,10 +335,16 @@ def test_in_a_terminal_the_access_code_is_not_echoed_and_quit_leaves(tmp_path: P
         os.close(primary)
 
 
-@pytest.mark.parametrize("args", [["export-contacts", "out.csv"], ["sessions", "revoke", "700000001"],
-                                  ["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], ["serve"]])
-def test_an_unreachable_database_is_one_line_naming_it_without_its_password(tmp_path: Path,
-                                                                             args: list[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export-contacts", "out.csv"],
+        ["sessions", "revoke", "700000001"],
+        ["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")],
+        ["serve"],
+    ],
+)
+def test_an_unreachable_database_is_one_line_naming_it_without_its_password(tmp_path: Path, args: list[str]) -> None:
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]  # nothing listens here once the block ends
     url = f"postgresql://bot:secret-password@127.0.0.1:{port}/outagebot"
@@ -312,8 +358,11 @@ def test_an_unreachable_database_is_one_line_naming_it_without_its_password(tmp_
 def test_debug_shows_the_traceback_of_a_database_error(tmp_path: Path) -> None:
     with socket.create_server(("127.0.0.1", 0)) as closed:
         port = closed.getsockname()[1]
-    result = run(["--debug", "export-contacts", "out.csv"], tmp_path,
-                 OUTAGEBOT_DATABASE_URL=f"postgresql://bot@127.0.0.1:{port}/outagebot")
+    result = run(
+        ["--debug", "export-contacts", "out.csv"],
+        tmp_path,
+        OUTAGEBOT_DATABASE_URL=f"postgresql://bot@127.0.0.1:{port}/outagebot",
+    )
     assert result.returncode == 1 and "Traceback" in result.stderr and "OperationalError" in result.stderr
 
 
@@ -373,16 +422,21 @@ def test_support_staff_see_a_customer_unlock_it_and_read_the_audit_log(tmp_path:
     assert shown.returncode == 0 and "Sunrise Bakery Inc." in shown.stdout and "locked until" in shown.stdout
     assert "********0100" in shown.stdout and "6265550100" not in shown.stdout  # Maria's number, masked
     as_json = json.loads(run(["customer", "show", "700000002", "--json"], tmp_path).stdout)
-    assert as_json["locked_until"] and [a["number"] for a in as_json["service_accounts"]] == ["3-002-2001",
-                                                                                             "3-002-2002"]
+    assert as_json["locked_until"] and [a["number"] for a in as_json["service_accounts"]] == [
+        "3-002-2001",
+        "3-002-2002",
+    ]
     unlocked = run(["customer", "unlock", "700000002", "--operator", "lan"], tmp_path)
     assert unlocked.returncode == 0 and "unlocked" in unlocked.stdout
     audit = json.loads(run(["audit", "--customer", "700000002", "--json"], tmp_path).stdout)
     assert audit[0]["action"] == "customer.unlock" and audit[0]["by"] == "lan"
     assert [e["action"] for e in audit].count("verify.failure") == 5
     assert json.loads(run(["customer", "show", "700000002", "--json"], tmp_path).stdout)["locked_until"] is None
-    for args in (["customer", "show", "799999999"], ["customer", "unlock", "799999999"],
-                 ["audit", "--customer", "799999999"]):
+    for args in (
+        ["customer", "show", "799999999"],
+        ["customer", "unlock", "799999999"],
+        ["audit", "--customer", "799999999"],
+    ):
         missing = run(args, tmp_path)
         assert missing.returncode == 1 and "No customer account *****9999." in missing.stderr
 

@@ -30,6 +30,7 @@ def _prepare(url: str) -> None:
     """Demo data, and a session that stands at the access-code question."""
     app = build(make_settings(url, scrypt_n=SLOW), migrate_db=False)
     from bot.importer import import_file
+
     import_file(app.db, app.hasher, DEMO)
     for text in ("", "2", "1", "700000001"):
         app.conversation.handle(Inbound("sms", ADDRESS, text))
@@ -60,8 +61,12 @@ def _check(url: str, results: dict[str, tuple[str, str]]) -> None:
     """
     app = build(make_settings(url), migrate_db=False)
     with app.db.engine.connect() as conn:
-        actions = [r[0] for r in conn.execute(select(AuditEntry.action).where(AuditEntry.channel != "import")
-                                              .order_by(AuditEntry.id))]  # the turns', not the demo import's
+        actions = [
+            r[0]
+            for r in conn.execute(
+                select(AuditEntry.action).where(AuditEntry.channel != "import").order_by(AuditEntry.id)
+            )
+        ]  # the turns', not the demo import's
         version = conn.execute(select(ChatSession.version).where(ChatSession.address == ADDRESS)).scalar_one()
     app.close()
     assert version == 6  # four turns to prepare, then A and B: none lost
@@ -80,6 +85,7 @@ def test_two_threads_one_address(database_url: str) -> None:
     _prepare(database_url)
     started = threading.Event()
     import queue
+
     out: queue.Queue[tuple[str, str, str]] = queue.Queue()
     a = threading.Thread(target=_turn, args=(database_url, "482913", started, None, out))
     b = threading.Thread(target=_turn, args=(database_url, "6", None, started, out))
@@ -141,6 +147,7 @@ def test_on_sqlite_a_slow_code_check_does_not_hold_up_other_conversations(tmp_pa
     """The scrypt check runs before the turn takes SQLite's single write lock."""
     url = f"sqlite:///{tmp_path / 'lock.db'}"
     from bot.storage.db import make_engine, migrate
+
     engine = make_engine(url)
     migrate(engine)
     engine.dispose()

@@ -20,7 +20,9 @@ def contact_accounts(app: App, name: str) -> list[str]:
             select(ServiceAccount.number)
             .join(ContactAssignment, ContactAssignment.service_account_id == ServiceAccount.id)
             .join(Contact, Contact.id == ContactAssignment.contact_id)
-            .where(Contact.name == name).order_by(ServiceAccount.number))
+            .where(Contact.name == name)
+            .order_by(ServiceAccount.number)
+        )
         return [r[0] for r in rows]
 
 
@@ -44,13 +46,18 @@ def walk(chat: Chat, steps: list[tuple[str, str, str]]) -> None:
 
 # -- first contact ---------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("hint", "first_line"), [
-    ("vi", "Cảnh báo cắt điện luân phiên. Xin chọn ngôn ngữ:"),
-    ("en", "Rotating outage alerts. Please choose a language:"),
-    (None, "Rotating outage alerts. Please choose a language:"),
-])
-def test_first_contact_greets_in_the_hinted_language_first_and_offers_both(app: App, hint: str | None,
-                                                                             first_line: str) -> None:
+
+@pytest.mark.parametrize(
+    ("hint", "first_line"),
+    [
+        ("vi", "Cảnh báo cắt điện luân phiên. Xin chọn ngôn ngữ:"),
+        ("en", "Rotating outage alerts. Please choose a language:"),
+        (None, "Rotating outage alerts. Please choose a language:"),
+    ],
+)
+def test_first_contact_greets_in_the_hinted_language_first_and_offers_both(
+    app: App, hint: str | None, first_line: str
+) -> None:
     chat = Chat(app, locale_hint=hint)
     reply = chat.say("hello")
     assert reply.splitlines()[0] == first_line
@@ -58,10 +65,16 @@ def test_first_contact_greets_in_the_hinted_language_first_and_offers_both(app: 
     assert chat.state == "start.language"
 
 
-@pytest.mark.parametrize(("answer", "menu_words"), [
-    ("1", "Menu chính. Xin chọn:"), ("tieng viet", "Menu chính"), ("TIẾNG VIỆT", "Menu chính"),
-    ("2", "Main menu. Please choose:"), ("english", "Main menu"),
-])
+@pytest.mark.parametrize(
+    ("answer", "menu_words"),
+    [
+        ("1", "Menu chính. Xin chọn:"),
+        ("tieng viet", "Menu chính"),
+        ("TIẾNG VIỆT", "Menu chính"),
+        ("2", "Main menu. Please choose:"),
+        ("english", "Main menu"),
+    ],
+)
 def test_language_choice_leads_to_the_main_menu(chat: Chat, answer: str, menu_words: str) -> None:
     chat.say("")
     assert menu_words in chat.say(answer)
@@ -70,16 +83,29 @@ def test_language_choice_leads_to_the_main_menu(chat: Chat, answer: str, menu_wo
 
 # -- verification ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("locale", "steps"), [
-    ("en", [("1", "verify.account", "Customer Account Number"),
-            ("7000-0000 1", "verify.code", "access code"),
-            ("482913", "contacts.menu", "Verified. Customer: Phở Bolsa LLC")]),
-    ("vi", [("1", "verify.account", "Số Tài Khoản Khách Hàng"),
-            ("700 000 001", "verify.code", "mã số truy cập"),
-            ("482913", "contacts.menu", "Đã xác minh. Khách hàng: Phở Bolsa LLC")]),
-])
-def test_verify_with_account_number_and_access_code(chat: Chat, locale: str,
-                                                    steps: list[tuple[str, str, str]]) -> None:
+
+@pytest.mark.parametrize(
+    ("locale", "steps"),
+    [
+        (
+            "en",
+            [
+                ("1", "verify.account", "Customer Account Number"),
+                ("7000-0000 1", "verify.code", "access code"),
+                ("482913", "contacts.menu", "Verified. Customer: Phở Bolsa LLC"),
+            ],
+        ),
+        (
+            "vi",
+            [
+                ("1", "verify.account", "Số Tài Khoản Khách Hàng"),
+                ("700 000 001", "verify.code", "mã số truy cập"),
+                ("482913", "contacts.menu", "Đã xác minh. Khách hàng: Phở Bolsa LLC"),
+            ],
+        ),
+    ],
+)
+def test_verify_with_account_number_and_access_code(chat: Chat, locale: str, steps: list[tuple[str, str, str]]) -> None:
     chat.say("")
     chat.say("1" if locale == "vi" else "2")
     walk(chat, steps)
@@ -88,23 +114,29 @@ def test_verify_with_account_number_and_access_code(chat: Chat, locale: str,
 # -- the five operations ---------------------------------------------------------------------------
 
 ADD = {
-    "en": [("1", "add.name", "full name"),
-           ("Lê Thị Cúc", "add.phone", "Mobile number of Lê Thị Cúc"),
-           ("626.555.0177", "add.email", "Email of Lê Thị Cúc"),
-           ("n", "add.language", "1 Tiếng Việt"),
-           ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, group A012"),
-           ("1,3", "add.confirm",
-            "Add Lê Thị Cúc, (626) 555-0177, no email, Vietnamese, to *1001, *1003. Save? Y/N"),
-           ("y", "contacts.menu", "Saved. Lê Thị Cúc will get alerts for 2 service accounts.")],
-    "vi": [("1", "add.name", "họ và tên"),
-           ("Lê Thị Cúc", "add.phone", "số di động của Lê Thị Cúc"),
-           ("+1 626 555 0177", "add.email", "email của Lê Thị Cúc"),
-           ("khong", "add.language", "2 English"),
-           ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, nhóm A012"),
-           ("1-3", "add.confirm",
+    "en": [
+        ("1", "add.name", "full name"),
+        ("Lê Thị Cúc", "add.phone", "Mobile number of Lê Thị Cúc"),
+        ("626.555.0177", "add.email", "Email of Lê Thị Cúc"),
+        ("n", "add.language", "1 Tiếng Việt"),
+        ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, group A012"),
+        ("1,3", "add.confirm", "Add Lê Thị Cúc, (626) 555-0177, no email, Vietnamese, to *1001, *1003. Save? Y/N"),
+        ("y", "contacts.menu", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."),
+    ],
+    "vi": [
+        ("1", "add.name", "họ và tên"),
+        ("Lê Thị Cúc", "add.phone", "số di động của Lê Thị Cúc"),
+        ("+1 626 555 0177", "add.email", "email của Lê Thị Cúc"),
+        ("khong", "add.language", "2 English"),
+        ("1", "add.accounts", "1 *1001 9200 Bolsa Ave Westminster, nhóm A012"),
+        (
+            "1-3",
+            "add.confirm",
             "Thêm Lê Thị Cúc, (626) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ. "
-            "Có lưu không? C/K"),
-           ("có", "contacts.menu", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ.")],
+            "Có lưu không? C/K",
+        ),
+        ("có", "contacts.menu", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ."),
+    ],
 }
 
 
@@ -137,18 +169,32 @@ def test_a_phone_already_on_file_is_not_added_twice(app: App) -> None:
     assert chat.state == "contacts.menu"
 
 
-@pytest.mark.parametrize(("locale", "steps"), [
-    ("en", [("2", "link.contact", "Which contact?"),
-            ("3", "link.accounts", "Add Trần Thị Bích to which service accounts?"),
-            ("ALL", "link.confirm", "Add Trần Thị Bích to *1001, *1003. Save? Y/N"),
-            ("Y", "contacts.menu", "Saved. Trần Thị Bích was added to 2 service accounts.")]),
-    ("vi", [("2", "link.contact", "Xin chọn người liên lạc:"),
-            ("3", "link.accounts", "Thêm Trần Thị Bích vào tài khoản dịch vụ nào?"),
-            ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Có lưu không? C/K"),
-            ("C", "contacts.menu", "Đã lưu. Đã thêm Trần Thị Bích vào 2 tài khoản dịch vụ.")]),
-])
-def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str,
-                                                           steps: list[tuple[str, str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("locale", "steps"),
+    [
+        (
+            "en",
+            [
+                ("2", "link.contact", "Which contact?"),
+                ("3", "link.accounts", "Add Trần Thị Bích to which service accounts?"),
+                ("ALL", "link.confirm", "Add Trần Thị Bích to *1001, *1003. Save? Y/N"),
+                ("Y", "contacts.menu", "Saved. Trần Thị Bích was added to 2 service accounts."),
+            ],
+        ),
+        (
+            "vi",
+            [
+                ("2", "link.contact", "Xin chọn người liên lạc:"),
+                ("3", "link.accounts", "Thêm Trần Thị Bích vào tài khoản dịch vụ nào?"),
+                ("tat ca", "link.confirm", "Thêm Trần Thị Bích vào *1001, *1003. Có lưu không? C/K"),
+                ("C", "contacts.menu", "Đã lưu. Đã thêm Trần Thị Bích vào 2 tài khoản dịch vụ."),
+            ],
+        ),
+    ],
+)
+def test_add_an_existing_contact_to_other_service_accounts(
+    app: App, locale: str, steps: list[tuple[str, str, str]]
+) -> None:
     chat = verified_chat(app, locale)
     # contacts are listed by name: 1 Nguyễn Văn An, 2 ... wait: ordering is by name, so check it
     listing = chat.say("2")
@@ -160,29 +206,66 @@ def test_add_an_existing_contact_to_other_service_accounts(app: App, locale: str
     assert audit_actions(app)[-1] == "contact.assign"
 
 
-@pytest.mark.parametrize(("locale", "steps", "field", "value"), [
-    ("en", [("3", "edit.contact", "Which contact do you want to edit?"),
-            ("1", "edit.field", "What do you want to change for Nguyễn Văn An?"),
-            ("2", "edit.phone", "New mobile number for Nguyễn Văn An?"),
-            ("(714) 555-0155", "edit.confirm",
-             "Nguyễn Văn An, Mobile number: (714) 555-0101 to (714) 555-0155. Save? Y/N"),
-            ("yes", "contacts.menu", "Saved. Nguyễn Văn An was updated.")], "phone", "+17145550155"),
-    ("vi", [("3", "edit.contact", "Quý khách muốn sửa thông tin của người liên lạc nào?"),
-            ("1", "edit.field", "Quý khách muốn sửa thông tin nào của Nguyễn Văn An?"),
-            ("4", "edit.language", "Nguyễn Văn An muốn nhận cảnh báo bằng ngôn ngữ nào?"),
-            ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: đổi Tiếng Việt thành Tiếng Anh. Có lưu không? C/K"),
-            ("dong y", "contacts.menu", "Đã lưu. Thông tin của Nguyễn Văn An đã được cập nhật.")], "language", "en"),
-    ("en", [("3", "edit.contact", "edit"), ("1", "edit.field", "change"),
-            ("3", "edit.email", "New email for Nguyễn Văn An?"),
-            ("N", "edit.confirm", "Nguyễn Văn An, Email: an@phobolsa.example to no email. Save? Y/N"),
-            ("Y", "contacts.menu", "updated")], "email", None),
-    ("vi", [("3", "edit.contact", "sửa"), ("1", "edit.field", "thông tin nào"),
-            ("1", "edit.name", "Tên mới của Nguyễn Văn An là gì?"),
-            ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: đổi Nguyễn Văn An thành Nguyễn Văn Ân."),
-            ("c", "contacts.menu", "Thông tin của Nguyễn Văn Ân đã được cập nhật.")], "name", "Nguyễn Văn Ân"),
-])
-def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[str, str, str]], field: str,
-                                     value: str | None) -> None:
+@pytest.mark.parametrize(
+    ("locale", "steps", "field", "value"),
+    [
+        (
+            "en",
+            [
+                ("3", "edit.contact", "Which contact do you want to edit?"),
+                ("1", "edit.field", "What do you want to change for Nguyễn Văn An?"),
+                ("2", "edit.phone", "New mobile number for Nguyễn Văn An?"),
+                (
+                    "(714) 555-0155",
+                    "edit.confirm",
+                    "Nguyễn Văn An, Mobile number: (714) 555-0101 to (714) 555-0155. Save? Y/N",
+                ),
+                ("yes", "contacts.menu", "Saved. Nguyễn Văn An was updated."),
+            ],
+            "phone",
+            "+17145550155",
+        ),
+        (
+            "vi",
+            [
+                ("3", "edit.contact", "Quý khách muốn sửa thông tin của người liên lạc nào?"),
+                ("1", "edit.field", "Quý khách muốn sửa thông tin nào của Nguyễn Văn An?"),
+                ("4", "edit.language", "Nguyễn Văn An muốn nhận cảnh báo bằng ngôn ngữ nào?"),
+                ("2", "edit.confirm", "Nguyễn Văn An, Ngôn ngữ: đổi Tiếng Việt thành Tiếng Anh. Có lưu không? C/K"),
+                ("dong y", "contacts.menu", "Đã lưu. Thông tin của Nguyễn Văn An đã được cập nhật."),
+            ],
+            "language",
+            "en",
+        ),
+        (
+            "en",
+            [
+                ("3", "edit.contact", "edit"),
+                ("1", "edit.field", "change"),
+                ("3", "edit.email", "New email for Nguyễn Văn An?"),
+                ("N", "edit.confirm", "Nguyễn Văn An, Email: an@phobolsa.example to no email. Save? Y/N"),
+                ("Y", "contacts.menu", "updated"),
+            ],
+            "email",
+            None,
+        ),
+        (
+            "vi",
+            [
+                ("3", "edit.contact", "sửa"),
+                ("1", "edit.field", "thông tin nào"),
+                ("1", "edit.name", "Tên mới của Nguyễn Văn An là gì?"),
+                ("Nguyễn Văn Ân", "edit.confirm", "Nguyễn Văn An, Tên: đổi Nguyễn Văn An thành Nguyễn Văn Ân."),
+                ("c", "contacts.menu", "Thông tin của Nguyễn Văn Ân đã được cập nhật."),
+            ],
+            "name",
+            "Nguyễn Văn Ân",
+        ),
+    ],
+)
+def test_edit_any_field_of_a_contact(
+    app: App, locale: str, steps: list[tuple[str, str, str]], field: str, value: str | None
+) -> None:
     chat = verified_chat(app, locale)
     walk(chat, steps)
     with app.db.engine.connect() as conn:
@@ -191,42 +274,73 @@ def test_edit_any_field_of_a_contact(app: App, locale: str, steps: list[tuple[st
     assert audit_actions(app)[-1] == "contact.edit"
 
 
-@pytest.mark.parametrize(("locale", "steps"), [
-    ("en", [("4", "unlink.contact", "Which contact do you want to remove from service accounts?"),
-            ("1", "unlink.accounts", "Remove Nguyễn Văn An from which service accounts?"),
-            ("2", "unlink.confirm", "Remove Nguyễn Văn An from *1002. No more alerts there. Save? Y/N"),
-            ("y", "contacts.menu", "Saved. Nguyễn Văn An was removed from 1 service account.")]),
-    ("vi", [("4", "unlink.contact", "Quý khách muốn xóa người liên lạc nào khỏi tài khoản dịch vụ?"),
-            ("1", "unlink.accounts", "Xóa Nguyễn Văn An khỏi tài khoản dịch vụ nào?"),
-            ("2", "unlink.confirm",
-             "Xóa Nguyễn Văn An khỏi *1002. Người này sẽ không còn nhận cảnh báo cho các tài khoản đó. "
-             "Có lưu không? C/K"),
-            ("C", "contacts.menu", "Đã lưu. Đã xóa Nguyễn Văn An khỏi 1 tài khoản dịch vụ.")]),
-])
-def test_remove_a_contact_from_some_service_accounts(app: App, locale: str,
-                                                     steps: list[tuple[str, str, str]]) -> None:
+@pytest.mark.parametrize(
+    ("locale", "steps"),
+    [
+        (
+            "en",
+            [
+                ("4", "unlink.contact", "Which contact do you want to remove from service accounts?"),
+                ("1", "unlink.accounts", "Remove Nguyễn Văn An from which service accounts?"),
+                ("2", "unlink.confirm", "Remove Nguyễn Văn An from *1002. No more alerts there. Save? Y/N"),
+                ("y", "contacts.menu", "Saved. Nguyễn Văn An was removed from 1 service account."),
+            ],
+        ),
+        (
+            "vi",
+            [
+                ("4", "unlink.contact", "Quý khách muốn xóa người liên lạc nào khỏi tài khoản dịch vụ?"),
+                ("1", "unlink.accounts", "Xóa Nguyễn Văn An khỏi tài khoản dịch vụ nào?"),
+                (
+                    "2",
+                    "unlink.confirm",
+                    "Xóa Nguyễn Văn An khỏi *1002. Người này sẽ không còn nhận cảnh báo cho các tài khoản đó. "
+                    "Có lưu không? C/K",
+                ),
+                ("C", "contacts.menu", "Đã lưu. Đã xóa Nguyễn Văn An khỏi 1 tài khoản dịch vụ."),
+            ],
+        ),
+    ],
+)
+def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, steps: list[tuple[str, str, str]]) -> None:
     chat = verified_chat(app, locale)
     walk(chat, steps)
     assert contact_accounts(app, "Nguyễn Văn An") == ["3-001-1001"]
     assert audit_actions(app)[-1] == "contact.unassign"
 
 
-@pytest.mark.parametrize(("locale", "steps", "expected"), [
-    ("en", [("5", "all.action", "ALL service accounts: what would you like to do?"),
-            ("1", "all.contacts", "Which contacts?"),
-            ("1,2", "all.confirm", "Add Nguyễn Văn An, Trần Thị Bích to ALL 3 service accounts. Save? Y/N"),
-            ("y", "contacts.menu", "Saved. 2 contacts are now on ALL service accounts.")],
-     {"Nguyễn Văn An": 3, "Trần Thị Bích": 3}),
-    ("vi", [("5", "all.action", "TẤT CẢ các tài khoản dịch vụ: quý khách muốn làm gì?"),
-            ("2", "all.contacts", "Xin chọn người liên lạc."),
-            ("TẤT CẢ", "all.confirm",
-             "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Có lưu không? C/K"),
-            ("c", "contacts.menu", "Đã lưu. Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ.")],
-     {"Nguyễn Văn An": 0, "Trần Thị Bích": 0}),
-])
-def test_add_or_remove_contacts_on_all_service_accounts(app: App, locale: str,
-                                                        steps: list[tuple[str, str, str]],
-                                                        expected: dict[str, int]) -> None:
+@pytest.mark.parametrize(
+    ("locale", "steps", "expected"),
+    [
+        (
+            "en",
+            [
+                ("5", "all.action", "ALL service accounts: what would you like to do?"),
+                ("1", "all.contacts", "Which contacts?"),
+                ("1,2", "all.confirm", "Add Nguyễn Văn An, Trần Thị Bích to ALL 3 service accounts. Save? Y/N"),
+                ("y", "contacts.menu", "Saved. 2 contacts are now on ALL service accounts."),
+            ],
+            {"Nguyễn Văn An": 3, "Trần Thị Bích": 3},
+        ),
+        (
+            "vi",
+            [
+                ("5", "all.action", "TẤT CẢ các tài khoản dịch vụ: quý khách muốn làm gì?"),
+                ("2", "all.contacts", "Xin chọn người liên lạc."),
+                (
+                    "TẤT CẢ",
+                    "all.confirm",
+                    "Xóa Nguyễn Văn An, Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ. Có lưu không? C/K",
+                ),
+                ("c", "contacts.menu", "Đã lưu. Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ."),
+            ],
+            {"Nguyễn Văn An": 0, "Trần Thị Bích": 0},
+        ),
+    ],
+)
+def test_add_or_remove_contacts_on_all_service_accounts(
+    app: App, locale: str, steps: list[tuple[str, str, str]], expected: dict[str, int]
+) -> None:
     chat = verified_chat(app, locale)
     walk(chat, steps)
     assert {name: len(contact_accounts(app, name)) for name in expected} == expected
@@ -241,16 +355,20 @@ def test_see_contacts_lists_each_contact_with_its_accounts(app: App) -> None:
 
 # -- information -----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("locale", "choice", "words"), [
-    ("en", "2", "advance notice of rotating outages"),
-    ("en", "3", "Cooling Centers are open"),
-    ("en", "4", "I-6, BIP, OBMC, CPP, DBP"),
-    ("en", "5", "Customer Support: 1-800-990-7788"),
-    ("vi", "2", "thông báo trước về cắt điện luân phiên"),
-    ("vi", "3", "Trạm Làm Mát"),
-    ("vi", "4", "đại diện tài khoản"),
-    ("vi", "5", "Hỗ Trợ Khách Hàng: 1-800-990-7788"),
-])
+
+@pytest.mark.parametrize(
+    ("locale", "choice", "words"),
+    [
+        ("en", "2", "advance notice of rotating outages"),
+        ("en", "3", "Cooling Centers are open"),
+        ("en", "4", "I-6, BIP, OBMC, CPP, DBP"),
+        ("en", "5", "Customer Support: 1-800-990-7788"),
+        ("vi", "2", "thông báo trước về cắt điện luân phiên"),
+        ("vi", "3", "Trạm Làm Mát"),
+        ("vi", "4", "đại diện tài khoản"),
+        ("vi", "5", "Hỗ Trợ Khách Hàng: 1-800-990-7788"),
+    ],
+)
 def test_information_answers_without_verification(chat: Chat, locale: str, choice: str, words: str) -> None:
     chat.say("")
     chat.say("1" if locale == "vi" else "2")
@@ -264,6 +382,7 @@ def test_medical_answer_says_how_to_apply(chat: Chat) -> None:
 
 
 # -- global commands -------------------------------------------------------------------------------
+
 
 def test_switching_language_keeps_the_place_and_what_was_typed(app: App) -> None:
     chat = verified_chat(app, "en")
@@ -300,9 +419,14 @@ def test_menu_and_cancel_abandon_the_operation_and_save_nothing(app: App, word: 
     assert contact_row(app, "Lê Thị Cúc") is None
 
 
-@pytest.mark.parametrize(("word", "words"), [
-    ("help", "0: back. MENU: main menu. X: cancel."), ("?", "1-800-990-7788"), ("giup", "0: back"),
-])
+@pytest.mark.parametrize(
+    ("word", "words"),
+    [
+        ("help", "0: back. MENU: main menu. X: cancel."),
+        ("?", "1-800-990-7788"),
+        ("giup", "0: back"),
+    ],
+)
 def test_help_explains_the_commands_and_stays(app: App, word: str, words: str) -> None:
     chat = verified_chat(app, "en")
     chat.run("1")
@@ -329,6 +453,7 @@ def test_sign_out_drops_the_verification(app: App) -> None:
 
 
 # -- expiry ----------------------------------------------------------------------------------------
+
 
 def test_an_idle_session_returns_to_the_start_and_drops_the_verification(app: App, clock) -> None:  # type: ignore[no-untyped-def]
     chat = verified_chat(app, "en")
@@ -361,6 +486,7 @@ def test_a_verification_expires_after_twelve_hours_even_when_active(app: App, cl
 
 
 # -- scope -----------------------------------------------------------------------------------------
+
 
 def test_a_customer_sees_only_its_own_service_accounts_and_contacts(app: App) -> None:
     chat = verified_chat(app, "en", account="700000002", code="731562")

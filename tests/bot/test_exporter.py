@@ -31,8 +31,19 @@ def export(app: App, path: Path) -> tuple[ExportReport, Rows]:
 
 def short(rows: Rows) -> list[tuple[str, ...]]:
     """(customer, code, service account, kW, contact, phone, email, language) of each exported row."""
-    return [(r["customer_account"], r["access_code"], r["service_account"], r["demand_kw"], r["contact_name"],
-             r["contact_phone"], r["contact_email"], r["contact_language"]) for r in rows]
+    return [
+        (
+            r["customer_account"],
+            r["access_code"],
+            r["service_account"],
+            r["demand_kw"],
+            r["contact_name"],
+            r["contact_phone"],
+            r["contact_email"],
+            r["contact_language"],
+        )
+        for r in rows
+    ]
 
 
 def test_the_export_has_the_imports_columns_and_every_service_account(empty_app: App, tmp_path: Path) -> None:
@@ -49,7 +60,12 @@ def test_the_export_has_the_imports_columns_and_every_service_account(empty_app:
     ]
     assert rows[0]["customer_name"] == "Phở Bolsa LLC" and rows[0]["service_address"] == "9200 Bolsa Ave Westminster"
     assert (report.rows, report.customers, report.service_accounts, report.contacts, report.left_out) == (
-        6, 2, 5, 3, [])
+        6,
+        2,
+        5,
+        3,
+        [],
+    )
 
 
 def test_the_export_carries_the_customers_changes(empty_app: App, tmp_path: Path) -> None:
@@ -84,9 +100,16 @@ def test_importing_the_export_changes_nothing(empty_app: App, tmp_path: Path) ->
     _report, _rows = export(empty_app, tmp_path / "export.csv")
     report = import_file(empty_app.db, empty_app.hasher, tmp_path / "export.csv")
     assert report.imported and report.bad == [] and report.error is None
-    assert (report.customers_added, report.customers_updated, report.codes_hashed, report.service_accounts_added,
-            report.service_accounts_updated, report.contacts_added, report.contacts_updated,
-            report.assignments_added) == (0, 0, 0, 0, 0, 0, 0, 0)
+    assert (
+        report.customers_added,
+        report.customers_updated,
+        report.codes_hashed,
+        report.service_accounts_added,
+        report.service_accounts_updated,
+        report.contacts_added,
+        report.contacts_updated,
+        report.assignments_added,
+    ) == (0, 0, 0, 0, 0, 0, 0, 0)
     assert whole_database(empty_app) == before
 
 
@@ -105,27 +128,49 @@ def test_once_the_cis_has_taken_the_export_in_its_next_export_undoes_nothing(emp
 
 
 def test_what_the_format_cannot_say_is_left_out_and_reported(empty_app: App, tmp_path: Path) -> None:
-    import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "in.csv", [
-        good(), good(contact_name="Email Only", contact_phone="", contact_email="only@example.com")]))
+    import_file(
+        empty_app.db,
+        empty_app.hasher,
+        write_csv(
+            tmp_path / "in.csv",
+            [good(), good(contact_name="Email Only", contact_phone="", contact_email="only@example.com")],
+        ),
+    )
     customer = Customer(empty_app, "800000001", "S3cret")
     customer.unassign("Võ Văn Tư", "*0001")
     customer.edit("Email Only", "email", "N")
     report, rows = export(empty_app, tmp_path / "out.csv")
     assert short(rows) == [("800000001", "", "4-001-0001", "99.50", "", "", "", "")]
-    assert report.left_out == [LeftOut("800000001", "Võ Văn Tư", "no_service_account"),
-                               LeftOut("800000001", "Email Only", "no_phone_or_email")]
+    assert report.left_out == [
+        LeftOut("800000001", "Võ Văn Tư", "no_service_account"),
+        LeftOut("800000001", "Email Only", "no_phone_or_email"),
+    ]
     before = whole_database(empty_app)
     import_file(empty_app.db, empty_app.hasher, tmp_path / "out.csv")
     assert whole_database(empty_app) == before
 
 
 def test_values_at_every_columns_limit_survive_the_round_trip(empty_app: App, tmp_path: Path) -> None:
-    import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "in.csv", [good(**AT_THE_LIMIT)]),
-                regions=AT_THE_LIMIT_REGIONS)
+    import_file(
+        empty_app.db,
+        empty_app.hasher,
+        write_csv(tmp_path / "in.csv", [good(**AT_THE_LIMIT)]),
+        regions=AT_THE_LIMIT_REGIONS,
+    )
     before = whole_database(empty_app)
     _report, rows = export(empty_app, tmp_path / "out.csv")
-    assert short(rows) == [("9" * 20, "", AT_THE_LIMIT["service_account"], "99999999.99",
-                            AT_THE_LIMIT["contact_name"], "+84912345678", AT_THE_LIMIT["contact_email"], "vi")]
+    assert short(rows) == [
+        (
+            "9" * 20,
+            "",
+            AT_THE_LIMIT["service_account"],
+            "99999999.99",
+            AT_THE_LIMIT["contact_name"],
+            "+84912345678",
+            AT_THE_LIMIT["contact_email"],
+            "vi",
+        )
+    ]
     assert rows[0]["customer_name"] == AT_THE_LIMIT["customer_name"]
     import_file(empty_app.db, empty_app.hasher, tmp_path / "out.csv")
     assert whole_database(empty_app) == before

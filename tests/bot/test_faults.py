@@ -39,8 +39,9 @@ def pg() -> Iterator[ThrowawayPostgres]:
 
 
 def deploy(url: str, **settings: str) -> dict[str, str]:
-    env = environment(url, OUTAGEBOT_DB_LOCK_TIMEOUT_SECONDS="1", OUTAGEBOT_DB_STATEMENT_TIMEOUT_SECONDS="2",
-                      **settings)
+    env = environment(
+        url, OUTAGEBOT_DB_LOCK_TIMEOUT_SECONDS="1", OUTAGEBOT_DB_STATEMENT_TIMEOUT_SECONDS="2", **settings
+    )
     import_demo(env)
     return env
 
@@ -62,8 +63,7 @@ def query(url: str, sql: str, **params: Any) -> list[Any]:
 
 def consistent(url: str) -> None:
     """Every committed turn wrote its session once and remembered its reply once: nothing half-applied."""
-    rows = query(url, "SELECT s.address, s.version, (SELECT count(*) FROM processed_messages) AS total "
-                      "FROM sessions s")
+    rows = query(url, "SELECT s.address, s.version, (SELECT count(*) FROM processed_messages) AS total FROM sessions s")
     assert sum(r.version for r in rows) == (rows[0].total if rows else 0)
 
 
@@ -85,7 +85,8 @@ def together(jobs: list[Any]) -> list[Any]:
 
 
 def test_killed_database_connections_are_replaced_and_customers_barely_notice(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     name, env = pg_deployment
     answers: list[tuple[float, str]] = []
     stop = threading.Event()
@@ -114,8 +115,10 @@ def test_killed_database_connections_are_replaced_and_customers_barely_notice(
     last_kill = kills[-1][0]
     # Only a turn whose commit was on the wire when its connection died may fail (it cannot know
     # whether the commit took effect); every other turn is run again on a new connection.
-    detail = f"apologies at {[round(at - kills[0][0], 2) for at in sorry]}, kills at " \
-             f"{[round(at - kills[0][0], 2) for at, _n in kills]}, {len(answers)} turns; {server.stderr[-2000:]}"
+    detail = (
+        f"apologies at {[round(at - kills[0][0], 2) for at in sorry]}, kills at "
+        f"{[round(at - kills[0][0], 2) for at, _n in kills]}, {len(answers)} turns; {server.stderr[-2000:]}"
+    )
     assert len(sorry) <= len(kills) * 2, detail
     assert [a for a, _reply in answers if a > last_kill + 0.5]  # turns went on after the last kill
     assert not [at for at in sorry if at > last_kill + 0.5], detail
@@ -123,7 +126,8 @@ def test_killed_database_connections_are_replaced_and_customers_barely_notice(
 
 
 def test_after_every_connection_is_killed_no_customer_gets_the_apology(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     """No turn is in flight when the connections die, so none may fail: a turn that finds its
     connection dead runs again, and never on another connection that died with it."""
     name, env = pg_deployment
@@ -142,7 +146,8 @@ def test_after_every_connection_is_killed_no_customer_gets_the_apology(
 
 
 def test_a_database_restart_is_survived_and_healthz_tells_the_truth(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     name, env = pg_deployment
     with Server(env, workers=2) as server:
         phone = Phone(server.base, "+17145550140")
@@ -169,8 +174,9 @@ def test_a_database_restart_is_survived_and_healthz_tells_the_truth(
     consistent(pg.url(name))
 
 
-def test_a_lock_held_elsewhere_delays_only_its_own_customer(pg: ThrowawayPostgres,
-                                                            pg_deployment: tuple[str, dict[str, str]]) -> None:
+def test_a_lock_held_elsewhere_delays_only_its_own_customer(
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     """One worker: B's turns and /healthz run while A's turn waits for a row lock (then A is told sorry)."""
     name, env = pg_deployment
     with Server(env, workers=1) as server:
@@ -211,8 +217,9 @@ def _timed(call: Any) -> float:
     return time.perf_counter() - started
 
 
-def test_thirty_phones_guessing_at_once_get_exactly_five_checks(pg: ThrowawayPostgres,
-                                                                pg_deployment: tuple[str, dict[str, str]]) -> None:
+def test_thirty_phones_guessing_at_once_get_exactly_five_checks(
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     name, env = pg_deployment
     with Server(env, workers=2) as server:
         phones = [Phone(server.base, f"+1626555{i:04d}") for i in range(30)]
@@ -229,7 +236,8 @@ def test_thirty_phones_guessing_at_once_get_exactly_five_checks(pg: ThrowawayPos
 
 @pytest.mark.parametrize("run", range(3))
 def test_the_right_code_is_never_accepted_after_five_wrong_ones(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]], run: int) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]], run: int
+) -> None:
     name, env = pg_deployment
     with Server(env, workers=2) as server:
         phones = [Phone(server.base, f"+1626556{run}{i:03d}") for i in range(9)]
@@ -249,7 +257,8 @@ def test_the_right_code_is_never_accepted_after_five_wrong_ones(
 
 
 def test_a_message_delivered_twice_at_once_is_answered_alike_and_applied_once(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     name, env = pg_deployment
     with Server(env, workers=2) as server:
         phones = [Phone(server.base, f"+1714558{i:04d}") for i in range(6)]
@@ -274,7 +283,8 @@ def _at_edit_confirm(server: Server, number: str, new_phone: str) -> Phone:
 
 
 def test_two_phones_saving_one_field_at_once_one_wins_the_other_is_told(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     name, env = pg_deployment
     with Server(env, workers=2) as server:
         first = _at_edit_confirm(server, "+17145550160", "(626) 555-0161")
@@ -291,14 +301,16 @@ def test_two_phones_saving_one_field_at_once_one_wins_the_other_is_told(
 
 
 def test_racing_adds_of_one_number_save_it_once_and_tell_the_others_whose_it_is(
-        pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]) -> None:
+    pg: ThrowawayPostgres, pg_deployment: tuple[str, dict[str, str]]
+) -> None:
     name, env = pg_deployment
     with Server(env, workers=2) as server:
         phones = []
         for i in range(10):
             phone = Phone(server.base, f"+1714557{i:04d}")
-            reply = phone.run("", "2", "1", "700000002", "731562", "1", f"Racer {chr(65 + i)}", "(626) 555-0177",
-                              "n", "2", "1")
+            reply = phone.run(
+                "", "2", "1", "700000002", "731562", "1", f"Racer {chr(65 + i)}", "(626) 555-0177", "n", "2", "1"
+            )
             assert "Save? Y/N" in reply, reply
             phones.append(phone)
         replies = together([lambda p=phone: p.say("y") for phone in phones])
@@ -310,7 +322,8 @@ def test_racing_adds_of_one_number_save_it_once_and_tell_the_others_whose_it_is(
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_thirty_code_checks_at_production_cost_hold_up_no_one_else(
-        request: pytest.FixtureRequest, tmp_path: Path, backend: str) -> None:
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
     """scrypt runs off the event loop: /healthz and other customers' turns are not delayed by 50 ms.
 
     Thirty wrong codes arrive at once (three seconds of hashing on one core); meanwhile another
@@ -358,8 +371,7 @@ def _guess_at_once(base: str, numbers: list[str], started: Any) -> None:
     assert all("We could not verify" in r for r in replies)
 
 
-def test_sqlite_write_lock_held_by_another_process_gets_the_apology_in_time_and_changes_nothing(
-        tmp_path: Path) -> None:
+def test_sqlite_write_lock_held_by_another_process_gets_the_apology_in_time_and_changes_nothing(tmp_path: Path) -> None:
     path = tmp_path / "outagebot.db"
     env = deploy(f"sqlite:///{path}")
     with Server(env, workers=1) as server:

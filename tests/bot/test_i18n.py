@@ -27,9 +27,16 @@ CATALOGS = Catalogs()
 KEYWORDS = {"_": None, "N_": None, "OP": None, "OPN": (1, 2), "gettext": None, "ngettext": (1, 2), "NP_": (1, 2)}
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
 LONG_PARAMS = {  # the longest realistic values, so that budgets hold for real data
-    "support": Literal("1-800-990-7788"), "name": Literal("Nguyễn Thị Minh Khai"), "minutes": 15,
-    "phone": Literal("(626) 555-0100"), "n": 12, "last4": Literal("1001"), "group": Literal("A012"),
-    "email": Literal("an@phobolsa.example"), "first": Literal(""), "second": Literal(""),
+    "support": Literal("1-800-990-7788"),
+    "name": Literal("Nguyễn Thị Minh Khai"),
+    "minutes": 15,
+    "phone": Literal("(626) 555-0100"),
+    "n": 12,
+    "last4": Literal("1001"),
+    "group": Literal("A012"),
+    "email": Literal("an@phobolsa.example"),
+    "first": Literal(""),
+    "second": Literal(""),
 }
 
 
@@ -37,7 +44,8 @@ def code_messages(keywords: dict[str, object] = KEYWORDS) -> set[str | tuple[str
     found: set[str | tuple[str, str]] = set()
     for folder in ("bot", "dialogs"):
         for _file, _line, message, _comments, _ctx in extract_from_dir(
-                ROOT / folder, keywords=keywords, comment_tags=()):
+            ROOT / folder, keywords=keywords, comment_tags=()
+        ):
             found.add(message if isinstance(message, str) else tuple(message))  # type: ignore[arg-type]
     return found
 
@@ -49,8 +57,9 @@ OUTBOUND = {NOTICE[0]}
 @pytest.mark.parametrize("locale", ["vi", "en"])
 def test_every_entry_is_translated_and_none_is_fuzzy(locale: str) -> None:
     catalog = load_catalog(locale)
-    bad = [m.id for m in catalog if m.id and (m.fuzzy or not all(
-        m.string if isinstance(m.string, tuple) else (m.string,)))]
+    bad = [
+        m.id for m in catalog if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else (m.string,)))
+    ]
     assert bad == []
 
 
@@ -92,9 +101,18 @@ def test_vietnamese_is_polite_and_has_its_diacritics() -> None:
 def test_glossary_terms_are_the_utilitys_own_words() -> None:
     catalog = load_catalog("vi")
     text = " ".join(m.string if isinstance(m.string, str) else m.string[0] for m in catalog if m.id)
-    for term in ("Số Tài Khoản Khách Hàng", "mã số truy cập", "tài khoản dịch vụ", "người liên lạc",
-                 "cắt điện luân phiên", "Trạm Làm Mát", "bệnh trạng", "đại diện tài khoản",
-                 "Hỗ Trợ Khách Hàng", "TẤT CẢ"):
+    for term in (
+        "Số Tài Khoản Khách Hàng",
+        "mã số truy cập",
+        "tài khoản dịch vụ",
+        "người liên lạc",
+        "cắt điện luân phiên",
+        "Trạm Làm Mát",
+        "bệnh trạng",
+        "đại diện tài khoản",
+        "Hỗ Trợ Khách Hàng",
+        "TẤT CẢ",
+    ):
         assert term.lower() in text.lower(), term
 
 
@@ -158,8 +176,13 @@ def test_plurals_follow_each_language() -> None:
 
 
 def test_choice_labels_render_as_a_numbered_list() -> None:
-    reply = Reply((Msg.of("Main menu. Please choose:"),),
-                  (Choice("a", Msg.of("Cooling Centers")), Choice("b", Msg.of("Sign out"))), False, "vi", "menu")
+    reply = Reply(
+        (Msg.of("Main menu. Please choose:"),),
+        (Choice("a", Msg.of("Cooling Centers")), Choice("b", Msg.of("Sign out"))),
+        False,
+        "vi",
+        "menu",
+    )
     assert render_text(reply, CATALOGS) == ["Menu chính. Xin chọn:\n1 Trạm Làm Mát\n2 Đăng xuất"]
 
 
@@ -170,8 +193,9 @@ def test_times_are_shown_in_the_utilitys_zone(locale: str, expected: str) -> Non
 
 
 @pytest.mark.parametrize(("locale", "edited"), [("vi", "Xin bấm 1 hoặc 2."), ("en", "Please press 1 or 2.")])
-def test_an_edited_po_file_is_what_customers_read_with_no_compile_step(tmp_path: Path, locale: str,
-                                                                       edited: str) -> None:
+def test_an_edited_po_file_is_what_customers_read_with_no_compile_step(
+    tmp_path: Path, locale: str, edited: str
+) -> None:
     """The .po files are the source of truth: an edit is seen as is, and a stale .mo beside it is not."""
     shutil.copytree(ROOT / "locales", tmp_path / "locales")
     po = tmp_path / "locales" / locale / "LC_MESSAGES" / "messages.po"
@@ -186,8 +210,21 @@ def test_an_edited_po_file_is_what_customers_read_with_no_compile_step(tmp_path:
     assert CATALOGS.render(Msg.of("Please type 1 or 2."), locale) == original
 
 
-RESERVED = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "START", "YES",
-            "UNSTOP", "HELP", "INFO"}
+RESERVED = {
+    "STOP",
+    "STOPALL",
+    "UNSUBSCRIBE",
+    "CANCEL",
+    "END",
+    "QUIT",
+    "REVOKE",
+    "OPTOUT",
+    "START",
+    "YES",
+    "UNSTOP",
+    "HELP",
+    "INFO",
+}
 
 
 @pytest.mark.parametrize("locale", ["vi", "en"])
@@ -215,16 +252,36 @@ def _pybabel(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def test_extracting_the_code_reproduces_the_committed_template(tmp_path: Path) -> None:
     """A message added in the code and not extracted (nor translated) fails here, and so CI."""
     out = tmp_path / "messages.pot"
-    done = _pybabel("extract", "-F", "pyproject.toml", "--no-location", "--sort-output", "--omit-header",
-                    "-o", str(out), "bot", "dialogs")
+    done = _pybabel(
+        "extract",
+        "-F",
+        "pyproject.toml",
+        "--no-location",
+        "--sort-output",
+        "--omit-header",
+        "-o",
+        str(out),
+        "bot",
+        "dialogs",
+    )
     assert done.returncode == 0, done.stderr
     assert out.read_text(encoding="utf-8") == (ROOT / "locales" / "messages.pot").read_text(encoding="utf-8")
 
 
 def test_updating_the_catalogs_from_the_template_changes_nothing(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "locales", tmp_path / "locales")
-    done = _pybabel("update", "-i", str(tmp_path / "locales" / "messages.pot"), "-d", str(tmp_path / "locales"),
-                    "-D", "messages", "--no-fuzzy-matching", "--ignore-obsolete", "--ignore-pot-creation-date")
+    done = _pybabel(
+        "update",
+        "-i",
+        str(tmp_path / "locales" / "messages.pot"),
+        "-d",
+        str(tmp_path / "locales"),
+        "-D",
+        "messages",
+        "--no-fuzzy-matching",
+        "--ignore-obsolete",
+        "--ignore-pot-creation-date",
+    )
     assert done.returncode == 0, done.stderr
     for locale in ("vi", "en"):
         po = Path("locales") / locale / "LC_MESSAGES" / "messages.po"

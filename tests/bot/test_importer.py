@@ -46,8 +46,12 @@ def reason(bad: BadRow, locale: str = "en") -> str:
 def test_the_demo_file_imports_and_a_customer_can_verify(empty_app: App) -> None:
     report = import_file(empty_app.db, empty_app.hasher, DEMO)
     assert report.imported and report.bad == []
-    assert (report.customers_added, report.service_accounts_added, report.contacts_added,
-            report.assignments_added) == (2, 5, 3, 4)
+    assert (report.customers_added, report.service_accounts_added, report.contacts_added, report.assignments_added) == (
+        2,
+        5,
+        3,
+        4,
+    )
     chat = verified_chat(empty_app, "vi")
     assert chat.state == "contacts.menu"
 
@@ -58,8 +62,13 @@ def test_reimporting_updates_in_place_and_keeps_what_customers_added(empty_app: 
     chat.run("1", "Added By Bot", "(626) 555-0188", "n", "2", "1", "y")
     before = (count(empty_app, Contact), count(empty_app, ContactAssignment))
     again = import_file(empty_app.db, empty_app.hasher, DEMO)
-    assert (again.customers_added, again.customers_updated, again.codes_hashed, again.contacts_added,
-            again.assignments_added) == (0, 0, 0, 0, 0)
+    assert (
+        again.customers_added,
+        again.customers_updated,
+        again.codes_hashed,
+        again.contacts_added,
+        again.assignments_added,
+    ) == (0, 0, 0, 0, 0)
     assert (count(empty_app, Contact), count(empty_app, ContactAssignment)) == before
 
     text = DEMO.read_text(encoding="utf-8").replace("Sunrise Bakery Inc.", "Sunrise Bakery LLC")
@@ -74,22 +83,30 @@ def test_reimporting_updates_in_place_and_keeps_what_customers_added(empty_app: 
 
 
 def test_a_bad_row_stops_the_whole_import_and_every_bad_row_is_listed(empty_app: App, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "bad.csv", [
-        good(),
-        good(service_account="4-001-0002", contact_phone="12345"),
-        good(service_account="4-001-0003", customer_account="12"),
-        good(service_account="4-001-0004", access_code="other"),
-        good(service_account="4-001-0005", contact_language="fr", demand_kw="lots"),
-        good(service_account="4-001-0006", contact_name="", contact_phone="", contact_email=""),
-    ])
+    path = write_csv(
+        tmp_path / "bad.csv",
+        [
+            good(),
+            good(service_account="4-001-0002", contact_phone="12345"),
+            good(service_account="4-001-0003", customer_account="12"),
+            good(service_account="4-001-0004", access_code="other"),
+            good(service_account="4-001-0005", contact_language="fr", demand_kw="lots"),
+            good(service_account="4-001-0006", contact_name="", contact_phone="", contact_email=""),
+        ],
+    )
     report = import_file(empty_app.db, empty_app.hasher, path)
     assert not report.imported
     assert [(b.line, reason(b).split(" ")[0]) for b in report.bad] == [
-        (3, "contact_phone"), (4, "customer_account"), (5, "customer_account"), (6, "demand_kw")]
+        (3, "contact_phone"),
+        (4, "customer_account"),
+        (5, "customer_account"),
+        (6, "demand_kw"),
+    ]
     assert "on line 2" in reason(report.bad[2])
     assert "contact_language must be vi or en" in reason(report.bad[3])
-    assert reason(report.bad[3], "vi") == ("demand_kw không phải là số kW: 'lots'; "
-                                           "contact_language phải là vi hoặc en: 'fr'")
+    assert reason(report.bad[3], "vi") == (
+        "demand_kw không phải là số kW: 'lots'; contact_language phải là vi hoặc en: 'fr'"
+    )
     assert count(empty_app, CustomerAccount) == 0
 
 
@@ -100,15 +117,22 @@ def test_skip_invalid_imports_the_good_rows(empty_app: App, tmp_path: Path) -> N
     assert count(empty_app, ServiceAccount) == 1
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("a,b,c\n1,2,3\n", "missing columns"),
-    (",".join(COLUMNS) + "\n" + ",".join(["1"] * 12) + "\n", "more fields than columns"),
-    (",".join(COLUMNS) + "\n" + ",".join(good(contact_name="", contact_email="").values()) + "\n",
-     "contact_name is required"),
-    (",".join(COLUMNS) + "\n" + ",".join(good(service_account="x;DROP").values()) + "\n", "service_account"),
-    (",".join(COLUMNS) + "\n" + ",".join(good(contact_name='"' + "x" * 200_000 + '"').values()) + "\n",
-     "not readable as CSV"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a,b,c\n1,2,3\n", "missing columns"),
+        (",".join(COLUMNS) + "\n" + ",".join(["1"] * 12) + "\n", "more fields than columns"),
+        (
+            ",".join(COLUMNS) + "\n" + ",".join(good(contact_name="", contact_email="").values()) + "\n",
+            "contact_name is required",
+        ),
+        (",".join(COLUMNS) + "\n" + ",".join(good(service_account="x;DROP").values()) + "\n", "service_account"),
+        (
+            ",".join(COLUMNS) + "\n" + ",".join(good(contact_name='"' + "x" * 200_000 + '"').values()) + "\n",
+            "not readable as CSV",
+        ),
+    ],
+)
 def test_malformed_files_are_explained(text: str, expected: str) -> None:
     rows, bad = read_rows(io.StringIO(text))
     assert rows == [] and expected in reason(bad[0])
@@ -117,17 +141,31 @@ def test_malformed_files_are_explained(text: str, expected: str) -> None:
 # -- consistency between rows ------------------------------------------------------------------------------
 
 INCONSISTENT = [
-    ("a customer with two names", [good(), good(service_account="4-001-0002", customer_name="Other")],
-     "customer_account has another access_code or customer_name on line 2"),
-    ("a service account of two customers", [good(), good(customer_account="800000002")],
-     "service_account belongs to another customer_account on line 2"),
-    ("a service account with two addresses", [good(), good(contact_phone="626-555-0112", service_address="2 Main")],
-     "service_account has another service_address, outage_group or demand_kw on line 2"),
-    ("a contact with two names", [good(), good(service_account="4-001-0002", contact_name="Võ Tư")],
-     "the same contact (by phone, else email) has another contact_name, contact_email or contact_language "
-     "on line 2"),
-    ("a contact with two languages", [good(), good(service_account="4-001-0002", contact_language="en")],
-     "the same contact (by phone, else email) has another"),
+    (
+        "a customer with two names",
+        [good(), good(service_account="4-001-0002", customer_name="Other")],
+        "customer_account has another access_code or customer_name on line 2",
+    ),
+    (
+        "a service account of two customers",
+        [good(), good(customer_account="800000002")],
+        "service_account belongs to another customer_account on line 2",
+    ),
+    (
+        "a service account with two addresses",
+        [good(), good(contact_phone="626-555-0112", service_address="2 Main")],
+        "service_account has another service_address, outage_group or demand_kw on line 2",
+    ),
+    (
+        "a contact with two names",
+        [good(), good(service_account="4-001-0002", contact_name="Võ Tư")],
+        "the same contact (by phone, else email) has another contact_name, contact_email or contact_language on line 2",
+    ),
+    (
+        "a contact with two languages",
+        [good(), good(service_account="4-001-0002", contact_language="en")],
+        "the same contact (by phone, else email) has another",
+    ),
 ]
 
 
@@ -178,25 +216,48 @@ OVER_THE_LIMIT = [  # (column, value, reason): each is a bad row, never a databa
 
 
 def test_values_at_each_columns_limit_import_on_both_databases(empty_app: App, tmp_path: Path) -> None:
-    report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "limits.csv", [good(**AT_THE_LIMIT)]),
-                         regions=AT_THE_LIMIT_REGIONS)
+    report = import_file(
+        empty_app.db,
+        empty_app.hasher,
+        write_csv(tmp_path / "limits.csv", [good(**AT_THE_LIMIT)]),
+        regions=AT_THE_LIMIT_REGIONS,
+    )
     assert report.imported and report.bad == [], [reason(b) for b in report.bad]
     with empty_app.db.engine.connect() as conn:
-        stored = conn.execute(select(CustomerAccount.number, CustomerAccount.name, ServiceAccount.number,
-                                     ServiceAccount.service_address, ServiceAccount.demand_kw, Contact.name,
-                                     Contact.phone, Contact.email, Contact.language)
-                              .join(ServiceAccount, ServiceAccount.customer_id == CustomerAccount.id)
-                              .join(Contact, Contact.customer_id == CustomerAccount.id)).one()
-    assert tuple(stored) == (AT_THE_LIMIT["customer_account"], AT_THE_LIMIT["customer_name"],
-                             AT_THE_LIMIT["service_account"], AT_THE_LIMIT["service_address"],
-                             Decimal("99999999.99"), AT_THE_LIMIT["contact_name"], "+84912345678",
-                             AT_THE_LIMIT["contact_email"], "vi")
+        stored = conn.execute(
+            select(
+                CustomerAccount.number,
+                CustomerAccount.name,
+                ServiceAccount.number,
+                ServiceAccount.service_address,
+                ServiceAccount.demand_kw,
+                Contact.name,
+                Contact.phone,
+                Contact.email,
+                Contact.language,
+            )
+            .join(ServiceAccount, ServiceAccount.customer_id == CustomerAccount.id)
+            .join(Contact, Contact.customer_id == CustomerAccount.id)
+        ).one()
+    assert tuple(stored) == (
+        AT_THE_LIMIT["customer_account"],
+        AT_THE_LIMIT["customer_name"],
+        AT_THE_LIMIT["service_account"],
+        AT_THE_LIMIT["service_address"],
+        Decimal("99999999.99"),
+        AT_THE_LIMIT["contact_name"],
+        "+84912345678",
+        AT_THE_LIMIT["contact_email"],
+        "vi",
+    )
 
 
-@pytest.mark.parametrize(("column", "value", "expected"), OVER_THE_LIMIT,
-                         ids=[f"{c}-{i}" for i, (c, _v, _e) in enumerate(OVER_THE_LIMIT)])
+@pytest.mark.parametrize(
+    ("column", "value", "expected"), OVER_THE_LIMIT, ids=[f"{c}-{i}" for i, (c, _v, _e) in enumerate(OVER_THE_LIMIT)]
+)
 def test_a_value_the_column_cannot_hold_is_a_bad_row_on_both_databases(
-        empty_app: App, tmp_path: Path, column: str, value: str, expected: str) -> None:
+    empty_app: App, tmp_path: Path, column: str, value: str, expected: str
+) -> None:
     path = write_csv(tmp_path / "huge.csv", [good(**{column: value})])
     report = import_file(empty_app.db, empty_app.hasher, path)
     assert not report.imported and report.error is None
@@ -222,10 +283,14 @@ def test_text_is_stored_in_nfc(empty_app: App, tmp_path: Path) -> None:
 
 # -- access codes -------------------------------------------------------------------------------------------
 
+
 def credential(app: App, number: str = "700000002") -> tuple[int, int, datetime | None]:
     with app.db.engine.connect() as conn:
-        row = conn.execute(select(CustomerAccount.credential_version, CustomerAccount.failed_attempts,
-                                  CustomerAccount.locked_until).where(CustomerAccount.number == number)).one()
+        row = conn.execute(
+            select(
+                CustomerAccount.credential_version, CustomerAccount.failed_attempts, CustomerAccount.locked_until
+            ).where(CustomerAccount.number == number)
+        ).one()
     return row[0], row[1], row[2]
 
 
@@ -235,13 +300,17 @@ def verifies(app: App, code: str, account: str = "700000002") -> bool:
     return "Verified." in chat.say(code)
 
 
-@pytest.mark.parametrize(("code", "bumped", "verifies_with"), [
-    ("731562", 0, "731562"),  # the same code: nothing changes
-    ("", 0, "731562"),  # empty: the customer account exists, so it keeps its code
-    ("999111", 1, "999111"),  # a new code: sessions verified with the old one end at their next turn
-])
-def test_a_new_access_code_moves_the_credential_version(empty_app: App, tmp_path: Path, code: str, bumped: int,
-                                                        verifies_with: str) -> None:
+@pytest.mark.parametrize(
+    ("code", "bumped", "verifies_with"),
+    [
+        ("731562", 0, "731562"),  # the same code: nothing changes
+        ("", 0, "731562"),  # empty: the customer account exists, so it keeps its code
+        ("999111", 1, "999111"),  # a new code: sessions verified with the old one end at their next turn
+    ],
+)
+def test_a_new_access_code_moves_the_credential_version(
+    empty_app: App, tmp_path: Path, code: str, bumped: int, verifies_with: str
+) -> None:
     import_file(empty_app.db, empty_app.hasher, DEMO)
     rows = edit(demo_rows(), {"customer_account": "700000002"}, access_code=code)
     report = import_file(empty_app.db, empty_app.hasher, write_csv(tmp_path / "codes.csv", rows))
@@ -269,8 +338,11 @@ def test_an_unchanged_code_leaves_a_lockout_alone(empty_app: App) -> None:
     import_file(empty_app.db, empty_app.hasher, DEMO)
     until = datetime.now(UTC) + timedelta(minutes=10)
     with empty_app.db.engine.begin() as conn:
-        conn.execute(update(CustomerAccount).where(CustomerAccount.number == "700000002")
-                     .values(failed_attempts=0, locked_until=until))
+        conn.execute(
+            update(CustomerAccount)
+            .where(CustomerAccount.number == "700000002")
+            .values(failed_attempts=0, locked_until=until)
+        )
     import_file(empty_app.db, empty_app.hasher, DEMO)
     assert credential(empty_app) == (0, 0, until)
 
@@ -295,8 +367,8 @@ def test_an_empty_access_code_is_refused_for_a_new_customer_account(empty_app: A
     report = import_file(empty_app.db, empty_app.hasher, path)
     assert not report.imported
     assert [(b.line, reason(b)) for b in report.bad] == [
-        (line, "access_code is empty: customer_account 800000001 is new and needs its access code")
-        for line in (8, 9)]
+        (line, "access_code is empty: customer_account 800000001 is new and needs its access code") for line in (8, 9)
+    ]
     skipped = import_file(empty_app.db, empty_app.hasher, path, skip_invalid=True)
     assert skipped.imported and len(skipped.bad) == 2 and count(empty_app, CustomerAccount) == 2
 
@@ -313,12 +385,16 @@ def test_a_customer_cannot_have_a_code_on_one_row_and_none_on_another() -> None:
 # -- all or nothing -----------------------------------------------------------------------------------------
 
 FAIL_ON_CHAU = {  # refuses one particular contact, for real, inside the database
-    "sqlite": ["""CREATE TRIGGER refuse_chau BEFORE INSERT ON contacts WHEN NEW.phone = '+17145550103'
-                  BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"""],
-    "postgresql": ["""CREATE FUNCTION refuse_chau() RETURNS trigger LANGUAGE plpgsql AS $$
+    "sqlite": [
+        """CREATE TRIGGER refuse_chau BEFORE INSERT ON contacts WHEN NEW.phone = '+17145550103'
+                  BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"""
+    ],
+    "postgresql": [
+        """CREATE FUNCTION refuse_chau() RETURNS trigger LANGUAGE plpgsql AS $$
                       BEGIN RAISE EXCEPTION 'refused by the test trigger'; END $$""",
-                   """CREATE TRIGGER refuse_chau BEFORE INSERT ON contacts FOR EACH ROW
-                      WHEN (NEW.phone = '+17145550103') EXECUTE FUNCTION refuse_chau()"""],
+        """CREATE TRIGGER refuse_chau BEFORE INSERT ON contacts FOR EACH ROW
+                      WHEN (NEW.phone = '+17145550103') EXECUTE FUNCTION refuse_chau()""",
+    ],
 }
 
 
@@ -329,8 +405,11 @@ def refusing_database(empty_app: App) -> App:
             conn.execute(text(statement))
     yield empty_app  # type: ignore[misc]
     with empty_app.db.engine.begin() as conn:
-        conn.execute(text("DROP TRIGGER IF EXISTS refuse_chau" + (" ON contacts" if empty_app.db.dialect ==
-                                                                   "postgresql" else "")))
+        conn.execute(
+            text(
+                "DROP TRIGGER IF EXISTS refuse_chau" + (" ON contacts" if empty_app.db.dialect == "postgresql" else "")
+            )
+        )
         if empty_app.db.dialect == "postgresql":
             conn.execute(text("DROP FUNCTION IF EXISTS refuse_chau()"))
 
@@ -339,14 +418,15 @@ def chau_last(rows: list[dict[str, str]]) -> list[dict[str, str]]:
     """The file with new customers, accounts and codes first, and the refused contact on its last row."""
     rows = edit(rows, {"customer_account": "700000002"}, access_code="999111", customer_name="Sunrise LLC")
     rows = edit(rows, {"service_account": "3-001-1003"}, outage_group="B099")
-    new = [good(), good(service_account="4-001-0002", contact_phone="", contact_name="", contact_email="",
-                        contact_language="")]
+    new = [
+        good(),
+        good(service_account="4-001-0002", contact_phone="", contact_name="", contact_email="", contact_language=""),
+    ]
     return [*rows, *new, {**rows[0], "contact_name": "Đỗ Minh Châu", "contact_phone": "(714) 555-0103"}]
 
 
 @pytest.mark.parametrize("before", ["an empty database", "the demo imported"])
-def test_a_write_refused_late_leaves_nothing_of_the_file(refusing_database: App, tmp_path: Path,
-                                                         before: str) -> None:
+def test_a_write_refused_late_leaves_nothing_of_the_file(refusing_database: App, tmp_path: Path, before: str) -> None:
     app = refusing_database
     if before == "the demo imported":
         import_file(app.db, app.hasher, DEMO)
@@ -371,17 +451,20 @@ def _one(**overrides: str) -> tuple[list[Row], list[BadRow]]:
     return read_rows(io.StringIO(text.getvalue()))
 
 
-@pytest.mark.parametrize(("column", "value", "stored"), [
-    ("customer_account", "８００ ０００ ００１", None),  # spaces are not part of the number in the file
-    ("customer_account", "８０００００００１", "800000001"),
-    ("customer_account", "٨٠٠٠٠٠٠٠١", "800000001"),
-    ("customer_account", "80000000¹", None),
-    ("customer_account", "⑧⓪⓪⓪⓪⓪⓪⓪①", None),
-    ("access_code", "４８２９１３", "482913"),
-    ("access_code", "S３cret", "S3cret"),
-    ("contact_phone", "(６２６) ５５５-０１１１", "+16265550111"),
-    ("contact_phone", "¹ 626 555 0111", None),
-])
+@pytest.mark.parametrize(
+    ("column", "value", "stored"),
+    [
+        ("customer_account", "８００ ０００ ００１", None),  # spaces are not part of the number in the file
+        ("customer_account", "８０００００００１", "800000001"),
+        ("customer_account", "٨٠٠٠٠٠٠٠١", "800000001"),
+        ("customer_account", "80000000¹", None),
+        ("customer_account", "⑧⓪⓪⓪⓪⓪⓪⓪①", None),
+        ("access_code", "４８２９１３", "482913"),
+        ("access_code", "S３cret", "S3cret"),
+        ("contact_phone", "(６２６) ５５５-０１１１", "+16265550111"),
+        ("contact_phone", "¹ 626 555 0111", None),
+    ],
+)
 def test_numbers_in_the_file_follow_the_rule_customers_type_by(column: str, value: str, stored: str | None) -> None:
     """Digits of any script are read as ASCII digits, exactly as when a customer types them; a sign
     that only looks like a digit makes the row bad. So a code on file is the code a customer types."""
@@ -395,15 +478,18 @@ def test_numbers_in_the_file_follow_the_rule_customers_type_by(column: str, valu
 
 
 FAIL_AT_COMMIT = {  # accepts every statement, then refuses the commit: a deferred check on one contact
-    "sqlite": ["CREATE TABLE refuse_at_commit (phone TEXT REFERENCES nowhere_at_all (phone) DEFERRABLE INITIALLY "
-               "DEFERRED)",
-               "CREATE TABLE nowhere_at_all (phone TEXT PRIMARY KEY)",
-               """CREATE TRIGGER refuse_chau_later AFTER INSERT ON contacts WHEN NEW.phone = '+17145550103'
-                  BEGIN INSERT INTO refuse_at_commit VALUES (NEW.phone); END"""],
-    "postgresql": ["""CREATE FUNCTION refuse_chau_later() RETURNS trigger LANGUAGE plpgsql AS $$
+    "sqlite": [
+        "CREATE TABLE refuse_at_commit (phone TEXT REFERENCES nowhere_at_all (phone) DEFERRABLE INITIALLY DEFERRED)",
+        "CREATE TABLE nowhere_at_all (phone TEXT PRIMARY KEY)",
+        """CREATE TRIGGER refuse_chau_later AFTER INSERT ON contacts WHEN NEW.phone = '+17145550103'
+                  BEGIN INSERT INTO refuse_at_commit VALUES (NEW.phone); END""",
+    ],
+    "postgresql": [
+        """CREATE FUNCTION refuse_chau_later() RETURNS trigger LANGUAGE plpgsql AS $$
                       BEGIN RAISE EXCEPTION 'refused at commit by the test trigger'; END $$""",
-                   """CREATE CONSTRAINT TRIGGER refuse_chau_later AFTER INSERT ON contacts DEFERRABLE INITIALLY
-                      DEFERRED FOR EACH ROW WHEN (NEW.phone = '+17145550103') EXECUTE FUNCTION refuse_chau_later()"""],
+        """CREATE CONSTRAINT TRIGGER refuse_chau_later AFTER INSERT ON contacts DEFERRABLE INITIALLY
+                      DEFERRED FOR EACH ROW WHEN (NEW.phone = '+17145550103') EXECUTE FUNCTION refuse_chau_later()""",
+    ],
 }
 
 
@@ -428,10 +514,27 @@ def test_a_commit_the_database_refuses_is_reported_and_leaves_nothing(empty_app:
 
 # -- one rule for emails and phones, in the import and in the dialogs ----------------------------------------
 
-EMAILS = ["tu@example.com", "Maria.Lopez@Sunrise.Example", "x@-bad-.com", "a@b", "user@localhost", "x@[1.2.3.4]",
-          "two@@example.com", "nguyễn@ví.vn", "a" * 65 + "@example.com", " spaced@example.com "]
-PHONES = ["626-555-0111", "+1 604 555 0123", "+44 7700 900123", "+1 876 555 0123", "+84 912 345 678",
-          "(626) 555-01", "+1 800 555 0123"]
+EMAILS = [
+    "tu@example.com",
+    "Maria.Lopez@Sunrise.Example",
+    "x@-bad-.com",
+    "a@b",
+    "user@localhost",
+    "x@[1.2.3.4]",
+    "two@@example.com",
+    "nguyễn@ví.vn",
+    "a" * 65 + "@example.com",
+    " spaced@example.com ",
+]
+PHONES = [
+    "626-555-0111",
+    "+1 604 555 0123",
+    "+44 7700 900123",
+    "+1 876 555 0123",
+    "+84 912 345 678",
+    "(626) 555-01",
+    "+1 800 555 0123",
+]
 
 
 @pytest.mark.parametrize("email", EMAILS)

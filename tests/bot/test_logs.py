@@ -42,8 +42,7 @@ def configured(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[str], W
     """
     root = logging.getLogger()
     names = (*UVICORN, *CHATTY, "uvicorn.access", "bot", "sqlalchemy.engine", "sqlalchemy.engine.Engine")
-    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name in names
-             for lg in [logging.getLogger(name)]}
+    saved = {name: (lg.handlers[:], lg.level, lg.propagate) for name in names for lg in [logging.getLogger(name)]}
     saved_root = (root.handlers[:], root.level)
     hooks = (sys.excepthook, threading.excepthook)
 
@@ -67,17 +66,23 @@ def configured(capsys: pytest.CaptureFixture[str]) -> Iterator[Callable[[str], W
 MASKED = [
     # personal data, in the forms it reaches logs in
     (f"reply sent to {NUMBER}", "reply sent to +*******0100"),
-    ("DETAIL:  Key (customer_id, phone)=(1, +16265550100) already exists.",
-     "DETAIL:  Key (customer_id, phone)=(1, +*******0100) already exists."),
+    (
+        "DETAIL:  Key (customer_id, phone)=(1, +16265550100) already exists.",
+        "DETAIL:  Key (customer_id, phone)=(1, +*******0100) already exists.",
+    ),
     ("call (626) 555-0100", "call (***) ***-0100"),
     ("call 626.555.0100 or 626-555-0100", "call ***.***.0100 or ***-***-0100"),
     ("call 626 555 0100 or 1-626-555-0100", "call *** *** 0100 or *-***-***-0100"),
     ("+1 (626) 555-0100 / +1-626-555-0100", "+* (***) ***-0100 / +*-***-***-0100"),
-    ("số +84 912 345 678, 0912 345 678, 0912345678, 028 3822 1234",
-     "số +** *** **5 678, **** **5 678, ******5678, *** **** 1234"),
+    (
+        "số +84 912 345 678, 0912 345 678, 0912345678, 028 3822 1234",
+        "số +** *** **5 678, **** **5 678, ******5678, *** **** 1234",
+    ),
     ("call 626\u00a0555\u00a00100 or 626–555–0100", "call ***\u00a0***\u00a00100 or ***–***–0100"),
-    ("sms:+16265550100, whatsapp:+16265550100, x+16265550100",
-     "sms:+*******0100, whatsapp:+*******0100, x+*******0100"),
+    (
+        "sms:+16265550100, whatsapp:+16265550100, x+16265550100",
+        "sms:+*******0100, whatsapp:+*******0100, x+*******0100",
+    ),
     ("bad code for customer account 700000001", "bad code for customer account *****0001"),
     ("service accounts 3-001-1001, 3-001-1002", "service accounts *-***-1001, *-***-1002"),
     ("code 482913 refused", "code **2913 refused"),
@@ -108,18 +113,20 @@ MASKED = [
 
 
 @pytest.mark.parametrize(("raw", "masked"), MASKED, ids=[raw[:40] for raw, _ in MASKED])
-def test_each_line_comes_out_masked_or_untouched(configured: Callable[[str], Written], raw: str,
-                                                 masked: str | None) -> None:
+def test_each_line_comes_out_masked_or_untouched(
+    configured: Callable[[str], Written], raw: str, masked: str | None
+) -> None:
     written = configured("INFO")
     logging.getLogger("bot.anything").warning(raw)
     assert written() == f"WARNING bot.anything: {masked or raw}\n"
     assert mask_text(masked or raw) == (masked or raw)  # masking twice changes nothing
 
 
-@pytest.mark.parametrize("logger", ["bot.web", "uvicorn.error", "uvicorn", "sqlalchemy.engine.Engine",
-                                    "twilio.http_client", "somebody.elses"])
-def test_every_logger_of_the_service_goes_through_the_mask(configured: Callable[[str], Written],
-                                                           logger: str) -> None:
+@pytest.mark.parametrize(
+    "logger",
+    ["bot.web", "uvicorn.error", "uvicorn", "sqlalchemy.engine.Engine", "twilio.http_client", "somebody.elses"],
+)
+def test_every_logger_of_the_service_goes_through_the_mask(configured: Callable[[str], Written], logger: str) -> None:
     written = configured("WARNING")
     logging.getLogger(logger).error("could not reach %s", NUMBER)
     assert written() == f"ERROR {logger}: could not reach +*******0100\n"
@@ -157,8 +164,7 @@ def test_a_hostile_line_costs_no_more_than_a_long_one(configured: Callable[[str]
     assert "[parameters: ('***\n" in written()
 
 
-def test_a_broken_format_string_is_written_masked_and_does_not_raise(
-        configured: Callable[[str], Written]) -> None:
+def test_a_broken_format_string_is_written_masked_and_does_not_raise(configured: Callable[[str], Written]) -> None:
     written = configured("WARNING")
     logging.getLogger("bot").warning("code %s for %s", NUMBER)  # one argument short
     assert written() == "WARNING bot: code %s for %s (arguments: ('+*******0100',)) \n".replace(") \n", ")\n")
@@ -174,13 +180,28 @@ def test_the_level_is_the_one_configured(configured: Callable[[str], Written]) -
 def duplicate_phone(url: str) -> IntegrityError:
     """A real IntegrityError: the same phone twice for one customer account."""
     engine = make_engine(url)
-    contact = {"customer_id": 1, "name": "Maria Lopez", "phone": NUMBER, "email": "maria@sunrise.example",
-               "language": "en", "created_at": NOW, "updated_at": NOW}
+    contact = {
+        "customer_id": 1,
+        "name": "Maria Lopez",
+        "phone": NUMBER,
+        "email": "maria@sunrise.example",
+        "language": "en",
+        "created_at": NOW,
+        "updated_at": NOW,
+    }
     try:
         with engine.begin() as conn:
-            conn.execute(insert(table(CustomerAccount)).values(
-                id=1, number="700000002", name="Sunrise Bakery Inc.", access_code_hash="x", failed_attempts=0,
-                credential_version=0, updated_at=NOW))
+            conn.execute(
+                insert(table(CustomerAccount)).values(
+                    id=1,
+                    number="700000002",
+                    name="Sunrise Bakery Inc.",
+                    access_code_hash="x",
+                    failed_attempts=0,
+                    credential_version=0,
+                    updated_at=NOW,
+                )
+            )
             conn.execute(insert(table(Contact)).values(**contact))
             conn.execute(insert(table(Contact)).values(**contact))
     except IntegrityError as exc:
@@ -211,16 +232,31 @@ def test_a_duplicate_phone_error_is_logged_masked(configured: Callable[[str], Wr
         assert leak not in out
 
 
-def test_a_row_the_database_refused_is_logged_without_its_values(configured: Callable[[str], Written],
-                                                                  database_url: str) -> None:
+def test_a_row_the_database_refused_is_logged_without_its_values(
+    configured: Callable[[str], Written], database_url: str
+) -> None:
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            conn.execute(insert(table(CustomerAccount)).values(
-                id=1, number="700000002", name="Sunrise Bakery Inc.", access_code_hash="x", failed_attempts=0,
-                credential_version=0, updated_at=NOW))
-            contact = {"customer_id": 1, "name": "Maria Lopez", "phone": NUMBER, "language": None,
-                       "created_at": NOW, "updated_at": NOW}
+            conn.execute(
+                insert(table(CustomerAccount)).values(
+                    id=1,
+                    number="700000002",
+                    name="Sunrise Bakery Inc.",
+                    access_code_hash="x",
+                    failed_attempts=0,
+                    credential_version=0,
+                    updated_at=NOW,
+                )
+            )
+            contact = {
+                "customer_id": 1,
+                "name": "Maria Lopez",
+                "phone": NUMBER,
+                "language": None,
+                "created_at": NOW,
+                "updated_at": NOW,
+            }
             conn.execute(insert(table(Contact)).values(**contact))  # no language: refused
     except IntegrityError as exc:
         error = exc
@@ -239,7 +275,8 @@ def test_a_row_the_database_refused_is_logged_without_its_values(configured: Cal
 
 
 def test_sqlalchemys_statement_log_at_debug_hides_names_and_keeps_durations(
-        configured: Callable[[str], Written], database_url: str) -> None:
+    configured: Callable[[str], Written], database_url: str
+) -> None:
     written = configured("DEBUG")
     error = duplicate_phone(database_url)
     assert error is not None
@@ -251,8 +288,9 @@ def test_sqlalchemys_statement_log_at_debug_hides_names_and_keeps_durations(
         assert leak not in out
 
 
-def test_sqlalchemy_and_twilio_chatter_stays_out_below_debug(configured: Callable[[str], Written],
-                                                             database_url: str) -> None:
+def test_sqlalchemy_and_twilio_chatter_stays_out_below_debug(
+    configured: Callable[[str], Written], database_url: str
+) -> None:
     written = configured("INFO")
     duplicate_phone(database_url)
     logging.getLogger("twilio.http_client").info("-- BEGIN Twilio API Request --")
@@ -280,8 +318,10 @@ def test_uncaught_exceptions_are_logged_masked(where: str) -> None:
 
 # --- the whole process: the CLI, the web workers, a real `outagebot serve` ---------------------------
 
+
 def test_the_cli_and_the_web_workers_configure_masked_logging_from_the_environment(
-        configured: Callable[[str], Written], monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    configured: Callable[[str], Written], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from bot import cli, web
 
     written = configured("CRITICAL")  # only to capture stderr and restore the logging afterwards
@@ -297,9 +337,11 @@ def test_the_cli_and_the_web_workers_configure_masked_logging_from_the_environme
     logging.getLogger("uvicorn.error").info("Started server process [%d]", 4194301)
     logging.getLogger("uvicorn.error").error("Exception in ASGI application: %s", NUMBER)
     lines = [line for line in written().splitlines() if "alembic" not in line]
-    assert lines == ["INFO bot.importer: customer *****0001 imported",
-                     "INFO uvicorn.error: Started server process [4194301]",
-                     "ERROR uvicorn.error: Exception in ASGI application: +*******0100"]
+    assert lines == [
+        "INFO bot.importer: customer *****0001 imported",
+        "INFO uvicorn.error: Started server process [4194301]",
+        "ERROR uvicorn.error: Exception in ASGI application: +*******0100",
+    ]
 
 
 def test_a_real_server_logs_through_the_mask_and_summarises_forged_requests(tmp_path: Path) -> None:
@@ -308,25 +350,37 @@ def test_a_real_server_logs_through_the_mask_and_summarises_forged_requests(tmp_
     from tests.peers.twilio import free_port, wait_for_port
 
     public, token = "https://sms.utility.example", "e2e-token"
-    env = {**os.environ, "OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'outagebot.db'}",
-           "OUTAGEBOT_LOG_LEVEL": "INFO", "OUTAGEBOT_PEPPER": "e2e", "OUTAGEBOT_SCRYPT_N": "1024",
-           "OUTAGEBOT_PUBLIC_URL": public, "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-           "OUTAGEBOT_TWILIO_AUTH_TOKEN": token, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
-           "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9"}
+    env = {
+        **os.environ,
+        "OUTAGEBOT_DATABASE_URL": f"sqlite:///{tmp_path / 'outagebot.db'}",
+        "OUTAGEBOT_LOG_LEVEL": "INFO",
+        "OUTAGEBOT_PEPPER": "e2e",
+        "OUTAGEBOT_SCRYPT_N": "1024",
+        "OUTAGEBOT_PUBLIC_URL": public,
+        "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "OUTAGEBOT_TWILIO_AUTH_TOKEN": token,
+        "OUTAGEBOT_TWILIO_FROM": "+16265550000",
+        "OUTAGEBOT_TWILIO_API_URL": "http://127.0.0.1:9",
+    }
     port = free_port()
     subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port(port, 30)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             form = {"MessageSid": "SM1", "From": NUMBER, "To": "+16265550000", "Body": "700000001"}
             for _ in range(5):
-                assert client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": "forged"}
-                                   ).status_code == 403
+                assert (
+                    client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": "forged"}).status_code == 403
+                )
             signature = RequestValidator(token).compute_signature(public + "/sms/inbound", form)
-            assert client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}
-                               ).status_code == 200
+            assert client.post("/sms/inbound", data=form, headers={"X-Twilio-Signature": signature}).status_code == 200
     finally:
         server.terminate()
         _out, err = server.communicate(timeout=30)
@@ -339,6 +393,7 @@ def test_a_real_server_logs_through_the_mask_and_summarises_forged_requests(tmp_
 
 
 # --- RateLimitedLog -----------------------------------------------------------------------------------
+
 
 class Ticks:
     """A clock in seconds that moves only when the test moves it."""
@@ -366,7 +421,8 @@ def rejections(ticks: Ticks, caplog: pytest.LogCaptureFixture) -> RateLimitedLog
 
 
 def test_the_first_rejection_is_logged_at_once_and_a_burst_becomes_one_line_a_minute(
-        rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture
+) -> None:
     rejections.hit("/sms/inbound")
     assert lines(caplog) == ["rejected an unsigned or forged request to /sms/inbound"]
     for second in range(1, 60):  # a request a second for the rest of the minute: nothing more yet
@@ -376,11 +432,13 @@ def test_the_first_rejection_is_logged_at_once_and_a_burst_becomes_one_line_a_mi
     ticks.now += 1
     rejections.hit("/sms/inbound")
     assert lines(caplog)[1:] == [
-        "rejected unsigned or forged requests: 60 in the last 60 seconds (/sms/inbound: 41, /sms/status: 19)"]
+        "rejected unsigned or forged requests: 60 in the last 60 seconds (/sms/inbound: 41, /sms/status: 19)"
+    ]
 
 
 def test_what_is_held_back_is_written_by_flush_once_the_interval_has_passed(
-        rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture
+) -> None:
     rejections.hit("/sms/inbound")
     ticks.now += 5
     rejections.hit("/sms/inbound")
@@ -403,21 +461,26 @@ def test_a_flood_is_counted_legibly_through_the_mask(configured: Callable[[str],
         rejections.hit("/sms/inbound")
     ticks.now += 60
     rejections.flush()
-    assert written().splitlines()[1] == ("WARNING bot.web: rejected unsigned or forged requests: 250,000 in the last "
-                                         "60 seconds (/sms/inbound: 250,000)")
+    assert written().splitlines()[1] == (
+        "WARNING bot.web: rejected unsigned or forged requests: 250,000 in the last 60 seconds (/sms/inbound: 250,000)"
+    )
 
 
 def test_after_a_quiet_interval_the_next_rejection_is_logged_at_once(
-        rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+    rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture
+) -> None:
     rejections.hit("/sms/inbound")
     ticks.now += 3600
     rejections.hit("/sms/status")
-    assert lines(caplog) == ["rejected an unsigned or forged request to /sms/inbound",
-                             "rejected an unsigned or forged request to /sms/status"]
+    assert lines(caplog) == [
+        "rejected an unsigned or forged request to /sms/inbound",
+        "rejected an unsigned or forged request to /sms/status",
+    ]
 
 
-def test_paths_are_printable_short_and_few(rejections: RateLimitedLog, ticks: Ticks,
-                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_paths_are_printable_short_and_few(
+    rejections: RateLimitedLog, ticks: Ticks, caplog: pytest.LogCaptureFixture
+) -> None:
     rejections.hit("/sms/inbound\nWARNING bot.web: forged line")
     assert lines(caplog) == ["rejected an unsigned or forged request to /sms/inbound\\nWARNING bot.web: forged line"]
     for n in range(20):
@@ -433,10 +496,10 @@ def test_paths_are_printable_short_and_few(rejections: RateLimitedLog, ticks: Ti
 def test_every_rejection_is_counted_once_when_threads_race(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="bot.web")
     ticks = itertools.count()
-    rejections = RateLimitedLog(logging.getLogger("bot.web"), interval_seconds=60,
-                                clock=lambda: next(ticks) * 0.01)  # a minute every 6,000 calls
-    threads = [threading.Thread(target=lambda: [rejections.hit("/sms/inbound") for _ in range(3000)])
-               for _ in range(8)]
+    rejections = RateLimitedLog(
+        logging.getLogger("bot.web"), interval_seconds=60, clock=lambda: next(ticks) * 0.01
+    )  # a minute every 6,000 calls
+    threads = [threading.Thread(target=lambda: [rejections.hit("/sms/inbound") for _ in range(3000)]) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -444,8 +507,11 @@ def test_every_rejection_is_counted_once_when_threads_race(caplog: pytest.LogCap
     rejections.flush(force=True)
     counted = 0
     for line in lines(caplog):
-        found = re.fullmatch(r"rejected unsigned or forged requests: ([\d,]+) in the last \d+ seconds "
-                             r"\(/sms/inbound: ([\d,]+)\)", line)
+        found = re.fullmatch(
+            r"rejected unsigned or forged requests: ([\d,]+) in the last \d+ seconds "
+            r"\(/sms/inbound: ([\d,]+)\)",
+            line,
+        )
         if found:
             assert found[1] == found[2]
             counted += int(found[1].replace(",", ""))
@@ -456,8 +522,9 @@ def test_every_rejection_is_counted_once_when_threads_race(caplog: pytest.LogCap
     assert 3 <= len(lines(caplog)) <= 6  # 24,000 calls of the clock: four minutes, a line each
 
 
-def test_forged_webhook_requests_are_summarised(database_url: str, monkeypatch: pytest.MonkeyPatch,
-                                                ticks: Ticks, caplog: pytest.LogCaptureFixture) -> None:
+def test_forged_webhook_requests_are_summarised(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, ticks: Ticks, caplog: pytest.LogCaptureFixture
+) -> None:
     from starlette.testclient import TestClient
 
     from bot import web
@@ -471,15 +538,15 @@ def test_forged_webhook_requests_are_summarised(database_url: str, monkeypatch: 
     try:
         with TestClient(web.create_web(app)) as client:
             for path in ("/sms/inbound", "/sms/inbound", "/sms/status"):
-                assert client.post(path, data={"From": NUMBER}, headers={"X-Twilio-Signature": "x"}
-                                   ).status_code == 403
+                assert client.post(path, data={"From": NUMBER}, headers={"X-Twilio-Signature": "x"}).status_code == 403
             ticks.now += 60
             assert client.post("/sms/inbound").status_code == 403
     finally:
         app.close()
     assert [line for line in lines(caplog) if "rejected" in line] == [
         "rejected an unsigned or forged request to /sms/inbound",
-        "rejected unsigned or forged requests: 3 in the last 60 seconds (/sms/inbound: 2, /sms/status: 1)"]
+        "rejected unsigned or forged requests: 3 in the last 60 seconds (/sms/inbound: 2, /sms/status: 1)",
+    ]
 
 
 @pytest.mark.parametrize(("given", "level"), [(None, "WARNING"), ("info", "INFO"), (" Debug ", "DEBUG")])
@@ -502,8 +569,10 @@ def test_an_unknown_log_level_is_refused() -> None:
 
 # --- formats and the access log -------------------------------------------------------------------
 
-def test_every_text_line_starts_with_its_time_in_utc(capsys: pytest.CaptureFixture[str],
-                                                     configured: Callable[[str], Written]) -> None:
+
+def test_every_text_line_starts_with_its_time_in_utc(
+    capsys: pytest.CaptureFixture[str], configured: Callable[[str], Written]
+) -> None:
     configured("INFO")
     before = datetime.now(UTC).replace(microsecond=0)
     logging.getLogger("bot.x").info("one %s", NUMBER)
@@ -513,8 +582,9 @@ def test_every_text_line_starts_with_its_time_in_utc(capsys: pytest.CaptureFixtu
     assert before <= datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC) <= datetime.now(UTC)
 
 
-def test_json_lines_are_one_masked_object_each(capsys: pytest.CaptureFixture[str],
-                                               configured: Callable[[str], Written]) -> None:
+def test_json_lines_are_one_masked_object_each(
+    capsys: pytest.CaptureFixture[str], configured: Callable[[str], Written]
+) -> None:
     import json
 
     configured("INFO")
@@ -537,7 +607,8 @@ def test_an_unknown_log_format_is_refused() -> None:
 
 
 def test_the_access_log_has_a_line_a_request_with_status_and_time_and_nothing_personal(
-        capsys: pytest.CaptureFixture[str], configured: Callable[[str], Written], tmp_path: Path) -> None:
+    capsys: pytest.CaptureFixture[str], configured: Callable[[str], Written], tmp_path: Path
+) -> None:
     from starlette.testclient import TestClient
 
     from bot.app import build

@@ -32,8 +32,11 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 def scrape(get: object) -> Samples:
     response = get("/metrics")  # type: ignore[operator]
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/plain")
-    return {(s.name, frozenset(s.labels.items())): s.value
-            for family in text_string_to_metric_families(response.text) for s in family.samples}
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -88,11 +91,17 @@ def test_a_lockout_and_refused_webhooks_are_counted(client: TestClient) -> None:
     assert client.post("/sms/inbound", data=big, headers=signed(big)).status_code == 413
     after = scrape(client.get)
     assert value(after, "outagebot_lockouts_total") - value(before, "outagebot_lockouts_total") == 1
-    assert value(after, "outagebot_verifications_total", result="failure") - \
-        value(before, "outagebot_verifications_total", result="failure") == 5
+    assert (
+        value(after, "outagebot_verifications_total", result="failure")
+        - value(before, "outagebot_verifications_total", result="failure")
+        == 5
+    )
     for reason in ("signature", "too_large"):
-        assert value(after, "outagebot_webhooks_rejected_total", reason=reason) - \
-            value(before, "outagebot_webhooks_rejected_total", reason=reason) == 1
+        assert (
+            value(after, "outagebot_webhooks_rejected_total", reason=reason)
+            - value(before, "outagebot_webhooks_rejected_total", reason=reason)
+            == 1
+        )
 
 
 def test_the_outbox_depth_is_what_the_database_holds(client: TestClient, sms_app: App) -> None:

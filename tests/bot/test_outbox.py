@@ -18,10 +18,18 @@ from tests.conftest import DEMO, Clock, make_settings, verified_chat
 
 @pytest.fixture
 def app(database_url: str, clock: Clock, twilio_api: str) -> Iterator[App]:
-    application = build(make_settings(
-        database_url, public_url="https://bot.example.test", twilio_account_sid="AC" + "0" * 32,
-        twilio_auth_token="test-auth-token", twilio_from="+16265550000", twilio_api_url=twilio_api),
-        clock=clock, migrate_db=False)
+    application = build(
+        make_settings(
+            database_url,
+            public_url="https://bot.example.test",
+            twilio_account_sid="AC" + "0" * 32,
+            twilio_auth_token="test-auth-token",
+            twilio_from="+16265550000",
+            twilio_api_url=twilio_api,
+        ),
+        clock=clock,
+        migrate_db=False,
+    )
     import_file(application.db, application.hasher, DEMO)
     yield application
     application.close()
@@ -46,10 +54,16 @@ def flush(app: App, clock: Clock) -> int:
 def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, clock: Clock) -> None:
     add_contact(app, "(626) 555-0190", language="1")
     [pending] = messages(app)
-    assert (pending.status, pending.locale, pending.params) == ("pending", "vi", {"business": "Phở Bolsa LLC",
-                                                                                 "accounts": 2})
-    text = outbox.render(app.catalogs, outbox.Claimed(pending.id, "sms", pending.address, pending.kind, "vi",
-                                                      pending.params, 0, pending.created_at), "1-800-990-7788")
+    assert (pending.status, pending.locale, pending.params) == (
+        "pending",
+        "vi",
+        {"business": "Phở Bolsa LLC", "accounts": 2},
+    )
+    text = outbox.render(
+        app.catalogs,
+        outbox.Claimed(pending.id, "sms", pending.address, pending.kind, "vi", pending.params, 0, pending.created_at),
+        "1-800-990-7788",
+    )
     assert text.startswith("Phở Bolsa LLC đã đăng ký cho quý khách nhận cảnh báo cắt điện luân phiên của 2 tài khoản")
     assert flush(app, clock) == 1
     [sent] = messages(app)
@@ -155,10 +169,14 @@ def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> No
     assert len(messages(app)) == 20
     if app.db.dialect == "postgresql":  # widen the race: the first claim's UPDATE takes 300 ms to commit
         with app.db.engine.begin() as conn:
-            conn.exec_driver_sql("CREATE FUNCTION slow_claim() RETURNS trigger AS $$ BEGIN "
-                                 "PERFORM pg_sleep(0.3); RETURN NULL; END $$ LANGUAGE plpgsql")
-            conn.exec_driver_sql("CREATE TRIGGER slow_claim AFTER UPDATE ON outbound_messages "
-                                 "FOR EACH STATEMENT EXECUTE FUNCTION slow_claim()")
+            conn.exec_driver_sql(
+                "CREATE FUNCTION slow_claim() RETURNS trigger AS $$ BEGIN "
+                "PERFORM pg_sleep(0.3); RETURN NULL; END $$ LANGUAGE plpgsql"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER slow_claim AFTER UPDATE ON outbound_messages "
+                "FOR EACH STATEMENT EXECUTE FUNCTION slow_claim()"
+            )
     twilio.SENT.clear()
     handled: list[int] = []
 

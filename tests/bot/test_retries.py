@@ -33,7 +33,8 @@ def pg_app(pg_server: ThrowawayPostgres, clock: Clock) -> Iterator[tuple[App, Th
 
 
 def test_a_connection_killed_between_turns_is_replaced_without_an_apology(
-        pg_app: tuple[App, ThrowawayPostgres, str]) -> None:
+    pg_app: tuple[App, ThrowawayPostgres, str],
+) -> None:
     app, server, _url = pg_app
     chat = verified_chat(app, "en")
     assert server.terminate_backends("retries") >= 1  # an idle-connection killer, a failover
@@ -59,8 +60,12 @@ def test_a_deadlock_victim_is_run_again_and_succeeds(pg_app: tuple[App, Throwawa
     turn.join(30)
     assert "Verified. Customer: Phở Bolsa LLC" in answer["reply"]
     with app.db.engine.connect() as conn:
-        actions = [r[0] for r in conn.execute(select(AuditEntry.action).where(AuditEntry.channel != "import")
-                                              .order_by(AuditEntry.id))]  # the turn's, not the demo import's
+        actions = [
+            r[0]
+            for r in conn.execute(
+                select(AuditEntry.action).where(AuditEntry.channel != "import").order_by(AuditEntry.id)
+            )
+        ]  # the turn's, not the demo import's
     assert actions == ["verify.success"]  # run again whole: nothing of the first attempt remains
 
 

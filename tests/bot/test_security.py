@@ -40,6 +40,7 @@ def test_unreadable_hashes_never_verify(stored: str) -> None:
 
 def test_an_unknown_account_costs_a_hash_too() -> None:
     import time
+
     hasher = CodeHasher(b"pepper", 2**12)
     stored = hasher.hash("482913")
     t0 = time.perf_counter()
@@ -132,7 +133,8 @@ def test_the_alarm_sounds_once_a_minute_when_failures_spike(caplog: pytest.LogCa
     assert sum("ALARM" in r.message for r in caplog.records) == 2
 
 
-@pytest.mark.parametrize(("value", "masked"), [("+16265550100", "********0100"), ("700000001", "*****0001"),
-                                              ("12", "12"), (None, "")])
+@pytest.mark.parametrize(
+    ("value", "masked"), [("+16265550100", "********0100"), ("700000001", "*****0001"), ("12", "12"), (None, "")]
+)
 def test_masking_for_logs(value: str | None, masked: str) -> None:
     assert mask(value) == masked

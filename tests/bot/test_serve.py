@@ -24,15 +24,27 @@ TOKEN = "e2e-auth-token"
 
 @pytest.fixture
 def server(tmp_path: Path, twilio_api: str, database_url: str) -> Iterator[tuple[str, str]]:
-    env = {**os.environ, "OUTAGEBOT_DATABASE_URL": database_url, "OUTAGEBOT_SCRYPT_N": "1024",
-           "OUTAGEBOT_PEPPER": "e2e", "OUTAGEBOT_PUBLIC_URL": PUBLIC, "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-           "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN, "OUTAGEBOT_TWILIO_FROM": "+16265550000",
-           "OUTAGEBOT_TWILIO_API_URL": twilio_api}
+    env = {
+        **os.environ,
+        "OUTAGEBOT_DATABASE_URL": database_url,
+        "OUTAGEBOT_SCRYPT_N": "1024",
+        "OUTAGEBOT_PEPPER": "e2e",
+        "OUTAGEBOT_PUBLIC_URL": PUBLIC,
+        "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+        "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN,
+        "OUTAGEBOT_TWILIO_FROM": "+16265550000",
+        "OUTAGEBOT_TWILIO_API_URL": twilio_api,
+    }
     for command in (["db", "upgrade"], ["import-accounts", str(DEMO)]):
         subprocess.run([sys.executable, "-m", "bot", *command], env=env, check=True, capture_output=True)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "bot", "serve", "--port", str(port)], env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for_port(port, 30)
         yield f"http://127.0.0.1:{port}", database_url
@@ -51,22 +63,31 @@ def conversation(base: str, number: str, texts: list[str]) -> list[str]:
             response = client.post("/sms/inbound", data=params, headers={"X-Twilio-Signature": signature})
             assert response.status_code == 200
             replies.append(response.text)
-        forged = client.post("/sms/inbound", data={"MessageSid": "SM1", "From": number, "Body": "1"},
-                             headers={"X-Twilio-Signature": "forged"})
+        forged = client.post(
+            "/sms/inbound",
+            data={"MessageSid": "SM1", "From": number, "Body": "1"},
+            headers={"X-Twilio-Signature": "forged"},
+        )
         assert forged.status_code == 403
     return replies
 
 
-@pytest.mark.parametrize(("number", "texts", "words"), [
-    ("+17145550131", ["chào", "1", "1", "700000001", "482913", "1", "Lê Thị Cúc", "(626) 555-0177", "k", "1",
-                      "tat ca", "c"],
-     "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ."),
-    ("+17145550132", ["hello", "2", "1", "700000002", "731562", "1", "Anh Tran", "(626) 555-0178", "n", "2",
-                      "1-2", "y"],
-     "Saved. Anh Tran will get alerts for 2 service accounts."),
-])
-def test_a_whole_conversation_over_http(server: tuple[str, str], number: str, texts: list[str],
-                                        words: str) -> None:
+@pytest.mark.parametrize(
+    ("number", "texts", "words"),
+    [
+        (
+            "+17145550131",
+            ["chào", "1", "1", "700000001", "482913", "1", "Lê Thị Cúc", "(626) 555-0177", "k", "1", "tat ca", "c"],
+            "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ.",
+        ),
+        (
+            "+17145550132",
+            ["hello", "2", "1", "700000002", "731562", "1", "Anh Tran", "(626) 555-0178", "n", "2", "1-2", "y"],
+            "Saved. Anh Tran will get alerts for 2 service accounts.",
+        ),
+    ],
+)
+def test_a_whole_conversation_over_http(server: tuple[str, str], number: str, texts: list[str], words: str) -> None:
     base, database_url = server
     replies = conversation(base, number, texts)
     assert words in replies[-1]
@@ -100,10 +121,12 @@ def test_serve_purges_old_replies_and_idle_sessions_on_its_own(tmp_path: Path) -
         engine = create_engine(url)
         long_ago = (datetime.now(UTC) - timedelta(days=40)).replace(tzinfo=None)
         with engine.begin() as conn:  # as if 40 days had passed for one of the two
-            conn.execute(text("UPDATE sessions SET last_seen_at = :t WHERE address = :a"),
-                         {"t": long_ago, "a": old.number})
-            conn.execute(text("UPDATE processed_messages SET created_at = :t WHERE reply LIKE '%Main menu%'"),
-                         {"t": long_ago})
+            conn.execute(
+                text("UPDATE sessions SET last_seen_at = :t WHERE address = :a"), {"t": long_ago, "a": old.number}
+            )
+            conn.execute(
+                text("UPDATE processed_messages SET created_at = :t WHERE reply LIKE '%Main menu%'"), {"t": long_ago}
+            )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             with engine.connect() as conn:

@@ -33,8 +33,11 @@ def test_support_revokes_every_session_of_a_customer_at_its_next_message(app: Ap
     assert "Để bảo mật, xin quý khách xác minh lại tài khoản." in second.say("1")
     assert "Add a new contact" in bystander.say("")  # another customer: untouched
     with app.db.engine.connect() as conn:
-        entry = conn.execute(select(AuditEntry.action, AuditEntry.channel, AuditEntry.address, AuditEntry.details)
-                             .where(AuditEntry.action == "sessions.revoke")).one()
+        entry = conn.execute(
+            select(AuditEntry.action, AuditEntry.channel, AuditEntry.address, AuditEntry.details).where(
+                AuditEntry.action == "sessions.revoke"
+            )
+        ).one()
     assert tuple(entry) == ("sessions.revoke", "operator", "support-7", {"sessions": 2})
     assert "Verified" in first.run("1", "700000001", "482913")  # the code still works: verify again
 
@@ -55,9 +58,13 @@ def test_a_lockout_signs_out_the_sessions_verified_on_that_account(app: App) -> 
 def test_a_changed_access_code_signs_out_the_sessions_verified_with_the_old_one(app: App) -> None:
     owner = verified_chat(app, "en", address="+17145550306")
     with app.db.engine.begin() as conn:  # what import-accounts does when the CIS issues a new code
-        conn.execute(update(CustomerAccount).where(CustomerAccount.number == "700000001").values(
-            access_code_hash=app.hasher.hash("555555"),
-            credential_version=CustomerAccount.credential_version + 1))
+        conn.execute(
+            update(CustomerAccount)
+            .where(CustomerAccount.number == "700000001")
+            .values(
+                access_code_hash=app.hasher.hash("555555"), credential_version=CustomerAccount.credential_version + 1
+            )
+        )
     assert AGAIN in owner.say("2")
     assert "could not verify" in owner.run("1", "700000001", "482913")
     assert "Verified" in owner.run("1", "700000001", "555555")
@@ -67,12 +74,24 @@ def test_the_revoke_command_for_support_staff(app: App, tmp_path: Path) -> None:
     verified_chat(app, "en", address="+17145550307")
     env = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
     env["OUTAGEBOT_DATABASE_URL"] = app.settings.database_url
-    done = subprocess.run([sys.executable, "-m", "bot", "sessions", "revoke", "700000001", "--operator", "lan"],
-                          env=env, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "sessions", "revoke", "700000001", "--operator", "lan"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Customer account *****0001: signed-in sessions: 1. They end at their next message."
-    unknown = subprocess.run([sys.executable, "-m", "bot", "sessions", "revoke", "799999999"], env=env,
-                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    unknown = subprocess.run(
+        [sys.executable, "-m", "bot", "sessions", "revoke", "799999999"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert unknown.returncode == 1 and "No customer account *****9999." in unknown.stderr
 
 

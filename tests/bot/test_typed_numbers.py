@@ -103,8 +103,7 @@ def app(sqlite_template: Path, tmp_path: Path, clock: Clock) -> Iterator[App]:
 
 @pytest.mark.parametrize("locale", ["vi", "en"])
 @pytest.mark.parametrize(("state", "typed", "then", "hint"), TABLE)
-def test_numbers_from_any_keyboard(app: App, locale: str, state: str, typed: str, then: str,
-                                   hint: str | None) -> None:
+def test_numbers_from_any_keyboard(app: App, locale: str, state: str, typed: str, then: str, hint: str | None) -> None:
     chat = chat_at(app, state, locale)
     text = chat.say(typed)
     assert chat.last is not None

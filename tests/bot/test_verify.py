@@ -40,8 +40,7 @@ def test_unknown_account_wrong_code_and_locked_account_get_the_same_words(app: A
     assert english.state == "verify.account"
 
 
-def test_five_consecutive_failures_lock_the_account_for_fifteen_minutes(app: App, english: Chat,
-                                                                       clock: Clock) -> None:
+def test_five_consecutive_failures_lock_the_account_for_fifteen_minutes(app: App, english: Chat, clock: Clock) -> None:
     for _ in range(5):
         attempt(english, "700000001", "wrong")
     other = Chat(app, address="+16265550999")
@@ -57,13 +56,13 @@ def test_a_success_resets_the_failure_count(app: App, english: Chat) -> None:
         attempt(english, "700000001", "wrong")
     assert "Verified" in attempt(english, "700000001", "482913")
     with app.db.engine.connect() as conn:
-        failed = conn.execute(select(CustomerAccount.failed_attempts).where(
-            CustomerAccount.number == "700000001")).scalar_one()
+        failed = conn.execute(
+            select(CustomerAccount.failed_attempts).where(CustomerAccount.number == "700000001")
+        ).scalar_one()
     assert failed == 0
 
 
-def test_an_address_is_throttled_after_ten_failures_across_accounts(app: App, english: Chat,
-                                                                   clock: Clock) -> None:
+def test_an_address_is_throttled_after_ten_failures_across_accounts(app: App, english: Chat, clock: Clock) -> None:
     for i in range(10):
         assert NEUTRAL in attempt(english, f"99999999{i}", "000000")
     reply = attempt(english, "700000002", "731562")  # even the right pair
@@ -98,8 +97,7 @@ def test_the_access_code_is_stored_nowhere_in_the_clear(app: App, english: Chat)
 def test_failures_are_audited_with_the_account_number_masked(app: App, english: Chat) -> None:
     attempt(english, "700000001", "000000")
     with app.db.engine.connect() as conn:
-        entry = conn.execute(select(AuditEntry.action, AuditEntry.details)
-                             .order_by(AuditEntry.id.desc())).first()
+        entry = conn.execute(select(AuditEntry.action, AuditEntry.details).order_by(AuditEntry.id.desc())).first()
     assert entry is not None
     assert entry.action == "verify.failure"
     assert entry.details == {"account": "*****0001", "reason": "wrong_code"}
@@ -125,8 +123,11 @@ def test_raising_the_hash_cost_rehashes_each_code_at_its_next_verification(app: 
         chat.run("", "2")
         assert "Verified" in attempt(chat, "700000001", "482913")
         with raised.db.engine.connect() as conn:
-            row = conn.execute(select(CustomerAccount.access_code_hash, CustomerAccount.credential_version)
-                               .where(CustomerAccount.number == "700000001")).one()
+            row = conn.execute(
+                select(CustomerAccount.access_code_hash, CustomerAccount.credential_version).where(
+                    CustomerAccount.number == "700000001"
+                )
+            ).one()
             audit = conn.execute(select(AuditEntry.details).where(AuditEntry.action == "verify.success")).scalar_one()
         assert row.access_code_hash.startswith("scrypt$6$8$1$") and row.credential_version == 0
         assert audit == {"rehashed": True}

@@ -22,8 +22,13 @@ from tests.snapshots import every_row
 
 PUBLIC = "https://bot.example.test"
 TOKEN = "test-auth-token"
-TWILIO = {"public_url": PUBLIC, "twilio_account_sid": "AC" + "0" * 32, "twilio_auth_token": TOKEN,
-          "twilio_from": "+16265550000", "twilio_api_url": "http://127.0.0.1:9"}
+TWILIO = {
+    "public_url": PUBLIC,
+    "twilio_account_sid": "AC" + "0" * 32,
+    "twilio_auth_token": TOKEN,
+    "twilio_from": "+16265550000",
+    "twilio_api_url": "http://127.0.0.1:9",
+}
 SIDS = itertools.count(1)
 
 
@@ -52,8 +57,15 @@ class Phone:
         self.client, self.number = client, number
 
     def text(self, body: str, sid: str | None = None, **extra: str) -> Any:
-        params = {"MessageSid": sid or f"SM{next(SIDS):032x}", "AccountSid": TWILIO["twilio_account_sid"],
-                  "From": self.number, "To": TWILIO["twilio_from"], "Body": body, "NumMedia": "0", **extra}
+        params = {
+            "MessageSid": sid or f"SM{next(SIDS):032x}",
+            "AccountSid": TWILIO["twilio_account_sid"],
+            "From": self.number,
+            "To": TWILIO["twilio_from"],
+            "Body": body,
+            "NumMedia": "0",
+            **extra,
+        }
         return self.client.post("/sms/inbound", data=params, headers=signed(params))
 
     def say(self, body: str) -> str:
@@ -68,29 +80,48 @@ def rows(app: App, model: type, *where: Any) -> list[Any]:
         return list(conn.execute(select(model.__table__).where(*where)))  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("locale_choice", "words"), [
-    ("1", ["Đã xác minh. Khách hàng: Phở Bolsa LLC", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 2 tài khoản dịch vụ."]),
-    ("2", ["Verified. Customer: Phở Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
-])
-def test_verify_and_add_a_contact_by_sms(client: TestClient, sms_app: App, locale_choice: str,
-                                         words: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("locale_choice", "words"),
+    [
+        (
+            "1",
+            ["Đã xác minh. Khách hàng: Phở Bolsa LLC", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 2 tài khoản dịch vụ."],
+        ),
+        ("2", ["Verified. Customer: Phở Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
+    ],
+)
+def test_verify_and_add_a_contact_by_sms(
+    client: TestClient, sms_app: App, locale_choice: str, words: list[str]
+) -> None:
     phone = Phone(client)
     assert "<Message>" in phone.say("Hi")
-    replies = [phone.say(t) for t in (locale_choice, "1", "700000001", "482913", "1", "Lê Thị Cúc",
-                                      "(626) 555-0177", "k", "1", "1,3", "c")]
+    replies = [
+        phone.say(t)
+        for t in (locale_choice, "1", "700000001", "482913", "1", "Lê Thị Cúc", "(626) 555-0177", "k", "1", "1,3", "c")
+    ]
     assert words[0] in replies[3] and words[1] in replies[-1]
     notice = rows(sms_app, OutboundMessage, OutboundMessage.address == "+16265550177")
     assert len(notice) == 1 and notice[0].kind == "optin_notice" and notice[0].locale == "vi"
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"X-Twilio-Signature": "forged"}, {"X-Twilio-Signature": RequestValidator("other-token").compute_signature(
-        PUBLIC + "/sms/inbound", {"MessageSid": "SM1", "From": "+17145550123", "Body": "1"})},
-])
-def test_unsigned_or_forged_requests_get_403_and_change_nothing(client: TestClient, sms_app: App,
-                                                                 headers: dict[str, str]) -> None:
-    response = client.post("/sms/inbound", data={"MessageSid": "SM1", "From": "+17145550123", "Body": "1"},
-                           headers=headers)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-Twilio-Signature": "forged"},
+        {
+            "X-Twilio-Signature": RequestValidator("other-token").compute_signature(
+                PUBLIC + "/sms/inbound", {"MessageSid": "SM1", "From": "+17145550123", "Body": "1"}
+            )
+        },
+    ],
+)
+def test_unsigned_or_forged_requests_get_403_and_change_nothing(
+    client: TestClient, sms_app: App, headers: dict[str, str]
+) -> None:
+    response = client.post(
+        "/sms/inbound", data={"MessageSid": "SM1", "From": "+17145550123", "Body": "1"}, headers=headers
+    )
     assert response.status_code == 403
     assert rows(sms_app, ChatSession) == []
 
@@ -146,15 +177,19 @@ def test_yes_is_an_answer_when_nothing_was_opted_out(client: TestClient, sms_app
     assert "Saved. 1 contact is now on ALL service accounts." in phone.say("YES")
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({"From": "+17145550123", "Body": "hi"}, 400),  # no MessageSid
-    ({"MessageSid": "SM1", "Body": "hi"}, 400),  # no From
-    ({"MessageSid": "SM1", "From": "12", "Body": "hi"}, 400),  # not a number
-    ({"MessageSid": "SM1", "From": "+17145550123"}, 200),  # no Body: the question again
-    ({"MessageSid": "SM2", "From": "+17145550123", "Body": "😀🔥"}, 200),
-])
-def test_signed_but_incomplete_or_odd_messages_never_give_a_500(client: TestClient, body: dict[str, str],
-                                                                 status: int) -> None:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"From": "+17145550123", "Body": "hi"}, 400),  # no MessageSid
+        ({"MessageSid": "SM1", "Body": "hi"}, 400),  # no From
+        ({"MessageSid": "SM1", "From": "12", "Body": "hi"}, 400),  # not a number
+        ({"MessageSid": "SM1", "From": "+17145550123"}, 200),  # no Body: the question again
+        ({"MessageSid": "SM2", "From": "+17145550123", "Body": "😀🔥"}, 200),
+    ],
+)
+def test_signed_but_incomplete_or_odd_messages_never_give_a_500(
+    client: TestClient, body: dict[str, str], status: int
+) -> None:
     assert client.post("/sms/inbound", data=body, headers=signed(body)).status_code == status
 
 
@@ -165,8 +200,11 @@ def test_a_huge_body_gets_413_before_anything_else(client: TestClient) -> None:
 
 @pytest.mark.parametrize("raw", [b"\xff\xfe\xfa=\x80", b"MessageSid=SM1&From=%2B17145550123&Body=%FF%FE", b"&&&==&"])
 def test_bodies_that_are_not_utf8_forms_never_give_a_500(client: TestClient, raw: bytes) -> None:
-    response = client.post("/sms/inbound", content=raw, headers={
-        "content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    response = client.post(
+        "/sms/inbound",
+        content=raw,
+        headers={"content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+    )
     assert response.status_code == 403
 
 
@@ -188,11 +226,28 @@ def test_status_callbacks_are_signed_and_move_a_status_forward_only(client: Test
     assert [r.status for r in rows(sms_app, OutboundMessage)] == ["delivered"]
 
 
-@pytest.mark.parametrize("sender", [
-    "whatsapp:+17145550123", "viber:+17145550123", "messenger:7145550123", "rcs:+17145550123",
-    "sms:+17145550123", "7145550123", "(714) 555-0123", "+1 714 555 0123", "+17145550123 ", "12345",
-    "+12345", "OUTAGES", "+1714555O123", "+1800FLOWERS", "+１７１４５５５０１２３", "+1٧١٤٥٥٥٠١٢٣", "",
-])
+@pytest.mark.parametrize(
+    "sender",
+    [
+        "whatsapp:+17145550123",
+        "viber:+17145550123",
+        "messenger:7145550123",
+        "rcs:+17145550123",
+        "sms:+17145550123",
+        "7145550123",
+        "(714) 555-0123",
+        "+1 714 555 0123",
+        "+17145550123 ",
+        "12345",
+        "+12345",
+        "OUTAGES",
+        "+1714555O123",
+        "+1800FLOWERS",
+        "+１７１４５５５０１２３",
+        "+1٧١٤٥٥٥٠١٢٣",
+        "",
+    ],
+)
 def test_only_a_plain_e164_sender_reaches_a_conversation(client: TestClient, sms_app: App, sender: str) -> None:
     """Other channels on the same webhook, short codes, letters, an empty From: 400, and nothing stored
     (no session, no processed message, no audit row), even for the number of a verified SMS session."""
@@ -200,8 +255,14 @@ def test_only_a_plain_e164_sender_reaches_a_conversation(client: TestClient, sms
     for text in ("hi", "2", "1", "700000001", "482913"):
         phone.say(text)
     before = every_row(sms_app.db.engine)
-    params = {"MessageSid": f"SM{next(SIDS):032x}", "AccountSid": TWILIO["twilio_account_sid"], "From": sender,
-              "To": TWILIO["twilio_from"], "Body": "1", "NumMedia": "0"}
+    params = {
+        "MessageSid": f"SM{next(SIDS):032x}",
+        "AccountSid": TWILIO["twilio_account_sid"],
+        "From": sender,
+        "To": TWILIO["twilio_from"],
+        "Body": "1",
+        "NumMedia": "0",
+    }
     response = client.post("/sms/inbound", data=params, headers=signed(params))
     assert response.status_code == 400
     assert every_row(sms_app.db.engine) == before
@@ -218,21 +279,42 @@ def test_the_same_message_from_whatsapp_does_not_replay_the_sms_answer(client: T
 def sent_notice(sms_app: App, clock: Clock) -> str:
     """An opt-in notice in the outbox that Twilio accepted; returns its provider id."""
     with sms_app.db.transaction() as conn:
-        enqueue(conn, "sms", "+16265550190", OPT_IN_NOTICE, "en", {"business": "Sunrise Bakery Inc.", "accounts": 1},
-                clock())
+        enqueue(
+            conn,
+            "sms",
+            "+16265550190",
+            OPT_IN_NOTICE,
+            "en",
+            {"business": "Sunrise Bakery Inc.", "accounts": 1},
+            clock(),
+        )
     sid = "SM" + "a" * 32
     with sms_app.db.engine.begin() as conn:
         conn.execute(OutboundMessage.__table__.update().values(provider_id=sid, status="accepted"))
     return sid
 
 
-@pytest.mark.parametrize(("error", "stored"), [
-    ("30003", 30003), ("", None), ("0", None),
-    ("²", None), ("①", None), ("３０００３", None), ("-30003", None), ("30003.5", None), (" 30003", None),
-    ("2147483647", 2_147_483_647), ("2147483648", None), ("99999999999999999999", None), ("9" * 400, None),
-])
+@pytest.mark.parametrize(
+    ("error", "stored"),
+    [
+        ("30003", 30003),
+        ("", None),
+        ("0", None),
+        ("²", None),
+        ("①", None),
+        ("３０００３", None),
+        ("-30003", None),
+        ("30003.5", None),
+        (" 30003", None),
+        ("2147483647", 2_147_483_647),
+        ("2147483648", None),
+        ("99999999999999999999", None),
+        ("9" * 400, None),
+    ],
+)
 def test_a_status_callback_with_any_error_code_is_recorded_never_a_500(
-        client: TestClient, sms_app: App, sent_notice: str, error: str, stored: int | None) -> None:
+    client: TestClient, sms_app: App, sent_notice: str, error: str, stored: int | None
+) -> None:
     params = {"MessageSid": sent_notice, "MessageStatus": "undelivered", "ErrorCode": error}
     response = client.post("/sms/status", data=params, headers=signed(params, "/sms/status"))
     assert response.status_code == 204
@@ -241,8 +323,9 @@ def test_a_status_callback_with_any_error_code_is_recorded_never_a_500(
 
 
 @pytest.mark.parametrize("sid", ["", "SM\x00" + "a" * 30, "SM " + "a" * 30, "SM١", "S" * 65])
-def test_a_status_callback_without_a_message_id_is_refused(client: TestClient, sms_app: App, sent_notice: str,
-                                                            sid: str) -> None:
+def test_a_status_callback_without_a_message_id_is_refused(
+    client: TestClient, sms_app: App, sent_notice: str, sid: str
+) -> None:
     before = every_row(sms_app.db.engine)
     params = {"MessageSid": sid, "MessageStatus": "delivered", "ErrorCode": ""}
     response = client.post("/sms/status", data=params, headers=signed(params, "/sms/status"))
@@ -276,10 +359,20 @@ def test_a_declared_body_over_the_limit_is_refused_without_reading_it(sms_app: A
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "https", "path": "/sms/inbound", "raw_path": b"/sms/inbound", "query_string": b"",
-             "root_path": "", "server": ("127.0.0.1", 8080), "client": ("127.0.0.1", 5000),
-             "headers": [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", b"999999999")]}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "https",
+        "path": "/sms/inbound",
+        "raw_path": b"/sms/inbound",
+        "query_string": b"",
+        "root_path": "",
+        "server": ("127.0.0.1", 8080),
+        "client": ("127.0.0.1", 5000),
+        "headers": [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", b"999999999")],
+    }
     asyncio.run(app(scope, receive, send))
     assert sent[0]["status"] == 413 and reads == []
 
@@ -290,8 +383,11 @@ def test_a_streamed_body_over_the_limit_is_cut_off(client: TestClient) -> None:
         for _ in range(100):
             yield b"x" * 1000
 
-    response = client.post("/sms/inbound", content=chunks(), headers={
-        "content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"})
+    response = client.post(
+        "/sms/inbound",
+        content=chunks(),
+        headers={"content-type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "x"},
+    )
     assert response.status_code == 413
 
 
@@ -301,8 +397,14 @@ def test_the_signature_covers_the_query_string_of_the_configured_url(client: Tes
     good = client.post("/sms/inbound?tenant=sce", data=params, headers={"X-Twilio-Signature": with_query})
     assert good.status_code == 200
     without = RequestValidator(TOKEN).compute_signature(PUBLIC + "/sms/inbound", params)
-    assert client.post("/sms/inbound?tenant=sce", data={**params, "MessageSid": "SM" + "8" * 32},
-                       headers={"X-Twilio-Signature": without}).status_code == 403
+    assert (
+        client.post(
+            "/sms/inbound?tenant=sce",
+            data={**params, "MessageSid": "SM" + "8" * 32},
+            headers={"X-Twilio-Signature": without},
+        ).status_code
+        == 403
+    )
 
 
 def test_a_status_callback_saying_21610_records_the_opt_out(client: TestClient, sms_app: App) -> None:

@@ -10,8 +10,7 @@ from dialogs.text import clean, fold
 
 
 def _state(name: str, goes_to: tuple[str, ...], back: str | None = None) -> State:
-    return State(name=name, prompt="p", parse=lambda t, s: s, act=lambda t, v: goes_to[0], goes_to=goes_to,
-                 back=back)
+    return State(name=name, prompt="p", parse=lambda t, s: s, act=lambda t, v: goes_to[0], goes_to=goes_to, back=back)
 
 
 def _engine(*states: State) -> Engine:
@@ -65,81 +64,97 @@ def test_a_catalog_missing_a_prompt_is_refused() -> None:
         engine.check_catalog(lambda msgid: not msgid.startswith("Which contact"))
 
 
-@pytest.mark.parametrize(("text", "count", "multi", "expected"), [
-    ("2", 3, False, [1]),
-    ("1,3", 3, True, [0, 2]),
-    ("1, 3", 3, True, [0, 2]),
-    ("1 3", 3, True, [0, 2]),
-    ("1-3", 3, True, [0, 1, 2]),
-    ("3-1", 3, True, [0, 1, 2]),
-    ("1 - 2", 3, True, [0, 1]),
-    ("1;2", 3, True, [0, 1]),
-    ("1 VA 2", 3, True, [0, 1]),
-    ("3,3,1", 3, True, [0, 2]),
-    ("ALL", 4, True, [0, 1, 2, 3]),
-    ("TAT CA", 2, True, [0, 1]),
-    ("ALL", 4, False, None),
-    ("1,2", 3, False, None),
-    ("0", 3, True, None),
-    ("4", 3, False, None),
-    ("1-9", 3, True, None),
-    ("99999", 3, True, None),
-    ("1.5", 3, False, None),
-    ("one", 3, False, None),
-    ("", 3, False, None),
-    ("1", 0, False, None),
-    # digits and signs from other keyboards (see tests/dialogs/test_text.py)
-    ("３", 3, False, [2]),
-    ("٢", 3, False, [1]),
-    ("１，３", 3, True, [0, 2]),
-    ("1、3", 3, True, [0, 2]),
-    ("1–3", 3, True, [0, 1, 2]),
-    ("1 — 3", 3, True, [0, 1, 2]),
-    ("1－3", 3, True, [0, 1, 2]),
-    ("1 -3", 3, True, [0, 1, 2]),
-    ("1- 3", 3, True, [0, 1, 2]),
-    ("٣-١", 3, True, [0, 1, 2]),
-    # things that look like digits are not numbers, and never crash the turn
-    ("²", 3, False, None),
-    ("①", 3, False, None),
-    ("⑵", 3, False, None),
-    ("Ⅱ", 3, False, None),
-    ("1,²", 3, True, None),
-    ("¹-³", 3, True, None),
-    ("1-③", 3, True, None),
-    ("2²", 3, False, None),
-    ("9" * 40, 3, True, None),
-    ("1-" + "9" * 40, 3, True, None),
-    ("-1", 3, False, None),
-    ("+1", 3, False, None),
-])
+@pytest.mark.parametrize(
+    ("text", "count", "multi", "expected"),
+    [
+        ("2", 3, False, [1]),
+        ("1,3", 3, True, [0, 2]),
+        ("1, 3", 3, True, [0, 2]),
+        ("1 3", 3, True, [0, 2]),
+        ("1-3", 3, True, [0, 1, 2]),
+        ("3-1", 3, True, [0, 1, 2]),
+        ("1 - 2", 3, True, [0, 1]),
+        ("1;2", 3, True, [0, 1]),
+        ("1 VA 2", 3, True, [0, 1]),
+        ("3,3,1", 3, True, [0, 2]),
+        ("ALL", 4, True, [0, 1, 2, 3]),
+        ("TAT CA", 2, True, [0, 1]),
+        ("ALL", 4, False, None),
+        ("1,2", 3, False, None),
+        ("0", 3, True, None),
+        ("4", 3, False, None),
+        ("1-9", 3, True, None),
+        ("99999", 3, True, None),
+        ("1.5", 3, False, None),
+        ("one", 3, False, None),
+        ("", 3, False, None),
+        ("1", 0, False, None),
+        # digits and signs from other keyboards (see tests/dialogs/test_text.py)
+        ("３", 3, False, [2]),
+        ("٢", 3, False, [1]),
+        ("１，３", 3, True, [0, 2]),
+        ("1、3", 3, True, [0, 2]),
+        ("1–3", 3, True, [0, 1, 2]),
+        ("1 — 3", 3, True, [0, 1, 2]),
+        ("1－3", 3, True, [0, 1, 2]),
+        ("1 -3", 3, True, [0, 1, 2]),
+        ("1- 3", 3, True, [0, 1, 2]),
+        ("٣-١", 3, True, [0, 1, 2]),
+        # things that look like digits are not numbers, and never crash the turn
+        ("²", 3, False, None),
+        ("①", 3, False, None),
+        ("⑵", 3, False, None),
+        ("Ⅱ", 3, False, None),
+        ("1,²", 3, True, None),
+        ("¹-³", 3, True, None),
+        ("1-③", 3, True, None),
+        ("2²", 3, False, None),
+        ("9" * 40, 3, True, None),
+        ("1-" + "9" * 40, 3, True, None),
+        ("-1", 3, False, None),
+        ("+1", 3, False, None),
+    ],
+)
 def test_selections(text: str, count: int, multi: bool, expected: list[int] | None) -> None:
     assert parse_selection(fold(text), count, multi) == expected
 
 
-@pytest.mark.parametrize(("typed", "folded"), [
-    ("Không", "KHONG"), ("khong", "KHONG"), ("  KHONG  ", "KHONG"), ("tất  cả", "TAT CA"),
-    ("TẤT CẢ", "TAT CA"), ("Đồng ý", "DONG Y"), ("Tiếng Việt", "TIENG VIET"), ("Hủy bỏ", "HUY BO"),
-    ("Quay lại", "QUAY LAI"),
-])
+@pytest.mark.parametrize(
+    ("typed", "folded"),
+    [
+        ("Không", "KHONG"),
+        ("khong", "KHONG"),
+        ("  KHONG  ", "KHONG"),
+        ("tất  cả", "TAT CA"),
+        ("TẤT CẢ", "TAT CA"),
+        ("Đồng ý", "DONG Y"),
+        ("Tiếng Việt", "TIENG VIET"),
+        ("Hủy bỏ", "HUY BO"),
+        ("Quay lại", "QUAY LAI"),
+    ],
+)
 def test_folding_ignores_diacritics_case_and_spacing(typed: str, folded: str) -> None:
     assert fold(typed) == folded
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("  Lê   Thị\tCúc ", "Lê Thị Cúc"),
-    ("Le\u0302", "Lê"),  # decomposed input is composed
-    ("a\x00b", "a b"),
-    ("", None),
-    ("\x00\x01", None),
-    ("x" * 11, None),
-    ("a\u202eb", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("  Lê   Thị\tCúc ", "Lê Thị Cúc"),
+        ("Le\u0302", "Lê"),  # decomposed input is composed
+        ("a\x00b", "a b"),
+        ("", None),
+        ("\x00\x01", None),
+        ("x" * 11, None),
+        ("a\u202eb", None),
+    ],
+)
 def test_cleaning_free_text(text: str, expected: str | None) -> None:
     assert clean(text, 10) == expected
 
 
 def test_the_diagram_in_the_docs_is_the_graph_as_built() -> None:
     from pathlib import Path
+
     page = (Path(__file__).resolve().parents[2] / "docs" / "dialogs.md").read_text(encoding="utf-8")
     assert build_engine().mermaid() in page, "run: outagebot dialogs --mermaid, and paste it into docs/dialogs.md"

@@ -12,24 +12,36 @@ from dialogs.fields import parse_email, parse_name, parse_phone, parse_yes_no
 TURN = Turn(Session(), None, datetime.now(UTC), DialogSettings())  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("typed", "e164"), [
-    ("(626) 555-0100", "+16265550100"), ("626.555.0100", "+16265550100"), ("+1 626 555 0100", "+16265550100"),
-    ("6265550100", "+16265550100"), ("1-626-555-0100", "+16265550100"), ("(416) 555-0123", "+14165550123"),
-    ("(６２６) ５５５-０１００", "+16265550100"), ("６２６－５５５－０１００", "+16265550100"),
-    ("٦٢٦٥٥٥٠١٠٠", "+16265550100"), ("+١ ٤١٦ ٥٥٥ ٠١٢٣", "+14165550123"),
-])
+@pytest.mark.parametrize(
+    ("typed", "e164"),
+    [
+        ("(626) 555-0100", "+16265550100"),
+        ("626.555.0100", "+16265550100"),
+        ("+1 626 555 0100", "+16265550100"),
+        ("6265550100", "+16265550100"),
+        ("1-626-555-0100", "+16265550100"),
+        ("(416) 555-0123", "+14165550123"),
+        ("(６２６) ５５５-０１００", "+16265550100"),
+        ("６２６－５５５－０１００", "+16265550100"),
+        ("٦٢٦٥٥٥٠١٠٠", "+16265550100"),
+        ("+١ ٤١٦ ٥٥٥ ٠١٢٣", "+14165550123"),
+    ],
+)
 def test_phone_numbers_in_common_formats(typed: str, e164: str) -> None:
     assert parse_phone(TURN, typed) == e164
 
 
-@pytest.mark.parametrize("typed", [
-    "+1 268 464 1234",  # Antigua and Barbuda: inside +1, billed as international (SMS pumping)
-    "+1 876 210 1234",  # Jamaica
-    "+1 473 403 1234",  # Grenada
-    "+44 7911 123456",  # United Kingdom
-    "+84 912 345 678",  # Viet Nam
-    "+234 803 123 4567",  # Nigeria
-])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "+1 268 464 1234",  # Antigua and Barbuda: inside +1, billed as international (SMS pumping)
+        "+1 876 210 1234",  # Jamaica
+        "+1 473 403 1234",  # Grenada
+        "+44 7911 123456",  # United Kingdom
+        "+84 912 345 678",  # Viet Nam
+        "+234 803 123 4567",  # Nigeria
+    ],
+)
 def test_numbers_outside_the_allowed_regions_are_refused_with_the_reason(typed: str) -> None:
     refused = parse_phone(TURN, typed)
     assert isinstance(refused, Invalid)
@@ -38,20 +50,42 @@ def test_numbers_outside_the_allowed_regions_are_refused_with_the_reason(typed: 
 
 
 def test_the_allowed_regions_are_a_setting() -> None:
-    vietnam = Turn(Session(), None, datetime.now(UTC),  # type: ignore[arg-type]
-                   DialogSettings(phone_regions=("US", "CA", "VN")))
+    vietnam = Turn(
+        Session(),
+        None,
+        datetime.now(UTC),  # type: ignore[arg-type]
+        DialogSettings(phone_regions=("US", "CA", "VN")),
+    )
     assert parse_phone(vietnam, "+84 912 345 678") == "+84912345678"
 
 
-@pytest.mark.parametrize("typed", ["555-0100", "12345", "(800) 555-0100x", "+1 999 555 0100", "phone", "9" * 40,
-                                   "(626) 555-010⁰", "⑥②⑥ 555 0100", "(626) 555-0100 ²", "¹ 626 555 0100"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "555-0100",
+        "12345",
+        "(800) 555-0100x",
+        "+1 999 555 0100",
+        "phone",
+        "9" * 40,
+        "(626) 555-010⁰",
+        "⑥②⑥ 555 0100",
+        "(626) 555-0100 ²",
+        "¹ 626 555 0100",
+    ],
+)
 def test_phone_numbers_that_are_not_mobile_numbers(typed: str) -> None:
     assert isinstance(parse_phone(TURN, typed), Invalid)
 
 
-@pytest.mark.parametrize(("typed", "name"), [
-    ("Nguyễn Văn An", "Nguyễn Văn An"), ("Mary-Jane O'Neil", "Mary-Jane O'Neil"), ("Dr. Lê", "Dr. Lê"),
-])
+@pytest.mark.parametrize(
+    ("typed", "name"),
+    [
+        ("Nguyễn Văn An", "Nguyễn Văn An"),
+        ("Mary-Jane O'Neil", "Mary-Jane O'Neil"),
+        ("Dr. Lê", "Dr. Lê"),
+    ],
+)
 def test_names(typed: str, name: str) -> None:
     assert parse_name(TURN, typed) == name
 
@@ -61,17 +95,37 @@ def test_not_names(typed: str) -> None:
     assert isinstance(parse_name(TURN, typed), Invalid)
 
 
-@pytest.mark.parametrize(("typed", "value"), [
-    ("An@PhoBolsa.example", "an@phobolsa.example"), ("n", ""), ("K", ""), ("khong", ""), ("-", ""),
-])
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [
+        ("An@PhoBolsa.example", "an@phobolsa.example"),
+        ("n", ""),
+        ("K", ""),
+        ("khong", ""),
+        ("-", ""),
+    ],
+)
 def test_emails_and_skipping_them(typed: str, value: str) -> None:
     assert parse_email(TURN, typed) == value
 
 
-@pytest.mark.parametrize(("typed", "value"), [
-    ("y", True), ("Y", True), ("c", True), ("Có", True), ("co", True), ("yes", True), ("đồng ý", True),
-    ("n", False), ("K", False), ("Không", False), ("khong", False), ("no", False),
-])
+@pytest.mark.parametrize(
+    ("typed", "value"),
+    [
+        ("y", True),
+        ("Y", True),
+        ("c", True),
+        ("Có", True),
+        ("co", True),
+        ("yes", True),
+        ("đồng ý", True),
+        ("n", False),
+        ("K", False),
+        ("Không", False),
+        ("khong", False),
+        ("no", False),
+    ],
+)
 def test_yes_and_no_in_both_languages(typed: str, value: bool) -> None:
     assert parse_yes_no(TURN, typed) is value
 

@@ -62,8 +62,11 @@ def wait_for_port(port: int, seconds: float = 60.0) -> None:
 def start_prism() -> Iterator[str]:
     """Run Prism on a free loopback port; yields its base URL."""
     port = free_port()
-    process = subprocess.Popen([str(PRISM), "mock", "-d", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [str(PRISM), "mock", "-d", "-h", "127.0.0.1", "-p", str(port), str(SPEC)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_for_port(port)
         yield f"http://127.0.0.1:{port}"
@@ -86,13 +89,17 @@ def fault_layer(upstream: str) -> Starlette:
             return Response(status_code=504)
         if isinstance(fault, tuple):
             status, code, message = fault
-            return JSONResponse({"code": code, "message": message, "more_info": "", "status": status},
-                                status_code=status)
+            return JSONResponse(
+                {"code": code, "message": message, "more_info": "", "status": status}, status_code=status
+            )
         async with httpx.AsyncClient() as client:
-            answer = await client.request(request.method, upstream + request.url.path, content=body,
-                                          headers={k: v for k, v in request.headers.items() if k != "host"})
-        return Response(answer.content, status_code=answer.status_code,
-                        media_type=answer.headers.get("content-type"))
+            answer = await client.request(
+                request.method,
+                upstream + request.url.path,
+                content=body,
+                headers={k: v for k, v in request.headers.items() if k != "host"},
+            )
+        return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
 
     return Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"])])
 

@@ -16,8 +16,9 @@ def run() -> None:
     if engine is None:  # plain `alembic` command line: take the URL from the configuration
         engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///./outagebot.db")
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_as_batch=connection.dialect.name == "sqlite"
+        )
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()

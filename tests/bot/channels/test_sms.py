@@ -8,20 +8,33 @@ from bot.channels.base import KeywordKind
 from bot.channels.sms import classify, error_code, inbound_from_form, message_sid, sms_address, twiml
 
 
-@pytest.mark.parametrize(("body", "kind", "locale", "provider_confirms"), [
-    ("STOP", KeywordKind.OPT_OUT, None, True), (" stop ", KeywordKind.OPT_OUT, None, True),
-    ("Unsubscribe", KeywordKind.OPT_OUT, None, True), ("cancel", KeywordKind.OPT_OUT, None, True),
-    ("NGỪNG", KeywordKind.OPT_OUT, "vi", False), ("ngung", KeywordKind.OPT_OUT, "vi", False),
-    ("dừng", KeywordKind.OPT_OUT, "vi", False), ("DUNG", KeywordKind.OPT_OUT, "vi", False),
-    ("Hủy đăng ký", KeywordKind.OPT_OUT, "vi", False), ("huy dang ky", KeywordKind.OPT_OUT, "vi", False),
-    ("START", KeywordKind.OPT_IN, None, True), ("unstop", KeywordKind.OPT_IN, None, True),
-    ("Yes", KeywordKind.OPT_IN, None, True), ("BẮT ĐẦU", KeywordKind.OPT_IN, "vi", False),
-    ("bat dau", KeywordKind.OPT_IN, "vi", False),
-    ("HELP", KeywordKind.HELP, None, False), ("info", KeywordKind.HELP, None, False),
-    ("GIÚP", KeywordKind.HELP, "vi", False), ("tro giup", KeywordKind.HELP, "vi", False),
-])
+@pytest.mark.parametrize(
+    ("body", "kind", "locale", "provider_confirms"),
+    [
+        ("STOP", KeywordKind.OPT_OUT, None, True),
+        (" stop ", KeywordKind.OPT_OUT, None, True),
+        ("Unsubscribe", KeywordKind.OPT_OUT, None, True),
+        ("cancel", KeywordKind.OPT_OUT, None, True),
+        ("NGỪNG", KeywordKind.OPT_OUT, "vi", False),
+        ("ngung", KeywordKind.OPT_OUT, "vi", False),
+        ("dừng", KeywordKind.OPT_OUT, "vi", False),
+        ("DUNG", KeywordKind.OPT_OUT, "vi", False),
+        ("Hủy đăng ký", KeywordKind.OPT_OUT, "vi", False),
+        ("huy dang ky", KeywordKind.OPT_OUT, "vi", False),
+        ("START", KeywordKind.OPT_IN, None, True),
+        ("unstop", KeywordKind.OPT_IN, None, True),
+        ("Yes", KeywordKind.OPT_IN, None, True),
+        ("BẮT ĐẦU", KeywordKind.OPT_IN, "vi", False),
+        ("bat dau", KeywordKind.OPT_IN, "vi", False),
+        ("HELP", KeywordKind.HELP, None, False),
+        ("info", KeywordKind.HELP, None, False),
+        ("GIÚP", KeywordKind.HELP, "vi", False),
+        ("tro giup", KeywordKind.HELP, "vi", False),
+    ],
+)
 def test_keywords_are_whole_messages_in_any_case_with_or_without_diacritics(
-        body: str, kind: KeywordKind, locale: str | None, provider_confirms: bool) -> None:
+    body: str, kind: KeywordKind, locale: str | None, provider_confirms: bool
+) -> None:
     keyword = classify(body)
     assert keyword is not None
     assert (keyword.kind, keyword.locale, keyword.provider_confirms) == (kind, locale, provider_confirms)
@@ -39,44 +52,93 @@ def test_yes_is_an_ordinary_answer_when_there_is_nothing_to_opt_back_into() -> N
     assert start is not None and not start.passes_through
 
 
-@pytest.mark.parametrize(("sender", "address"), [
-    ("+16265550100", "+16265550100"),
-    ("+84912345678", "+84912345678"),
-    ("+442071838750", "+442071838750"),
-    # other channels Twilio routes to the same webhook: never the session of an SMS number
-    ("whatsapp:+16265550100", None), ("viber:+16265550100", None), ("messenger:2345678901", None),
-    ("rcs:+16265550100", None), ("sms:+16265550100", None),
-    # short codes, alphanumeric senders, national forms: not a customer's E.164 number
-    ("12345", None), ("+12345", None), ("OUTAGES", None), ("2345678901", None), ("(626) 555-0100", None),
-    ("+1800FLOWERS", None), ("+1626555O100", None),
-    # the same number written any other way
-    ("+1 626 555 0100", None), (" +16265550100", None), ("+16265550100 ", None), ("+16265550100\n", None),
-    ("+1(626)5550100", None), ("+1-626-555-0100", None), ("++16265550100", None), ("+016265550100", None),
-    ("+440201838750", None),  # a national trunk 0 kept inside an international number
-    ("+１６２６５５５０１００", None), ("+1٦٢٦٥٥٥٠١٠٠", None),  # not what Twilio sends
-    ("+16265550100²", None), ("", None), ("+", None), ("+1" + "9" * 20, None),
-])
+@pytest.mark.parametrize(
+    ("sender", "address"),
+    [
+        ("+16265550100", "+16265550100"),
+        ("+84912345678", "+84912345678"),
+        ("+442071838750", "+442071838750"),
+        # other channels Twilio routes to the same webhook: never the session of an SMS number
+        ("whatsapp:+16265550100", None),
+        ("viber:+16265550100", None),
+        ("messenger:2345678901", None),
+        ("rcs:+16265550100", None),
+        ("sms:+16265550100", None),
+        # short codes, alphanumeric senders, national forms: not a customer's E.164 number
+        ("12345", None),
+        ("+12345", None),
+        ("OUTAGES", None),
+        ("2345678901", None),
+        ("(626) 555-0100", None),
+        ("+1800FLOWERS", None),
+        ("+1626555O100", None),
+        # the same number written any other way
+        ("+1 626 555 0100", None),
+        (" +16265550100", None),
+        ("+16265550100 ", None),
+        ("+16265550100\n", None),
+        ("+1(626)5550100", None),
+        ("+1-626-555-0100", None),
+        ("++16265550100", None),
+        ("+016265550100", None),
+        ("+440201838750", None),  # a national trunk 0 kept inside an international number
+        ("+１６２６５５５０１００", None),
+        ("+1٦٢٦٥٥٥٠١٠٠", None),  # not what Twilio sends
+        ("+16265550100²", None),
+        ("", None),
+        ("+", None),
+        ("+1" + "9" * 20, None),
+    ],
+)
 def test_only_a_plain_e164_number_is_an_sms_address(sender: str, address: str | None) -> None:
     assert sms_address(sender) == address
 
 
-@pytest.mark.parametrize(("raw", "code"), [
-    ("30003", 30003), ("21610", 21610), ("1", 1), ("2147483647", 2**31 - 1),
-    ("", None), ("0", None),  # no error
-    ("2147483648", None), ("9" * 400, None),  # beyond the column (a 32-bit integer on PostgreSQL)
-    ("²", None), ("①", None), ("３０００３", None), ("٣٠٠٠٣", None),  # Twilio sends ASCII digits
-    ("-1", None), ("+5", None), (" 30003", None), ("30003\n", None), ("3e4", None), ("30003.0", None),
-    ("0x7530", None), ("30_003", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("30003", 30003),
+        ("21610", 21610),
+        ("1", 1),
+        ("2147483647", 2**31 - 1),
+        ("", None),
+        ("0", None),  # no error
+        ("2147483648", None),
+        ("9" * 400, None),  # beyond the column (a 32-bit integer on PostgreSQL)
+        ("²", None),
+        ("①", None),
+        ("３０００３", None),
+        ("٣٠٠٠٣", None),  # Twilio sends ASCII digits
+        ("-1", None),
+        ("+5", None),
+        (" 30003", None),
+        ("30003\n", None),
+        ("3e4", None),
+        ("30003.0", None),
+        ("0x7530", None),
+        ("30_003", None),
+    ],
+)
 def test_an_error_code_is_a_positive_32_bit_number_or_unknown(raw: str, code: int | None) -> None:
     assert error_code(raw) == code
 
 
-@pytest.mark.parametrize(("raw", "sid"), [
-    ("SM" + "0123456789abcdef" * 2, "SM" + "0123456789abcdef" * 2), ("MM5f1a", "MM5f1a"), ("SM1", "SM1"),
-    ("", None), ("SM\x001", None), ("SM 1", None), ("SM-1", None), ("SM١", None), ("SMé", None),
-    ("S" * 64, "S" * 64), ("S" * 65, None),
-])
+@pytest.mark.parametrize(
+    ("raw", "sid"),
+    [
+        ("SM" + "0123456789abcdef" * 2, "SM" + "0123456789abcdef" * 2),
+        ("MM5f1a", "MM5f1a"),
+        ("SM1", "SM1"),
+        ("", None),
+        ("SM\x001", None),
+        ("SM 1", None),
+        ("SM-1", None),
+        ("SM١", None),
+        ("SMé", None),
+        ("S" * 64, "S" * 64),
+        ("S" * 65, None),
+    ],
+)
 def test_a_message_id_is_short_ascii_letters_and_digits(raw: str, sid: str | None) -> None:
     assert message_sid(raw) == sid
 

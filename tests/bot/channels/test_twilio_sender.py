@@ -9,8 +9,12 @@ import pytest
 from bot.channels.twilio_sender import Outcome, TwilioSender
 from bot.config import Settings
 
-TWILIO = {"public_url": "https://bot.example.test", "twilio_account_sid": "AC" + "0" * 32,
-          "twilio_auth_token": "test-auth-token", "twilio_from": "+16265550000"}
+TWILIO = {
+    "public_url": "https://bot.example.test",
+    "twilio_account_sid": "AC" + "0" * 32,
+    "twilio_auth_token": "test-auth-token",
+    "twilio_from": "+16265550000",
+}
 
 
 def sender(api: str, **overrides: object) -> TwilioSender:
@@ -25,20 +29,23 @@ def test_a_message_twilio_s_spec_accepts(twilio_api: str) -> None:
 
 def test_a_messaging_service_instead_of_a_number(twilio_api: str) -> None:
     result = sender(twilio_api, twilio_from=None, twilio_messaging_service_sid="MG" + "1" * 32).send(
-        "+16265550100", "Hello")
+        "+16265550100", "Hello"
+    )
     assert result.outcome is Outcome.ACCEPTED
 
 
-@pytest.mark.parametrize(("to", "outcome", "code"), [
-    ("+12135550101", Outcome.PERMANENT, 21211),
-    ("+12135550106", Outcome.PERMANENT, 21614),
-    ("+12135550102", Outcome.OPTED_OUT, 21610),
-    ("+12135550103", Outcome.TRANSIENT, 20429),
-    ("+12135550104", Outcome.TRANSIENT, 20500),
-    ("+12135550105", Outcome.TRANSIENT, None),
-])
-def test_provider_errors_map_to_what_to_do_next(twilio_api: str, to: str, outcome: Outcome,
-                                                code: int | None) -> None:
+@pytest.mark.parametrize(
+    ("to", "outcome", "code"),
+    [
+        ("+12135550101", Outcome.PERMANENT, 21211),
+        ("+12135550106", Outcome.PERMANENT, 21614),
+        ("+12135550102", Outcome.OPTED_OUT, 21610),
+        ("+12135550103", Outcome.TRANSIENT, 20429),
+        ("+12135550104", Outcome.TRANSIENT, 20500),
+        ("+12135550105", Outcome.TRANSIENT, None),
+    ],
+)
+def test_provider_errors_map_to_what_to_do_next(twilio_api: str, to: str, outcome: Outcome, code: int | None) -> None:
     result = sender(twilio_api).send(to, "Hello")
     assert (result.outcome, result.error_code) == (outcome, code)
 

@@ -24,13 +24,22 @@ def ids(conn: Connection, model: Any, column: Any, value: str) -> int:
 
 
 def repo(app: App, conn: Connection) -> AccountsRepo:
-    return AccountsRepo(conn, channel="console", address="test", now=app.conversation.clock(),
-                        hasher=CodeChecks(app.hasher), policy=app.conversation.policy, throttle=AddressThrottle())
+    return AccountsRepo(
+        conn,
+        channel="console",
+        address="test",
+        now=app.conversation.clock(),
+        hasher=CodeChecks(app.hasher),
+        policy=app.conversation.policy,
+        throttle=AddressThrottle(),
+    )
 
 
 def state(conn: Connection) -> tuple[list[Any], list[Any]]:
-    return (sorted(tuple(r) for r in conn.execute(select(Contact.__table__))),
-            sorted(tuple(r) for r in conn.execute(select(ContactAssignment.__table__))))
+    return (
+        sorted(tuple(r) for r in conn.execute(select(Contact.__table__))),
+        sorted(tuple(r) for r in conn.execute(select(ContactAssignment.__table__))),
+    )
 
 
 @pytest.mark.parametrize("write", ["assign", "unassign", "edit", "assign-their-account"])

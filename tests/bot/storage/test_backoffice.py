@@ -61,10 +61,16 @@ def test_unlock_clears_the_lockout_and_is_audited_with_the_operator(app: App) ->
         assert unlock(conn, "700000002", "lan", now) is True
     with app.db.engine.begin() as conn:
         assert unlock(conn, "700000002", "lan", now) is False  # no longer locked
-        row = conn.execute(select(CustomerAccount.failed_attempts, CustomerAccount.locked_until)
-                           .where(CustomerAccount.number == "700000002")).one()
-        entries = conn.execute(select(AuditEntry.channel, AuditEntry.address, AuditEntry.action)
-                               .where(AuditEntry.action == "customer.unlock")).all()
+        row = conn.execute(
+            select(CustomerAccount.failed_attempts, CustomerAccount.locked_until).where(
+                CustomerAccount.number == "700000002"
+            )
+        ).one()
+        entries = conn.execute(
+            select(AuditEntry.channel, AuditEntry.address, AuditEntry.action).where(
+                AuditEntry.action == "customer.unlock"
+            )
+        ).all()
     assert tuple(row) == (0, None)
     assert [tuple(e) for e in entries] == [("operator", "lan", "customer.unlock")] * 2
     assert "Verified" in chat.run("1", "700000002", "731562")  # the right code works again at once
@@ -94,7 +100,6 @@ def test_opt_outs_and_the_outbox_are_listed_masked(app: App) -> None:
         optouts.opt_out(conn, "sms", "+16265550190", "STOP", app.conversation.clock())
         stopped, queued = opt_outs(conn), outbox(conn)
         assert outbox(conn, "failed") == []
-    assert stopped == [{"channel": "sms", "address": "********0190", "keyword": "STOP",
-                        "at": stopped[0]["at"]}]
+    assert stopped == [{"channel": "sms", "address": "********0190", "keyword": "STOP", "at": stopped[0]["at"]}]
     assert len(queued) == 1 and queued[0]["address"] == "********0190" and queued[0]["status"] == "pending"
     assert queued[0]["kind"] == OPT_IN_NOTICE and queued[0]["next_attempt"] is not None

@@ -60,15 +60,20 @@ def test_a_new_database_and_its_wal_and_shm_files_are_readable_by_the_owner_only
     db = Database(engine)
     try:
         with db.transaction() as conn:  # a write, so that SQLite has -wal and -shm open beside it
-            conn.execute(text("INSERT INTO opt_outs (channel, address, keyword, opted_out_at) "
-                              "VALUES ('sms', '+16265550100', 'STOP', '2026-11-27 22:00:00')"))
+            conn.execute(
+                text(
+                    "INSERT INTO opt_outs (channel, address, keyword, opted_out_at) "
+                    "VALUES ('sms', '+16265550100', 'STOP', '2026-11-27 22:00:00')"
+                )
+            )
         assert modes(database) == {"db": 0o600, "-wal": 0o600, "-shm": 0o600}
     finally:
         db.close()
 
 
 def test_an_existing_database_readable_by_others_is_narrowed_with_one_log_line(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     database = tmp_path / "outagebot.db"
     crash_after_writing(database)
     assert modes(database) == {"db": 0o644, "-wal": 0o644, "-shm": 0o644}  # what SQLite does on its own
@@ -85,8 +90,10 @@ def test_an_existing_database_readable_by_others_is_narrowed_with_one_log_line(
     finally:
         engine.dispose()
     lines = [r.getMessage() for r in caplog.records if r.name == "bot.storage.files"]
-    assert lines == [f"database files in {tmp_path} were readable by others; narrowed to the owner only: "
-                     "outagebot.db (0644 -> 0600), outagebot.db-wal (0644 -> 0600), outagebot.db-shm (0644 -> 0600)"]
+    assert lines == [
+        f"database files in {tmp_path} were readable by others; narrowed to the owner only: "
+        "outagebot.db (0644 -> 0600), outagebot.db-wal (0644 -> 0600), outagebot.db-shm (0644 -> 0600)"
+    ]
 
 
 def test_a_crash_of_our_own_writer_leaves_wal_and_shm_files_readable_by_the_owner_only(tmp_path: Path) -> None:
@@ -97,7 +104,8 @@ def test_a_crash_of_our_own_writer_leaves_wal_and_shm_files_readable_by_the_owne
 
 
 def test_a_database_already_private_is_left_as_it_is_and_nothing_is_logged(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     database = tmp_path / "outagebot.db"
     secure_sqlite_file(database)
     database.chmod(0o400)  # an operator's choice narrower than ours stays

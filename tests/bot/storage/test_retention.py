@@ -77,8 +77,7 @@ def test_what_is_old_goes_and_what_is_recent_stays(app: App, clock: Clock) -> No
     assert purge_expired(app.db, now, REPLAY, SESSIONS) == Purged(0, 0)
 
 
-def test_a_session_touched_after_the_cutoff_stays_and_one_idle_exactly_that_long_goes(app: App,
-                                                                                     clock: Clock) -> None:
+def test_a_session_touched_after_the_cutoff_stays_and_one_idle_exactly_that_long_goes(app: App, clock: Clock) -> None:
     Chat(app, address="idle").say("")
     clock.advance(seconds=1)
     Chat(app, address="busy").say("")
@@ -91,8 +90,12 @@ def test_a_replay_within_the_retention_still_gets_the_same_reply(app: App, clock
     first = sms(app, "+16265550100", "SM1")
     clock.advance(hours=47)
     purge_expired(app.db, clock.now, REPLAY, SESSIONS)
-    assert app.conversation.answer(Inbound("sms", "+16265550100", "hello", external_id="SM1"),
-                                   lambda reply: ["a new turn"]).texts == first
+    assert (
+        app.conversation.answer(
+            Inbound("sms", "+16265550100", "hello", external_id="SM1"), lambda reply: ["a new turn"]
+        ).texts
+        == first
+    )
 
 
 def test_an_address_whose_session_was_purged_starts_a_new_conversation(app: App, clock: Clock) -> None:
