@@ -606,6 +606,19 @@ def serve(
             ),
         )
     _check_schema(settings)  # before any worker starts: the default SQLite file is migrated, others checked
+    say(
+        catalogs,
+        settings,
+        OPN(
+            "Listening on http://{host}:{port} with {n} worker; database {url}; health check /healthz",
+            "Listening on http://{host}:{port} with {n} workers; database {url}; health check /healthz",
+            workers,
+            host=Literal(host),
+            port=Literal(str(port)),
+            url=Literal(_url(settings)),
+        ),
+        to_stderr=True,
+    )
     with tempfile.TemporaryDirectory(prefix="outagebot-metrics-") as shared:
         if workers > 1:  # every worker writes its metrics here; /metrics adds them up (bot.metrics)
             os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", shared)

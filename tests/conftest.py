@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -217,3 +218,20 @@ def twilio_api() -> Iterator[str]:
     for generator in (layer, prism):
         with contextlib.suppress(StopIteration):
             next(generator)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """One line at the end: what this machine let the run cover, and what it skipped and why."""
+    from tests.peers import twilio
+
+    skipped = terminalreporter.stats.get("skipped", [])
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        longrepr = report.longrepr
+        reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr).removeprefix("Skipped: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    postgres = ("PostgreSQL " + ("(the given server)" if PG_URL else "(throwaway servers)")) if not PG_MISSING else None
+    prism = "the Twilio stand-in" if twilio.PRISM.exists() and twilio.SPEC.exists() else None
+    covered = ", ".join(part for part in ("SQLite", postgres, prism) if part)
+    missing = "; ".join(f"{n} skipped: {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    terminalreporter.write_line(f"outagebot: ran on {covered}; " + (missing or "nothing skipped"))

@@ -468,3 +468,24 @@ def test_many_bad_rows_show_fifty_and_write_every_one_to_a_report(tmp_path: Path
     assert len(listed) == 120 and listed[-1] == "line 121: contact_language must be vi or en: 'fr'"
     elsewhere = run(["import-accounts", str(bad), "--report", str(tmp_path / "all.txt")], tmp_path, **OTHER_DB)
     assert elsewhere.returncode == 1 and len((tmp_path / "all.txt").read_text(encoding="utf-8").splitlines()) == 120
+
+
+def test_serve_says_where_it_listens(tmp_path: Path) -> None:
+    from tests.peers.twilio import free_port, wait_for_port
+
+    port = free_port()
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("OUTAGEBOT_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env={**environ, **OTHER_DB},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_port(port, 60)
+    finally:
+        process.terminate()
+        _out, err = process.communicate(timeout=30)
+    assert f"Listening on http://127.0.0.1:{port} with 1 worker; database sqlite:///./outagebot.db" in err
