@@ -22,7 +22,7 @@ from sqlalchemy import Numeric, String
 from bot.i18n import OP
 from bot.storage.models import Base, Contact, CustomerAccount, ServiceAccount, table
 from dialogs.fields import PhoneProblem, alert_number, email_address
-from dialogs.text import Literal, Msg, fold_digits
+from dialogs.text import Listed, Literal, Msg, fold_digits
 
 DEFAULT_REGIONS = ("US", "CA")  # OUTAGEBOT_PHONE_REGIONS's default
 
@@ -313,7 +313,9 @@ def read_rows(
         header = [h.strip() for h in (reader.fieldnames or [])]
         missing = [c for c in COLUMNS if c not in header]
         if missing:
-            return [], [BadRow(1, (OP("missing columns: {columns}", columns=[Literal(m) for m in missing]),))]
+            return [], [
+                BadRow(1, (OP("missing columns: {columns}", columns=Listed(tuple(Literal(m) for m in missing))),))
+            ]
         reader.fieldnames = header
         phone_cache: dict[str, str | PhoneProblem] = {}
         seen = _Consistency()

@@ -417,9 +417,15 @@ def _report_bad_rows(
     catalogs: Catalogs, settings: Settings, file: Path, report: ImportReport, report_file: Path | None
 ) -> None:
     """The first bad rows on the terminal; when there are more, every one of them in a report file."""
-    lines = [
+    language = settings.operator_language
+    lines = [  # the reasons of a row apart by semicolons: each may hold commas of its own
         catalogs.render(
-            OP("line {line}: {problems}", line=bad.line, problems=list(bad.problems)), settings.operator_language
+            OP(
+                "line {line}: {problems}",
+                line=bad.line,
+                problems=Literal("; ".join(catalogs.render(p, language) for p in bad.problems)),
+            ),
+            language,
         )
         for bad in report.bad
     ]

@@ -28,7 +28,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from dialogs.engine import LOCALES
-from dialogs.text import Literal, Msg, Regions, fold
+from dialogs.text import Listed, Literal, Msg, Regions, fold
 
 
 def _locale_dir() -> Traversable:
@@ -120,6 +120,9 @@ class _Params(dict[str, str]):
             babel_locale = _babel_locale(self._locale)
             names = Locale.parse(babel_locale).territories
             return format_list([names.get(code, code) for code in value.codes], locale=babel_locale)
+        if isinstance(value, Listed):
+            rendered = [self._catalogs.render(v, self._locale) for v in value.items]
+            return format_list(rendered, locale=_babel_locale(self._locale)) if rendered else ""
         if isinstance(value, list | tuple):
             return ", ".join(self._catalogs.render(v, self._locale) for v in value)
         return str(value)

@@ -74,6 +74,13 @@ class Regions:
     codes: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """Several items shown as one list in the reader's language: "a, b, and c", "a, b và c"."""
+
+    items: tuple[Msg | Literal, ...]
+
+
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 # the signs of a list or a range as other keyboards type them: commas, semicolons, dashes and minus signs
 _LIST_SIGNS = {**dict.fromkeys("，、،﹐﹑", ","), **dict.fromkeys("；؛﹔", ";"), **dict.fromkeys("‐‑‒–—―−－﹘﹣", "-")}

@@ -299,3 +299,11 @@ def test_the_catalogs_compile_and_their_headers_are_filled_in(tmp_path: Path) ->
         for placeholder in ("FIRST AUTHOR", "EMAIL@ADDRESS", "ORGANIZATION", "YEAR-MO-DA", "FULL NAME", "PROJECT"):
             assert placeholder not in header, (locale, placeholder)
         assert f'"Language: {locale}\\n"' in header
+
+
+@pytest.mark.parametrize(("locale", "shown"), [("en", "missing columns: a, b, and c"), ("vi", "thiếu cột: a, b và c")])
+def test_a_list_in_operator_text_reads_as_a_list_in_the_language(locale: str, shown: str) -> None:
+    from dialogs.text import Listed
+
+    columns = Listed((Literal("a"), Literal("b"), Literal("c")))
+    assert CATALOGS.render(Msg.of("missing columns: {columns}", columns=columns), locale) == shown
