@@ -40,7 +40,8 @@ from bot.storage.accounts import revoke_sessions
 from bot.storage.backoffice import audit_entries, customer_overview, opt_outs, outbox, unlock
 from bot.storage.db import BATCH_WAITS, Database, alembic_config, is_empty, make_engine, migrate, schema
 from bot.storage.models import CustomerAccount
-from dialogs.text import Literal, Msg, fold
+from bot.storage.outbound import STATUSES
+from dialogs.text import Listed, Literal, Msg, fold
 
 EXIT_BAD_DATA, EXIT_USAGE, EXIT_PARTIAL, EXIT_CONFIG, EXIT_DATABASE, EXIT_UNREACHABLE = 1, 2, 3, 4, 5, 6
 DEMO_ACCOUNTS = frozenset({"700000001", "700000002"})
@@ -774,7 +775,10 @@ def _table(catalogs: Catalogs, settings: Settings, columns: list[Msg], rows: lis
     for row in rows:
         table.add_row(*row)
     # a terminal's own width; piped into a file or another program, wide enough not to cut anything
-    Console(highlight=False, width=None if sys.stdout.isatty() else 1000).print(table)
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 1000)
+    with console.capture() as captured:
+        console.print(table)
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()))  # no padding after the last column
 
 
 @customer_cli.command("show", epilog=reads("timezone"))
@@ -942,13 +946,21 @@ def optouts_command(as_json: Annotated[bool, typer.Option("--json", help="a JSON
 @cli.command("outbox", epilog=reads("timezone"))
 def outbox_command(
     status: Annotated[
-        str | None, typer.Option("--status", help="only this status (pending, failed, expired, ...)")
+        str | None,
+        typer.Option("--status", metavar="[" + "|".join(STATUSES) + "]", help="only messages with this status"),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=100_000, help="at most this many, newest first")] = 200,
     as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False,
 ) -> None:
     """Messages waiting to be sent or already sent, newest first (addresses masked)."""
     settings, catalogs = _settings(), Catalogs()
+    if status is not None and status not in STATUSES:
+        raise typer.BadParameter(
+            catalogs.render(
+                OP("--status must be one of {statuses}", statuses=Listed(tuple(Literal(s) for s in STATUSES), "or")),
+                settings.operator_language,
+            )
+        )
     db = _database(settings)
     try:
         found = db.read(lambda conn: outbox(conn, status, limit, ZoneInfo(settings.timezone)))

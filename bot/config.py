@@ -157,23 +157,25 @@ class Settings(BaseSettings):
         """The pepper, and the file it was just created in (if it was).
 
         ``OUTAGEBOT_PEPPER``, else ``OUTAGEBOT_PEPPER_FILE``. With ``generate`` and the default SQLite
-        database only, a random pepper is made once in a file beside the database (mode 0600) and
-        reused after. Anything else without a pepper is a :class:`ConfigError`.
+        database only, a random pepper is made once in a file beside the database (mode 0600); every
+        command on that demo database then reads it from there (its hashes were made with it). Anything
+        else without a pepper is a :class:`ConfigError`.
         """
         if self.pepper is not None and self.pepper.get_secret_value():
             return self.pepper.get_secret_value().encode("utf-8"), None
         path = self.pepper_file
         created = None
-        if path is None and generate and self.is_default_database:
+        if path is None and self.is_default_database:
             database = self.database_file()
             assert database is not None
-            path = database.with_name(database.name + ".pepper")
-            if not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            beside = database.with_name(database.name + ".pepper")
+            path = beside if generate or beside.exists() else None
+            if generate and not beside.exists():
+                beside.parent.mkdir(parents=True, exist_ok=True)
+                fd = os.open(beside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
                 with os.fdopen(fd, "w", encoding="ascii") as fh:
                     fh.write(secrets.token_urlsafe(32) + "\n")
-                created = path
+                created = beside
         if path is None:
             raise ConfigError(
                 "OUTAGEBOT_PEPPER (or OUTAGEBOT_PEPPER_FILE) is not set: it keeps access codes "

@@ -122,7 +122,7 @@ class _Params(dict[str, str]):
             return format_list([names.get(code, code) for code in value.codes], locale=babel_locale)
         if isinstance(value, Listed):
             rendered = [self._catalogs.render(v, self._locale) for v in value.items]
-            return format_list(rendered, locale=_babel_locale(self._locale)) if rendered else ""
+            return format_list(rendered, style=value.style, locale=_babel_locale(self._locale)) if rendered else ""
         if isinstance(value, list | tuple):
             return ", ".join(self._catalogs.render(v, self._locale) for v in value)
         return str(value)

@@ -7,6 +7,7 @@ session's language. Parameters may themselves be :class:`Msg` (rendered in the s
 
 from __future__ import annotations
 
+import typing
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -79,6 +80,7 @@ class Listed:
     """Several items shown as one list in the reader's language: "a, b, and c", "a, b và c"."""
 
     items: tuple[Msg | Literal, ...]
+    style: typing.Literal["standard", "or"] = "standard"  # babel's list styles: "a, b, and c" or "a, b, or c"
 
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

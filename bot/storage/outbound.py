@@ -11,6 +11,21 @@ from bot.storage.models import OutboundMessage, table
 from bot.storage.prepared import Prepared
 
 OPT_IN_NOTICE = "optin_notice"
+# Every status an outbox message can have (bot.outbox moves them; status callbacks move sent ones on).
+STATUSES = (
+    "pending",
+    "sending",
+    "accepted",
+    "queued",
+    "sending_provider",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "read",
+    "expired",
+    "opted_out",
+)
 
 _m = table(OutboundMessage)
 _NEW = Prepared(

@@ -489,3 +489,19 @@ def test_serve_says_where_it_listens(tmp_path: Path) -> None:
         process.terminate()
         _out, err = process.communicate(timeout=30)
     assert f"Listening on http://127.0.0.1:{port} with 1 worker; database sqlite:///./outagebot.db" in err
+
+
+def test_on_the_demo_database_every_command_reads_the_pepper_chat_made(tmp_path: Path) -> None:
+    assert run(["chat", "--lang", "en"], tmp_path, "2\n5\n").returncode == 0  # makes outagebot.db.pepper
+    imported = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    verified = run(["chat", "--lang", "en", "--address", "again"], tmp_path, "2\n1\n700000002\n731562\n")
+    assert "Verified. Customer: Sunrise Bakery Inc." in verified.stdout  # the same pepper hashed the codes
+
+
+def test_operator_lists_refuse_an_unknown_status_and_carry_no_padding(tmp_path: Path) -> None:
+    run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n000000\n")
+    bogus = run(["outbox", "--status", "bogus"], tmp_path)
+    assert bogus.returncode == 2 and "--status must be one of" in bogus.stderr
+    audit = run(["audit"], tmp_path).stdout.splitlines()
+    assert len(audit) >= 2 and all(line == line.rstrip() for line in audit)

@@ -74,6 +74,7 @@ def test_messages_are_counted_by_outcome_with_their_time_and_what_they_did(clien
     assert delta("outagebot_turn_seconds_count", channel="sms") == 10
     assert delta("outagebot_verifications_total", result="failure") == 1
     assert delta("outagebot_verifications_total", result="success") == 1
+    assert not [name for name, _labels in after if name.endswith("_created")]  # no start-time series
 
 
 def test_a_lockout_and_refused_webhooks_are_counted(client: TestClient) -> None:
