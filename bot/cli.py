@@ -13,10 +13,11 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import metadata, resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, NoReturn, TypeVar
 from zoneinfo import ZoneInfo
 
 import typer
@@ -25,7 +26,7 @@ from pydantic import SecretStr, ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy import Engine, make_url, select
+from sqlalchemy import Connection, Engine, make_url, select
 from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModuleError, OperationalError
 
 from bot.app import App, build
@@ -223,6 +224,23 @@ def _database(settings: Settings) -> Database:
         engine.dispose()
         raise
     return Database(engine, BATCH_WAITS)
+
+
+T = TypeVar("T")
+
+
+def _once(settings: Settings, work: Callable[[Connection], T], *, write: bool = False) -> T:
+    """``work`` on the database in one read (or, with ``write``, one transaction), then closed."""
+    db = _database(settings)
+    try:
+        return db.run(work) if write else db.read(work)
+    finally:
+        db.close()
+
+
+def _no_such_customer(catalogs: Catalogs, settings: Settings, number: str) -> NoReturn:
+    say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(number))), error=True)
+    raise typer.Exit(EXIT_BAD_DATA)
 
 
 def _seed(app: App) -> ImportReport:
@@ -653,11 +671,7 @@ def seed_demo() -> None:
                 settings.operator_language,
             ),
         )
-    db = _database(settings)
-    try:
-        numbers = db.read(lambda conn: {r[0] for r in conn.execute(select(CustomerAccount.number))})
-    finally:
-        db.close()
+    numbers = _once(settings, lambda conn: {r[0] for r in conn.execute(select(CustomerAccount.number))})
     if numbers - DEMO_ACCOUNTS:
         _config_error(
             settings,
@@ -788,15 +802,10 @@ def customer_show(
 ) -> None:
     """A customer account: service accounts, contacts (numbers masked), lockout, sessions, last activity."""
     settings, catalogs = _settings(), Catalogs()
-    db = _database(settings)
-    try:
-        zone = ZoneInfo(settings.timezone)
-        found = db.read(lambda conn: customer_overview(conn, customer_account, datetime.now(UTC), zone))
-    finally:
-        db.close()
+    zone = ZoneInfo(settings.timezone)
+    found = _once(settings, lambda conn: customer_overview(conn, customer_account, datetime.now(UTC), zone))
     if found is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))), error=True)
-        raise typer.Exit(EXIT_BAD_DATA)
+        _no_such_customer(catalogs, settings, customer_account)
     if as_json:
         _print_json(found)
         return
@@ -851,15 +860,10 @@ def customer_unlock(
 ) -> None:
     """Clear a customer account's lockout after too many wrong access codes (audited)."""
     settings, catalogs = _settings(), Catalogs()
-    db = _database(settings)
     who = operator or getpass.getuser()
-    try:
-        was = db.run(lambda conn: unlock(conn, customer_account, who, datetime.now(UTC)))
-    finally:
-        db.close()
+    was = _once(settings, lambda conn: unlock(conn, customer_account, who, datetime.now(UTC)), write=True)
     if was is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))), error=True)
-        raise typer.Exit(EXIT_BAD_DATA)
+        _no_such_customer(catalogs, settings, customer_account)
     say(
         catalogs,
         settings,
@@ -895,14 +899,9 @@ def audit_command(
     """The audit log: who changed what, newest first (numbers masked)."""
     settings, catalogs = _settings(), Catalogs()
     start = _since(since)
-    db = _database(settings)
-    try:
-        entries = db.read(lambda conn: audit_entries(conn, customer, start, limit, ZoneInfo(settings.timezone)))
-    finally:
-        db.close()
+    entries = _once(settings, lambda conn: audit_entries(conn, customer, start, limit, ZoneInfo(settings.timezone)))
     if entries is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer or ""))), error=True)
-        raise typer.Exit(EXIT_BAD_DATA)
+        _no_such_customer(catalogs, settings, customer or "")
     if as_json:
         _print_json(entries)
         return
@@ -927,11 +926,7 @@ def audit_command(
 def optouts_command(as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False) -> None:
     """Every address that asked for no more messages (STOP, NGỪNG, ...), newest first (masked)."""
     settings, catalogs = _settings(), Catalogs()
-    db = _database(settings)
-    try:
-        found = db.read(lambda conn: opt_outs(conn, ZoneInfo(settings.timezone)))
-    finally:
-        db.close()
+    found = _once(settings, lambda conn: opt_outs(conn, ZoneInfo(settings.timezone)))
     if as_json:
         _print_json(found)
         return
@@ -961,11 +956,7 @@ def outbox_command(
                 settings.operator_language,
             )
         )
-    db = _database(settings)
-    try:
-        found = db.read(lambda conn: outbox(conn, status, limit, ZoneInfo(settings.timezone)))
-    finally:
-        db.close()
+    found = _once(settings, lambda conn: outbox(conn, status, limit, ZoneInfo(settings.timezone)))
     if as_json:
         _print_json(found)
         return
@@ -1000,15 +991,12 @@ def sessions_revoke(
     """End every chat session signed in to a customer account, at its next message (audited)."""
     settings = _settings()
     catalogs = Catalogs()
-    db = _database(settings)
     who = operator or getpass.getuser()
-    try:
-        done = db.run(lambda conn: revoke_sessions(conn, customer_account, "operator", who, datetime.now(UTC)))
-    finally:
-        db.close()
+    done = _once(
+        settings, lambda conn: revoke_sessions(conn, customer_account, "operator", who, datetime.now(UTC)), write=True
+    )
     if done is None:
-        say(catalogs, settings, OP("No customer account {number}.", number=Literal(mask(customer_account))), error=True)
-        raise typer.Exit(EXIT_BAD_DATA)
+        _no_such_customer(catalogs, settings, customer_account)
     say(
         catalogs,
         settings,
