@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -15,28 +14,14 @@ from sqlalchemy import create_engine, select
 from twilio.request_validator import RequestValidator
 
 from bot.storage.models import OutboundMessage
-from tests.conftest import DEMO
 from tests.peers.twilio import free_port, wait_for_port
-
-PUBLIC = "https://sms.utility.example"
-TOKEN = "e2e-auth-token"
+from tests.serving import PUBLIC, TOKEN, environment, import_demo
 
 
 @pytest.fixture
 def server(tmp_path: Path, twilio_api: str, database_url: str) -> Iterator[tuple[str, str]]:
-    env = {
-        **os.environ,
-        "OUTAGEBOT_DATABASE_URL": database_url,
-        "OUTAGEBOT_SCRYPT_N": "1024",
-        "OUTAGEBOT_PEPPER": "e2e",
-        "OUTAGEBOT_PUBLIC_URL": PUBLIC,
-        "OUTAGEBOT_TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-        "OUTAGEBOT_TWILIO_AUTH_TOKEN": TOKEN,
-        "OUTAGEBOT_TWILIO_FROM": "+16265550000",
-        "OUTAGEBOT_TWILIO_API_URL": twilio_api,
-    }
-    for command in (["db", "upgrade"], ["import-accounts", str(DEMO)]):
-        subprocess.run([sys.executable, "-m", "bot", *command], env=env, check=True, capture_output=True)
+    env = environment(database_url, twilio_api)
+    import_demo(env)
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve", "--port", str(port)],
