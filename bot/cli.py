@@ -71,6 +71,7 @@ SETTINGS_FOR_TURNS = (
     "scrypt_n",
     "timezone",
     "support_phone",
+    "utility_name",
     "default_region",
     "phone_regions",
     "session_idle_minutes",

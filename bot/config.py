@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     timezone: str = "America/Los_Angeles"
     operator_language: Literal["en", "vi"] = Field(default="en", description="language of the CLI's reports")
     support_phone: str = "1-800-990-7788"
+    utility_name: str = Field(
+        default="SCE",
+        min_length=2,
+        max_length=24,
+        description="the utility's name as customers know it: the first message, HELP and opt-in notices carry it",
+    )
     default_region: str = "US"
     session_idle_minutes: int = Field(default=15, ge=1, le=24 * 60)
     session_max_hours: int = Field(default=12, ge=1, le=7 * 24)
@@ -193,6 +199,7 @@ class Settings(BaseSettings):
         """The part of the settings the dialogs need."""
         return DialogSettings(
             support_phone=self.support_phone,
+            utility_name=self.utility_name,
             region=self.default_region,
             phone_regions=self.regions,
             max_contacts=self.max_contacts_per_customer,

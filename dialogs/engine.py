@@ -82,6 +82,7 @@ class DialogSettings:
     """Policy the dialogs need, handed in by the application."""
 
     support_phone: str = "1-800-990-7788"
+    utility_name: str = "SCE"  # named in the first message, HELP and opt-in notices (carriers require it)
     region: str = "US"
     phone_regions: tuple[str, ...] = ("US", "CA")  # ISO 3166 regions where contacts' numbers may be
     max_contacts: int = 25
