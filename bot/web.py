@@ -350,7 +350,8 @@ def _inbound(
             "sms", time.perf_counter() - started, failed=answer.failed, replayed=answer.replayed, actions=answer.actions
         )
         background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
-        return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
+        state = answer.reply.state if answer.reply is not None else "(replay)"
+        return Response(sms.twiml(answer.texts, state), media_type="application/xml", background=background)
 
     return inbound
 

@@ -314,6 +314,13 @@ MUTANTS = (
         (f"{WEB}::test_a_status_callback_saying_21610_records_the_opt_out",),
     ),
     Mutant(
+        "sms-body-limit",
+        "bot/channels/sms.py",
+        "    if _units(text) > MAX_BODY:",
+        "    if False:",
+        ("tests/bot/channels/test_sms.py::test_a_body_over_the_limit_is_cut_at_a_line_end_and_logged_with_its_state",),
+    ),
+    Mutant(
         "pepper-required",
         "bot/config.py",
         "        if path is None:\n            raise ConfigError(",

@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -73,6 +74,17 @@ class Phone:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/xml")
         return str(response.text)
+
+    def sms(self, body: str) -> str | None:
+        """Send ``body``; returns the one SMS the bot answers with, or None when it answers nothing."""
+        return sms_body(self.say(body))
+
+
+def sms_body(twiml: str) -> str | None:
+    """The text of the one ``<Message>`` in a TwiML reply (None: no message); a turn never sends two."""
+    messages = ElementTree.fromstring(twiml).findall("Message")
+    assert len(messages) <= 1, twiml
+    return messages[0].text if messages else None
 
 
 def rows(app: App, model: type, *where: Any) -> list[Any]:
@@ -168,6 +180,24 @@ def test_help_answers_with_the_program_support_and_how_to_stop(client: TestClien
     reply = phone.say("HELP")
     assert "Rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop. Msg &amp; data rates may apply." in reply
     assert "Gõ NGỪNG để ngừng nhận tin. Có thể tính phí tin nhắn và dữ liệu." in phone.say("giúp")
+
+
+# --- the conversation as people type it on SMS ------------------------------------------------------
+
+MENU_EN = (
+    "Main menu. Please choose:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs\n"
+    "5 Customer Support"
+)
+
+
+def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: TestClient) -> None:
+    phone = Phone(client)
+    phone.say("hi")
+    phone.say("2")
+    assert phone.sms("3") == (
+        "During rotating outages in extreme heat, Cooling Centers are open. Call 1-800-990-7788 to find the "
+        "nearest one.\n" + MENU_EN
+    )
 
 
 def test_yes_is_an_answer_when_nothing_was_opted_out(client: TestClient, sms_app: App) -> None:
