@@ -28,12 +28,13 @@ from sqlalchemy.exc import DBAPIError
 
 from bot.channels.base import Inbound, KeywordKind
 from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
-from bot.storage import optouts
+from bot.storage import optouts, replays
 from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy, NeedsTransaction
 from bot.storage.aio import Runner
 from bot.storage.db import CommitFailed, Database
-from bot.storage.sessions import LostUpdate, load_for_update, save
-from dialogs.engine import Engine, Reply, Session
+from bot.storage.optouts import OptedOut
+from bot.storage.sessions import LostUpdate, StoredSession, load_for_update, save
+from dialogs.engine import Engine, Reply
 from dialogs.text import N_, Msg
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,11 @@ Render = Callable[[Reply], list[str]]
 _HELP = N_("Rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
 _OPTED_OUT = N_("You will get no more messages from rotating outage alerts. Help: {support}")
 _OPTED_IN = N_("You will get rotating outage alert messages again. Reply STOP to stop.")
+_STILL_OPTED_OUT = N_(
+    "{utility}: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: {support}"
+)
 _SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
+REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
 _MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
 
 
@@ -186,6 +191,14 @@ class Conversation:
         state.locale = stored.session.locale
         if stored.replayed is not None:
             return Answer(stored.replayed, None, replayed=True)
+        if stored.id is None:  # a new conversation: no session row told whether the address opted out
+            held = optouts.held(conn, inbound.channel, inbound.address)
+            stored.opted_out = held.by if held is not None else None
+        keyword = inbound.keyword
+        if stored.opted_out is not None and (keyword is None or keyword.kind is KeywordKind.HELP):
+            if state.optimistic:
+                raise NeedsTransaction
+            return self._while_opted_out(conn, inbound, stored, render, now)
         repo = AccountsRepo(
             conn,
             channel=inbound.channel,
@@ -198,29 +211,41 @@ class Conversation:
             limits=self.limits,
             read_only=state.optimistic,
         )
-        reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
+        reply = self._keyword(conn, inbound, stored, repo, now) if keyword else None
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
-            text = "" if inbound.keyword and not inbound.keyword.passes_through else inbound.text
-            was = stored.session.customer_id
-            reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
-            if stored.session.customer_id is not None and stored.session.customer_id != was:
-                stored.customer_version = repo.verified_version
+            reply = self._step(stored, "" if keyword and not keyword.passes_through else inbound.text, repo, now)
         texts = render(reply)
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(texts, reply, enqueued=repo.enqueued, actions=tuple(repo.actions))
 
+    def _step(self, stored: StoredSession, text: str, repo: AccountsRepo, now: datetime) -> Reply:
+        """The dialog engine's turn on ``text``; a customer verified in it is kept with its credential version."""
+        was = stored.session.customer_id
+        reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
+        if stored.session.customer_id is not None and stored.session.customer_id != was:
+            stored.customer_version = repo.verified_version
+        return reply
+
     def _keyword(
-        self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo, now: datetime
+        self,
+        conn: Connection,
+        inbound: Inbound,
+        stored: StoredSession,
+        repo: AccountsRepo,
+        now: datetime,
     ) -> Reply | None:
         """Act on a subscription keyword; None hands the message to the dialog instead."""
         keyword = inbound.keyword
         assert keyword is not None
+        session = stored.session
         locale = keyword.locale or session.locale
         session.last_seen_at = now
         messages: tuple[Msg, ...] = ()
         if keyword.kind is KeywordKind.OPT_OUT:
-            optouts.opt_out(conn, inbound.channel, inbound.address, keyword.word, now)
+            optouts.opt_out(
+                conn, inbound.channel, inbound.address, keyword.word, now, provider_blocks=keyword.provider_confirms
+            )
             repo.audit("subscription.opt_out", session.customer_id, keyword=keyword.word)
             if not keyword.provider_confirms:
                 messages = (Msg.of(_OPTED_OUT, support=self.engine.settings.support_phone),)
@@ -233,6 +258,42 @@ class Conversation:
         else:
             messages = (Msg.of(_HELP, support=self.engine.settings.support_phone),)
         return Reply(messages, (), False, locale, session.state)
+
+    def _while_opted_out(
+        self, conn: Connection, inbound: Inbound, stored: StoredSession, render: Render, now: datetime
+    ) -> Answer:
+        """A message (or HELP) from an opted-out address: the dialog does not run, the session is not written.
+
+        Where the provider blocks the address nothing is answered, since nothing would arrive. Where
+        only we keep the opt-out (our own words), the first message since the opt-out is answered with
+        how to opt in again, once (``opt_outs.reminded_at``), and so is HELP, always (carriers require
+        HELP to work); everything else gets nothing. The reply, even none, is remembered under the
+        message id like any other.
+        """
+        held = optouts.held(conn, inbound.channel, inbound.address, lock=True)
+        if held is None:  # opted in meanwhile by a turn without a session row to serialize on
+            raise LostUpdate("the opt-out was cleared meanwhile")
+        if stored.id is None and inbound.external_id:  # no session row carried the replay check
+            again = replays.replayed(conn, inbound.channel, inbound.external_id)
+            if again is not None:
+                return Answer(again, None, replayed=True)
+        session, keyword = stored.session, inbound.keyword
+        messages: tuple[Msg, ...] = ()
+        locale = REMINDER_LOCALE if keyword is None else keyword.locale or session.locale  # HELP: its own
+        if held.by is OptedOut.US and (keyword is not None or held.reminded_at is None):
+            if held.reminded_at is None:
+                optouts.remind(conn, inbound.channel, inbound.address, now)
+            messages = (self._notice(_STILL_OPTED_OUT),)
+        reply = Reply(messages, (), False, locale, session.state)
+        texts = render(reply)
+        if inbound.external_id:
+            replays.remember(conn, inbound.channel, inbound.external_id, texts, now)
+        return Answer(texts, reply)
+
+    def _notice(self, msgid: str) -> Msg:
+        """A message naming the utility, with the support number filled in."""
+        settings = self.engine.settings
+        return Msg.of(msgid, utility=settings.utility_name, support=settings.support_phone)
 
 
 # PostgreSQL's SQLSTATEs for a lost race that running again resolves: serialization failure, deadlock.

@@ -173,7 +173,7 @@ def flush(
                     status, next_at = "expired", now
         with db.transaction() as conn:
             if status == "opted_out" and not opted_out:
-                optouts.opt_out(conn, message.channel, message.address, "provider:21610", now)
+                optouts.opt_out(conn, message.channel, message.address, "provider:21610", now, provider_blocks=True)
             _DONE.execute(
                 conn,
                 {
@@ -198,7 +198,7 @@ def apply_status(conn: Connection, provider_id: str, status: str, error_code: in
         _SET_STATUS.execute(conn, {"b_id": row[0], "b_status": status, "b_error": error_code, "b_at": now})
         if error_code == 21610:
             address = conn.execute(select(_m.c.channel, _m.c.address).where(_m.c.id == row[0])).one()
-            optouts.opt_out(conn, address[0], address[1], "provider:21610", now)
+            optouts.opt_out(conn, address[0], address[1], "provider:21610", now, provider_blocks=True)
     return True
 
 

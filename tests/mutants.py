@@ -314,6 +314,37 @@ MUTANTS = (
         (f"{WEB}::test_a_status_callback_saying_21610_records_the_opt_out",),
     ),
     Mutant(
+        "opted-out-answers-nothing",
+        "bot/conversation.py",
+        "        if stored.opted_out is not None and (keyword is None or keyword.kind is KeywordKind.HELP):",
+        "        if False:",
+        (
+            f"{WEB}::test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau",
+            f"{WEB}::test_after_twilios_own_opt_out_word_nothing_is_answered_not_even_help",
+        ),
+    ),
+    Mutant(
+        "opt-in-reminder-once",
+        "bot/conversation.py",
+        "(keyword is not None or held.reminded_at is None)",
+        "(keyword is not None or True)",
+        (f"{WEB}::test_the_one_reminder_holds_across_a_restart_and_a_new_opt_out_brings_a_new_one",),
+    ),
+    Mutant(
+        "opted-out-replay-without-session",
+        "bot/conversation.py",
+        "        if stored.id is None and inbound.external_id:  # no session row carried the replay check",
+        "        if False:",
+        (f"{WEB}::test_an_opted_out_number_without_a_conversation_gets_no_session_and_the_same_answer_on_replays",),
+    ),
+    Mutant(
+        "provider-blocks-after-our-word",
+        "bot/storage/optouts.py",
+        "    if provider_blocks:\n        _PROVIDER_BLOCKS.execute(conn, params)",
+        "    if False:\n        _PROVIDER_BLOCKS.execute(conn, params)",
+        (f"{WEB}::test_twilios_stop_after_our_word_leaves_the_number_to_twilio",),
+    ),
+    Mutant(
         "sms-body-limit",
         "bot/channels/sms.py",
         "    if _units(text) > MAX_BODY:",

@@ -80,7 +80,7 @@ def test_declining_the_read_back_writes_no_notice(app: App) -> None:
 def test_an_opted_out_number_is_not_sent_to(app: App, clock: Clock) -> None:
     add_contact(app, "(626) 555-0190")
     with app.db.transaction() as conn:
-        optouts.opt_out(conn, "sms", "+16265550190", "STOP", clock())
+        optouts.opt_out(conn, "sms", "+16265550190", "STOP", clock(), provider_blocks=True)
     flush(app, clock)
     assert [m.status for m in messages(app)] == ["opted_out"]
 

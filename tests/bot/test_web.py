@@ -14,12 +14,14 @@ from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from bot.app import App, build
+from bot.channels.segments import count_segments
 from bot.importer import import_file
-from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage
+from bot.storage import optouts
+from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage, ProcessedMessage
 from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.web import create_web
 from tests.conftest import DEMO, Clock, make_settings
-from tests.snapshots import every_row
+from tests.snapshots import Rows, every_row
 
 PUBLIC = "https://bot.example.test"
 TOKEN = "test-auth-token"
@@ -190,6 +192,17 @@ MENU_EN = (
 )
 
 
+REMINDER_VI = (
+    "SCE: quý khách đã yêu cầu ngừng nhận tin nên sẽ không nhận tin nhắn nào. Gõ BẮT ĐẦU để nhận lại. "
+    "Hỗ trợ: 1-800-990-7788"
+)
+REMINDER_EN = "SCE: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: 1-800-990-7788"
+
+
+def without(rows: Rows, *tables: str) -> Rows:
+    return {name: table for name, table in rows.items() if name not in tables}
+
+
 def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: TestClient) -> None:
     phone = Phone(client)
     phone.say("hi")
@@ -198,6 +211,115 @@ def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: 
         "During rotating outages in extreme heat, Cooling Centers are open. Call 1-800-990-7788 to find the "
         "nearest one.\n" + MENU_EN
     )
+
+
+@pytest.mark.parametrize("word", ["NGỪNG", "dừng", "Hủy đăng ký", "ngung nhan tin"])
+def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
+    client: TestClient, sms_app: App, clock: Clock, word: str
+) -> None:
+    """Twilio does not know our words, so we keep them: no dialog, no change, one reminder in Vietnamese."""
+    phone = Phone(client)
+    for text in ("hi", "2", "1"):  # English, at the Customer Account Number question
+        phone.say(text)
+    assert (phone.sms(word) or "").startswith("Quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
+    before = every_row(sms_app.db.engine)
+    clock.advance(minutes=1)
+    assert phone.sms("xin chào") == REMINDER_VI
+    assert count_segments(REMINDER_VI).count <= 2
+    for text in ("700000001", "MENU", "2", "Xin chào, tôi cần giúp đỡ", "0", "xin chào"):
+        assert phone.sms(text) is None, text
+    assert without(every_row(sms_app.db.engine), "processed_messages", "opt_outs") == without(
+        before, "processed_messages", "opt_outs"
+    )
+    [opt_out] = rows(sms_app, OptOut)
+    assert opt_out.provider_blocks is False and opt_out.reminded_at == clock()
+    assert (phone.sms("BẮT ĐẦU") or "").startswith("Quý khách sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
+    assert phone.sms("700000001") == "Please type the access code the utility assigned to you."
+
+
+def test_the_one_reminder_holds_across_a_restart_and_a_new_opt_out_brings_a_new_one(
+    client: TestClient, sms_app: App, database_url: str, clock: Clock
+) -> None:
+    phone = Phone(client)
+    phone.say("NGỪNG")
+    assert phone.sms("hi") == REMINDER_VI
+    restarted = build(make_settings(database_url, **TWILIO), clock=clock, migrate_db=False)
+    with TestClient(create_web(restarted), base_url="http://127.0.0.1:8080") as other:
+        assert Phone(other).sms("hi") is None
+    restarted.close()
+    phone.say("BẮT ĐẦU")
+    phone.say("NGỪNG")
+    assert phone.sms("hi") == REMINDER_VI
+    assert phone.sms("hi") is None
+
+
+def test_help_while_opted_out_by_our_word_says_how_to_opt_in_again(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("hi")
+    phone.say("2")  # English
+    phone.say("NGỪNG")
+    sessions = rows(sms_app, ChatSession)
+    assert phone.sms("GIÚP") == REMINDER_VI
+    assert phone.sms("HELP") == REMINDER_EN  # in the conversation's language
+    assert count_segments(REMINDER_EN).encoding == "GSM-7"
+    assert phone.sms("xin chào") is None  # HELP has already said how to come back
+    assert rows(sms_app, ChatSession) == sessions
+
+
+@pytest.mark.parametrize("word", ["STOP", "unsubscribe", "Quit"])
+def test_after_twilios_own_opt_out_word_nothing_is_answered_not_even_help(
+    client: TestClient, sms_app: App, word: str
+) -> None:
+    """Twilio blocks everything we send after its words, so we answer nothing and change nothing."""
+    phone = Phone(client)
+    phone.say("hi")
+    phone.say("2")
+    assert phone.sms(word) is None
+    before = every_row(sms_app.db.engine)
+    for text in ("hi", "1", "HELP", "GIÚP", "MENU"):
+        assert phone.sms(text) is None, text
+    assert without(every_row(sms_app.db.engine), "processed_messages") == without(before, "processed_messages")
+    assert phone.sms("START") is None  # Twilio confirms its own word
+    assert phone.sms("MENU") == MENU_EN
+
+
+def test_twilios_stop_after_our_word_leaves_the_number_to_twilio(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("NGỪNG")
+    assert phone.sms("STOP") is None
+    [opt_out] = rows(sms_app, OptOut)
+    assert (opt_out.keyword, opt_out.provider_blocks) == ("NGUNG", True)  # the first word stands
+    assert phone.sms("hi") is None  # no reminder: Twilio would not deliver it
+
+
+def test_a_replay_while_opted_out_gets_the_same_answer(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("NGỪNG")
+    reminded = phone.text("hi", sid="SM" + "c" * 32)
+    silent = phone.text("hi", sid="SM" + "d" * 32)
+    assert sms_body(reminded.text) == REMINDER_VI and sms_body(silent.text) is None
+    assert phone.text("hi", sid="SM" + "c" * 32).text == reminded.text
+    assert phone.text("hi", sid="SM" + "d" * 32).text == silent.text
+
+
+@pytest.mark.parametrize(
+    ("keyword", "provider_blocks", "first"),
+    [
+        ("provider:21610", True, None),  # Twilio refused a notice to this number: it blocks it
+        ("NGUNG", False, REMINDER_VI),  # our word, and the conversation purged since
+    ],
+)
+def test_an_opted_out_number_without_a_conversation_gets_no_session_and_the_same_answer_on_replays(
+    client: TestClient, sms_app: App, clock: Clock, keyword: str, provider_blocks: bool, first: str | None
+) -> None:
+    with sms_app.db.transaction() as conn:
+        optouts.opt_out(conn, "sms", "+17145550123", keyword, clock(), provider_blocks=provider_blocks)
+    phone = Phone(client)
+    messages = [("hi", "SM" + "1" * 32), ("hello", "SM" + "2" * 32)] * 2  # each one twice: Twilio retried
+    answers = [sms_body(phone.text(body, sid=sid).text) for body, sid in messages]
+    assert answers == [first, None, first, None]
+    assert rows(sms_app, ChatSession) == []
+    assert len(rows(sms_app, ProcessedMessage)) == 2
 
 
 def test_yes_is_an_answer_when_nothing_was_opted_out(client: TestClient, sms_app: App) -> None:
