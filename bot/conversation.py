@@ -27,6 +27,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from bot.channels.base import Inbound, KeywordKind
+from bot.channels.segments import count_segments
 from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
 from bot.storage import optouts, replays
 from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy, NeedsTransaction
@@ -42,13 +43,18 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Render = Callable[[Reply], list[str]]
 
-_HELP = N_("Rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
-_OPTED_OUT = N_("You will get no more messages from rotating outage alerts. Help: {support}")
-_OPTED_IN = N_("You will get rotating outage alert messages again. Reply STOP to stop.")
+# SMS keywords' answers. Each names the utility: carriers require it, and customers trust it.
+_HELP = N_("{utility}: rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
+_HELP_MENU = N_("Reply MENU for the main menu.")
+_OPTED_OUT = N_(
+    "{utility}: you will get no more rotating outage alert messages. Reply BAT DAU to get them again. Help: {support}"
+)
+_OPTED_IN = N_("{utility}: you will get rotating outage alert messages again. Reply STOP to stop.")
 _STILL_OPTED_OUT = N_(
     "{utility}: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: {support}"
 )
 _SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
+HELP_SEGMENTS = 2  # HELP with the current question stays within this many SMS segments, or drops the question
 REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
 _MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
 
@@ -211,7 +217,7 @@ class Conversation:
             limits=self.limits,
             read_only=state.optimistic,
         )
-        reply = self._keyword(conn, inbound, stored, repo, now) if keyword else None
+        reply = self._keyword(conn, inbound, stored, repo, now, render) if keyword else None
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
             reply = self._step(stored, "" if keyword and not keyword.passes_through else inbound.text, repo, now)
@@ -234,12 +240,15 @@ class Conversation:
         stored: StoredSession,
         repo: AccountsRepo,
         now: datetime,
+        render: Render,
     ) -> Reply | None:
         """Act on a subscription keyword; None hands the message to the dialog instead."""
         keyword = inbound.keyword
         assert keyword is not None
         session = stored.session
         locale = keyword.locale or session.locale
+        if keyword.kind is KeywordKind.HELP:
+            return self._help(stored, repo, now, render, locale)
         session.last_seen_at = now
         messages: tuple[Msg, ...] = ()
         if keyword.kind is KeywordKind.OPT_OUT:
@@ -248,16 +257,29 @@ class Conversation:
             )
             repo.audit("subscription.opt_out", session.customer_id, keyword=keyword.word)
             if not keyword.provider_confirms:
-                messages = (Msg.of(_OPTED_OUT, support=self.engine.settings.support_phone),)
-        elif keyword.kind is KeywordKind.OPT_IN:
+                messages = (self._notice(_OPTED_OUT),)
+        else:
             if not optouts.opt_in(conn, inbound.channel, inbound.address):
                 return None
             repo.audit("subscription.opt_in", session.customer_id, keyword=keyword.word)
             if not keyword.provider_confirms:
-                messages = (Msg.of(_OPTED_IN),)
-        else:
-            messages = (Msg.of(_HELP, support=self.engine.settings.support_phone),)
+                messages = (self._notice(_OPTED_IN),)
         return Reply(messages, (), False, locale, session.state)
+
+    def _help(self, stored: StoredSession, repo: AccountsRepo, now: datetime, render: Render, locale: str) -> Reply:
+        """HELP: who sends these messages, the support number, how to stop, the rates; then how to go on.
+
+        How to go on is the turn an empty message would be (the current question shown again, or what
+        an idle or revoked session gets) when the whole reply, as the channel renders it, fits in
+        :data:`HELP_SEGMENTS` SMS segments beside the notice; otherwise how to reach the main menu. In
+        Vietnamese (UCS-2, 134 characters in two segments) that is nearly always the menu hint.
+        """
+        notice = self._notice(_HELP)
+        where = self._step(stored, "", repo, now)
+        reply = Reply((notice, *where.messages), where.choices, where.multi, locale, where.state)
+        if count_segments("\n".join(render(reply))).count <= HELP_SEGMENTS:
+            return reply
+        return Reply((notice, Msg.of(_HELP_MENU)), (), False, locale, where.state)
 
     def _while_opted_out(
         self, conn: Connection, inbound: Inbound, stored: StoredSession, render: Render, now: datetime
@@ -291,7 +313,7 @@ class Conversation:
         return Answer(texts, reply)
 
     def _notice(self, msgid: str) -> Msg:
-        """A message naming the utility, with the support number filled in."""
+        """A keyword's answer, with the utility's name and the support number filled in."""
         settings = self.engine.settings
         return Msg.of(msgid, utility=settings.utility_name, support=settings.support_phone)
 

@@ -345,6 +345,13 @@ MUTANTS = (
         (f"{WEB}::test_twilios_stop_after_our_word_leaves_the_number_to_twilio",),
     ),
     Mutant(
+        "help-question-within-segments",
+        "bot/conversation.py",
+        'if count_segments("\\n".join(render(reply))).count <= HELP_SEGMENTS:',
+        "if True:",
+        (f"{WEB}::test_help_names_the_utility_and_says_how_to_go_on_within_two_segments",),
+    ),
+    Mutant(
         "sms-body-limit",
         "bot/channels/sms.py",
         "    if _units(text) > MAX_BODY:",

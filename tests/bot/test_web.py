@@ -171,27 +171,22 @@ def test_vietnamese_stop_is_recorded_and_confirmed_once_in_vietnamese(client: Te
     phone = Phone(client)
     reply = phone.say("Ngừng")
     assert reply.count("<Message>") == 1
-    assert "Quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa." in reply
+    assert "SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa. Gõ BẮT ĐẦU để nhận lại." in reply
     assert len(rows(sms_app, OptOut)) == 1
-    assert "Quý khách sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
+    assert "SCE: quý khách sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
     assert rows(sms_app, OptOut) == []
-
-
-def test_help_answers_with_the_program_support_and_how_to_stop(client: TestClient) -> None:
-    phone = Phone(client)
-    reply = phone.say("HELP")
-    assert "Rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop. Msg &amp; data rates may apply." in reply
-    assert "Gõ NGỪNG để ngừng nhận tin. Có thể tính phí tin nhắn và dữ liệu." in phone.say("giúp")
 
 
 # --- the conversation as people type it on SMS ------------------------------------------------------
 
+HELP_EN = "SCE: rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop. Msg & data rates may apply."
+HELP_VI = (
+    "SCE: cảnh báo cắt điện luân phiên. Hỗ trợ: 1-800-990-7788. Gõ NGỪNG để ngừng. Có thể tính phí tin nhắn và dữ liệu."
+)
 MENU_EN = (
     "Main menu. Please choose:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs\n"
     "5 Customer Support"
 )
-
-
 REMINDER_VI = (
     "SCE: quý khách đã yêu cầu ngừng nhận tin nên sẽ không nhận tin nhắn nào. Gõ BẮT ĐẦU để nhận lại. "
     "Hỗ trợ: 1-800-990-7788"
@@ -213,6 +208,57 @@ def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: 
     )
 
 
+@pytest.mark.parametrize(
+    ("before", "word", "expected", "then", "goes_on"),
+    [
+        # English (GSM-7, 306 characters in two segments): the current question fits beside the notice
+        (("hi", "2"), "HELP", f"{HELP_EN}\n{MENU_EN}", "3", "Cooling Centers are open."),
+        (
+            ("hi", "2", "1", "700000001"),
+            "info",
+            f"{HELP_EN}\nPlease type the access code the utility assigned to you.",
+            "482913",
+            "Verified. Customer: Phở Bolsa LLC",
+        ),
+        # the first message: the language question is in both languages (UCS-2), far over two segments
+        ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu. Please choose:"),
+        # Vietnamese (UCS-2, 134 characters in two segments): no question fits beside the notice
+        (("hi", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "các Trạm Làm Mát sẽ mở cửa"),
+        (("hi", "1", "1"), "HELP", f"{HELP_VI}\nMENU: menu chính.", "700000001", "mã số truy cập"),
+    ],
+)
+def test_help_names_the_utility_and_says_how_to_go_on_within_two_segments(
+    client: TestClient, before: tuple[str, ...], word: str, expected: str, then: str, goes_on: str
+) -> None:
+    """HELP: the utility, the support number, how to stop, the rates, and the current question again
+    (or the way to the main menu when the question does not fit); the conversation then goes on."""
+    phone = Phone(client)
+    for text in before:
+        phone.say(text)
+    sent = phone.sms(word)
+    assert sent == expected
+    segments = count_segments(sent)
+    assert segments.count <= 2
+    assert segments.encoding == ("UCS-2" if sent.startswith(HELP_VI) else "GSM-7")
+    assert goes_on in (phone.sms(then) or "")
+
+
+@pytest.mark.parametrize("utility", ["PG&E", "SMUD", "LADWP", "SDG&E"])
+def test_help_in_vietnamese_fits_two_segments_with_a_utility_name_of_up_to_six_characters(
+    database_url: str, utility: str
+) -> None:
+    app = build(make_settings(database_url, utility_name=utility, **TWILIO), migrate_db=False)
+    with TestClient(create_web(app), base_url="http://127.0.0.1:8080") as other:
+        phone = Phone(other)
+        phone.say("hi")
+        phone.say("1")
+        sent = phone.sms("giúp") or ""
+    app.close()
+    assert sent.startswith(f"{utility}: cảnh báo cắt điện luân phiên.") and sent.endswith("\nMENU: menu chính.")
+    assert count_segments(sent).count == 2
+    assert count_segments(sent + "x" * (7 - len(utility))).count == 3  # a name of 7 characters would not fit
+
+
 @pytest.mark.parametrize("word", ["NGỪNG", "dừng", "Hủy đăng ký", "ngung nhan tin"])
 def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
     client: TestClient, sms_app: App, clock: Clock, word: str
@@ -221,7 +267,7 @@ def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
     phone = Phone(client)
     for text in ("hi", "2", "1"):  # English, at the Customer Account Number question
         phone.say(text)
-    assert (phone.sms(word) or "").startswith("Quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
+    assert (phone.sms(word) or "").startswith("SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
     before = every_row(sms_app.db.engine)
     clock.advance(minutes=1)
     assert phone.sms("xin chào") == REMINDER_VI
@@ -233,7 +279,7 @@ def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
     )
     [opt_out] = rows(sms_app, OptOut)
     assert opt_out.provider_blocks is False and opt_out.reminded_at == clock()
-    assert (phone.sms("BẮT ĐẦU") or "").startswith("Quý khách sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
+    assert (phone.sms("BẮT ĐẦU") or "").startswith("SCE: quý khách sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
     assert phone.sms("700000001") == "Please type the access code the utility assigned to you."
 
 
