@@ -27,13 +27,15 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from bot.channels.base import Inbound, KeywordKind
+from bot.channels.segments import count_segments
 from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
-from bot.storage import optouts
+from bot.storage import optouts, replays
 from bot.storage.accounts import AccountsRepo, ContactLimits, LockoutPolicy, NeedsTransaction
 from bot.storage.aio import Runner
 from bot.storage.db import CommitFailed, Database
-from bot.storage.sessions import LostUpdate, load_for_update, save
-from dialogs.engine import Engine, Reply, Session
+from bot.storage.optouts import OptedOut
+from bot.storage.sessions import LostUpdate, StoredSession, load_for_update, save
+from dialogs.engine import Engine, Reply
 from dialogs.text import N_, Msg
 
 log = logging.getLogger(__name__)
@@ -41,10 +43,19 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Render = Callable[[Reply], list[str]]
 
-_HELP = N_("Rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
-_OPTED_OUT = N_("You will get no more messages from rotating outage alerts. Help: {support}")
-_OPTED_IN = N_("You will get rotating outage alert messages again. Reply STOP to stop.")
+# SMS keywords' answers. Each names the utility: carriers require it, and customers trust it.
+_HELP = N_("{utility}: rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
+_HELP_MENU = N_("Reply MENU for the main menu.")
+_OPTED_OUT = N_(
+    "{utility}: you will get no more rotating outage alert messages. Reply BAT DAU to get them again. Help: {support}"
+)
+_OPTED_IN = N_("{utility}: you will get rotating outage alert messages again. Reply STOP to stop.")
+_STILL_OPTED_OUT = N_(
+    "{utility}: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: {support}"
+)
 _SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
+HELP_SEGMENTS = 2  # HELP with the current question stays within this many SMS segments, or drops the question
+REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
 _MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
 
 
@@ -186,6 +197,14 @@ class Conversation:
         state.locale = stored.session.locale
         if stored.replayed is not None:
             return Answer(stored.replayed, None, replayed=True)
+        if stored.id is None:  # a new conversation: no session row told whether the address opted out
+            held = optouts.held(conn, inbound.channel, inbound.address)
+            stored.opted_out = held.by if held is not None else None
+        keyword = inbound.keyword
+        if stored.opted_out is not None and (keyword is None or keyword.kind is KeywordKind.HELP):
+            if state.optimistic:
+                raise NeedsTransaction
+            return self._while_opted_out(conn, inbound, stored, render, now)
         repo = AccountsRepo(
             conn,
             channel=inbound.channel,
@@ -198,41 +217,105 @@ class Conversation:
             limits=self.limits,
             read_only=state.optimistic,
         )
-        reply = self._keyword(conn, inbound, stored.session, repo, now) if inbound.keyword else None
+        reply = self._keyword(conn, inbound, stored, repo, now, render) if keyword else None
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
-            text = "" if inbound.keyword and not inbound.keyword.passes_through else inbound.text
-            was = stored.session.customer_id
-            reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
-            if stored.session.customer_id is not None and stored.session.customer_id != was:
-                stored.customer_version = repo.verified_version
+            reply = self._step(stored, "" if keyword and not keyword.passes_through else inbound.text, repo, now)
         texts = render(reply)
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(texts, reply, enqueued=repo.enqueued, actions=tuple(repo.actions))
 
+    def _step(self, stored: StoredSession, text: str, repo: AccountsRepo, now: datetime) -> Reply:
+        """The dialog engine's turn on ``text``; a customer verified in it is kept with its credential version."""
+        was = stored.session.customer_id
+        reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
+        if stored.session.customer_id is not None and stored.session.customer_id != was:
+            stored.customer_version = repo.verified_version
+        return reply
+
     def _keyword(
-        self, conn: Connection, inbound: Inbound, session: Session, repo: AccountsRepo, now: datetime
+        self,
+        conn: Connection,
+        inbound: Inbound,
+        stored: StoredSession,
+        repo: AccountsRepo,
+        now: datetime,
+        render: Render,
     ) -> Reply | None:
         """Act on a subscription keyword; None hands the message to the dialog instead."""
         keyword = inbound.keyword
         assert keyword is not None
+        session = stored.session
         locale = keyword.locale or session.locale
+        if keyword.kind is KeywordKind.HELP:
+            return self._help(stored, repo, now, render, locale)
         session.last_seen_at = now
         messages: tuple[Msg, ...] = ()
         if keyword.kind is KeywordKind.OPT_OUT:
-            optouts.opt_out(conn, inbound.channel, inbound.address, keyword.word, now)
+            optouts.opt_out(
+                conn, inbound.channel, inbound.address, keyword.word, now, provider_blocks=keyword.provider_confirms
+            )
             repo.audit("subscription.opt_out", session.customer_id, keyword=keyword.word)
             if not keyword.provider_confirms:
-                messages = (Msg.of(_OPTED_OUT, support=self.engine.settings.support_phone),)
-        elif keyword.kind is KeywordKind.OPT_IN:
+                messages = (self._notice(_OPTED_OUT),)
+        else:
             if not optouts.opt_in(conn, inbound.channel, inbound.address):
                 return None
             repo.audit("subscription.opt_in", session.customer_id, keyword=keyword.word)
             if not keyword.provider_confirms:
-                messages = (Msg.of(_OPTED_IN),)
-        else:
-            messages = (Msg.of(_HELP, support=self.engine.settings.support_phone),)
+                messages = (self._notice(_OPTED_IN),)
         return Reply(messages, (), False, locale, session.state)
+
+    def _help(self, stored: StoredSession, repo: AccountsRepo, now: datetime, render: Render, locale: str) -> Reply:
+        """HELP: who sends these messages, the support number, how to stop, the rates; then how to go on.
+
+        How to go on is the turn an empty message would be (the current question shown again, or what
+        an idle or revoked session gets) when the whole reply, as the channel renders it, fits in
+        :data:`HELP_SEGMENTS` SMS segments beside the notice; otherwise how to reach the main menu. In
+        Vietnamese (UCS-2, 134 characters in two segments) that is nearly always the menu hint.
+        """
+        notice = self._notice(_HELP)
+        where = self._step(stored, "", repo, now)
+        reply = Reply((notice, *where.messages), where.choices, where.multi, locale, where.state)
+        if count_segments("\n".join(render(reply))).count <= HELP_SEGMENTS:
+            return reply
+        return Reply((notice, Msg.of(_HELP_MENU)), (), False, locale, where.state)
+
+    def _while_opted_out(
+        self, conn: Connection, inbound: Inbound, stored: StoredSession, render: Render, now: datetime
+    ) -> Answer:
+        """A message (or HELP) from an opted-out address: the dialog does not run, the session is not written.
+
+        Where the provider blocks the address nothing is answered, since nothing would arrive. Where
+        only we keep the opt-out (our own words), the first message since the opt-out is answered with
+        how to opt in again, once (``opt_outs.reminded_at``), and so is HELP, always (carriers require
+        HELP to work); everything else gets nothing. The reply, even none, is remembered under the
+        message id like any other.
+        """
+        held = optouts.held(conn, inbound.channel, inbound.address, lock=True)
+        if held is None:  # opted in meanwhile by a turn without a session row to serialize on
+            raise LostUpdate("the opt-out was cleared meanwhile")
+        if stored.id is None and inbound.external_id:  # no session row carried the replay check
+            again = replays.replayed(conn, inbound.channel, inbound.external_id)
+            if again is not None:
+                return Answer(again, None, replayed=True)
+        session, keyword = stored.session, inbound.keyword
+        messages: tuple[Msg, ...] = ()
+        locale = REMINDER_LOCALE if keyword is None else keyword.locale or session.locale  # HELP: its own
+        if held.by is OptedOut.US and (keyword is not None or held.reminded_at is None):
+            if held.reminded_at is None:
+                optouts.remind(conn, inbound.channel, inbound.address, now)
+            messages = (self._notice(_STILL_OPTED_OUT),)
+        reply = Reply(messages, (), False, locale, session.state)
+        texts = render(reply)
+        if inbound.external_id:
+            replays.remember(conn, inbound.channel, inbound.external_id, texts, now)
+        return Answer(texts, reply)
+
+    def _notice(self, msgid: str) -> Msg:
+        """A keyword's answer, with the utility's name and the support number filled in."""
+        settings = self.engine.settings
+        return Msg.of(msgid, utility=settings.utility_name, support=settings.support_phone)
 
 
 # PostgreSQL's SQLSTATEs for a lost race that running again resolves: serialization failure, deadlock.

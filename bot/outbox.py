@@ -33,10 +33,11 @@ from dialogs.text import NP_, Literal, Msg
 log = logging.getLogger(__name__)
 _m = table(OutboundMessage)
 
+# The utility's name comes first: a stranger's text that only names a business reads as spam.
 NOTICE = NP_(
-    "{business} added you to rotating outage alerts for {n} service account. "
+    "{utility}: {business} added you to rotating outage alerts for {n} service account. "
     "Msg & data rates may apply. Reply STOP to stop. Help: {support}",
-    "{business} added you to rotating outage alerts for {n} service accounts. "
+    "{utility}: {business} added you to rotating outage alerts for {n} service accounts. "
     "Msg & data rates may apply. Reply STOP to stop. Help: {support}",
 )
 LEASE = timedelta(minutes=5)
@@ -93,12 +94,18 @@ class Claimed:
     created_at: datetime
 
 
-def render(catalogs: Catalogs, message: Claimed, support: str) -> str:
-    """The text of an outbox message in its recipient's language."""
+def render(catalogs: Catalogs, message: Claimed, support: str, utility: str) -> str:
+    """The text of an outbox message in its recipient's language; ``utility`` is the utility's name."""
     if message.kind == OPT_IN_NOTICE:
         params = message.params
         return catalogs.render(
-            Msg.count(NOTICE, int(params["accounts"]), business=Literal(str(params["business"])), support=support),
+            Msg.count(
+                NOTICE,
+                int(params["accounts"]),
+                utility=Literal(utility),
+                business=Literal(str(params["business"])),
+                support=Literal(support),
+            ),
             message.locale,
         )
     raise ValueError(f"unknown outbox message kind {message.kind!r}")
@@ -138,10 +145,14 @@ def flush(
     catalogs: Catalogs,
     clock: Callable[[], datetime],
     support: str,
+    *,
+    utility: str,
     limit: int = 50,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> int:
     """Send what is due; returns how many messages were handled.
+
+    ``support`` (the support number) and ``utility`` (the utility's name) go into every message.
 
     A transient failure is tried again after a backoff, until the message is a day old (``expired``)
     or has had ``max_attempts`` attempts (``failed``).
@@ -157,7 +168,7 @@ def flush(
         elif now - message.created_at > STALE:
             status = "expired"
         else:
-            result = send(message.address, render(catalogs, message, support))
+            result = send(message.address, render(catalogs, message, support, utility))
             provider_id, error = result.provider_id, result.error_code
             if result.outcome is not Outcome.ACCEPTED:
                 metrics.PROVIDER_ERRORS.labels(str(error or "none")).inc()
@@ -173,7 +184,7 @@ def flush(
                     status, next_at = "expired", now
         with db.transaction() as conn:
             if status == "opted_out" and not opted_out:
-                optouts.opt_out(conn, message.channel, message.address, "provider:21610", now)
+                optouts.opt_out(conn, message.channel, message.address, "provider:21610", now, provider_blocks=True)
             _DONE.execute(
                 conn,
                 {
@@ -198,7 +209,7 @@ def apply_status(conn: Connection, provider_id: str, status: str, error_code: in
         _SET_STATUS.execute(conn, {"b_id": row[0], "b_status": status, "b_error": error_code, "b_at": now})
         if error_code == 21610:
             address = conn.execute(select(_m.c.channel, _m.c.address).where(_m.c.id == row[0])).one()
-            optouts.opt_out(conn, address[0], address[1], "provider:21610", now)
+            optouts.opt_out(conn, address[0], address[1], "provider:21610", now, provider_blocks=True)
     return True
 
 

@@ -184,7 +184,9 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
 def _flush(app: App, sender: TwilioSender, now: Callable[[], datetime]) -> None:
     """Send what is due in the outbox; a failure is logged and left to the next flush."""
     try:
-        outbox.flush(app.db, sender.send, app.catalogs, now, app.settings.support_phone)
+        outbox.flush(
+            app.db, sender.send, app.catalogs, now, app.settings.support_phone, utility=app.settings.utility_name
+        )
     except Exception:
         log.exception("outbox flush failed; the next one will retry")
 
@@ -350,7 +352,8 @@ def _inbound(
             "sms", time.perf_counter() - started, failed=answer.failed, replayed=answer.replayed, actions=answer.actions
         )
         background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
-        return Response(sms.twiml(answer.texts), media_type="application/xml", background=background)
+        state = answer.reply.state if answer.reply is not None else "(replay)"
+        return Response(sms.twiml(answer.texts, state), media_type="application/xml", background=background)
 
     return inbound
 

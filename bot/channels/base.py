@@ -26,7 +26,8 @@ class Keyword:
         word: the word as matched (folded), for the audit log.
         locale: the language the word is in, when it tells (NGỪNG is Vietnamese; STOP tells nothing).
         provider_confirms: the provider answers this word itself (Twilio confirms STOP and START),
-            so we must not send a second confirmation.
+            so we must not send a second confirmation. After an opt-out word of the provider's, the
+            provider also blocks everything we send to the address until it opts in again.
         passes_through: when the keyword has nothing to do (START while not opted out), the dialog
             gets the message itself (YES is then an ordinary "yes"); otherwise an empty message, which
             shows the current question again.

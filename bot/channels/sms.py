@@ -4,12 +4,17 @@ Keywords are matched on the whole trimmed message, any case, with or without dia
 itself handles STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, REVOKE, OPTOUT (opt-out), START, YES,
 UNSTOP (opt-in), HELP and INFO, and still forwards them: for the opt-out and opt-in words Twilio's
 own confirmation is the one the customer gets, so we record the change and send nothing. Vietnamese
-words (NGỪNG, DỪNG, HỦY ĐĂNG KÝ; BẮT ĐẦU) are ours alone, so we confirm them, in Vietnamese.
+words (NGỪNG, DỪNG, HỦY ĐĂNG KÝ; BẮT ĐẦU) are ours alone, so we confirm them, in Vietnamese, and keep
+them ourselves (``bot.storage.optouts``).
+
+A turn's reply is one SMS body (:func:`body`): several ``<Message>`` verbs would be several SMS,
+which carriers may deliver out of order.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import re
 from collections.abc import Mapping
 
@@ -19,7 +24,10 @@ from twilio.twiml.messaging_response import MessagingResponse
 from bot.channels.base import Inbound, Keyword, KeywordKind
 from dialogs.text import fold
 
+log = logging.getLogger(__name__)
+
 CHANNEL = "sms"
+MAX_BODY = 1600  # characters Twilio accepts in one message body (it refuses more: error 21617)
 
 _TWILIO_OPT_OUT = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"}
 _TWILIO_OPT_IN = {"START", "UNSTOP", "YES"}
@@ -112,9 +120,62 @@ def inbound_from_form(form: Mapping[str, str], region: str = "US") -> Inbound | 
     return Inbound(CHANNEL, address, body, external_id=sid, keyword=classify(body))
 
 
-def twiml(texts: list[str]) -> str:
-    """The reply as TwiML: one ``<Message>`` per text (none at all sends nothing)."""
+def _units(text: str) -> int:
+    """Characters as Twilio may count them: UTF-16 code units (an emoji counts twice), never fewer."""
+    return len(text) + sum(1 for ch in text if ord(ch) > 0xFFFF)
+
+
+def _cut(text: str, limit: int) -> str:
+    """The longest start of ``text`` within ``limit`` units that ends where a line ends.
+
+    A first line longer than ``limit`` on its own is cut after its last whole word that fits.
+    """
+    kept: list[str] = []
+    used = 0
+    for line in text.split("\n"):
+        cost = _units(line) + (1 if kept else 0)
+        if used + cost > limit:
+            break
+        kept.append(line)
+        used += cost
+    if kept:
+        return "\n".join(kept)
+    first: list[str] = []
+    used = 0
+    for ch in text:
+        used += _units(ch)
+        if used > limit:
+            break
+        first.append(ch)
+    start = "".join(first)
+    return start.rsplit(" ", 1)[0] if " " in start.strip() else start
+
+
+def body(texts: list[str], state: str = "") -> str | None:
+    """A turn's texts as one SMS body, each on its own line(s); None when there is nothing to send.
+
+    The whole body stays within Twilio's :data:`MAX_BODY` characters. A longer reply is a dialog's bug:
+    it is logged with ``state`` (the dialog state that answered) and cut after the last whole line
+    that fits, rather than refused, so the customer still gets the start of it.
+    """
+    text = "\n".join(t for t in texts if t)
+    if not text.strip():
+        return None
+    if _units(text) > MAX_BODY:
+        log.warning(
+            "SMS reply at state %s is %d characters, over the %d one message may hold: cut at a line's end",
+            state or "?",
+            _units(text),
+            MAX_BODY,
+        )
+        text = _cut(text, MAX_BODY)
+    return text
+
+
+def twiml(texts: list[str], state: str = "") -> str:
+    """The reply as TwiML: one ``<Message>`` with every text of the turn (:func:`body`), or none."""
     response = MessagingResponse()
-    for text in texts:
+    text = body(texts, state)
+    if text is not None:
         response.message(text)
     return str(response.to_xml(xml_declaration=True))

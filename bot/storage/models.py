@@ -19,6 +19,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -183,6 +184,10 @@ class OptOut(Base):
     address: Mapped[str] = mapped_column(String(128), primary_key=True)
     keyword: Mapped[str] = mapped_column(String(32))
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # The provider blocks everything we send to the address (Twilio's own words, error 21610); otherwise
+    # the opt-out is ours alone (NGỪNG), and we keep it: no replies but one reminder of how to come back.
+    provider_blocks: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # that one reminder
 
 
 class OutboundMessage(Base):

@@ -7,7 +7,8 @@ raced past the lock would be refused rather than lost.
 
 The same SELECT reads, as scalar subqueries, the verified customer's ``credential_version`` (a session
 verified before the access code changed, the account locked or support revoked it is no longer
-verified) and the reply already given to this provider message id, if any (a replay). On PostgreSQL
+verified), the reply already given to this provider message id, if any (a replay), and whether the
+address opted out (and who keeps that opt-out), so that an SMS turn pays nothing more to honour it. On PostgreSQL
 the UPDATE and the remembering of the reply are one statement. So an SMS turn is four round trips:
 BEGIN, SELECT, UPDATE-and-INSERT, COMMIT.
 """
@@ -23,13 +24,15 @@ from sqlalchemy import Connection, Text, bindparam, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bot.storage import replays
-from bot.storage.models import ChatSession, CustomerAccount, ProcessedMessage, UTCDateTime, table
+from bot.storage.models import ChatSession, CustomerAccount, OptOut, ProcessedMessage, UTCDateTime, table
+from bot.storage.optouts import OptedOut
 from bot.storage.prepared import InsertIgnoring, Prepared
 from dialogs.engine import Session
 
 _t = table(ChatSession)
 _ca = table(CustomerAccount)
 _p = table(ProcessedMessage)
+_o = table(OptOut)
 # The customer's credential_version as a scalar subquery, not a join: when the SELECT ... FOR UPDATE waits
 # for the row lock, PostgreSQL re-reads the locked row and re-evaluates this subquery for its new
 # customer_id, whereas an outer join would keep the row it joined before the wait (none, if the turn
@@ -39,6 +42,9 @@ _REPLY = (
     select(_p.c.reply)
     .where(_p.c.channel == _t.c.channel, _p.c.external_id == bindparam("external_id", type_=_p.c.external_id.type))
     .scalar_subquery()
+)
+_OPTED_OUT = (
+    select(_o.c.provider_blocks).where(_o.c.channel == _t.c.channel, _o.c.address == _t.c.address).scalar_subquery()
 )
 _COLUMNS = (
     _t.c.id,
@@ -55,6 +61,7 @@ _COLUMNS = (
     _t.c.customer_version,
     _CREDENTIALS,
     _REPLY,
+    _OPTED_OUT,
 )
 _SELECT = select(*_COLUMNS).where(_t.c.channel == bindparam("channel"), _t.c.address == bindparam("address"))
 _READ = Prepared(_SELECT)
@@ -149,6 +156,7 @@ class StoredSession:
     customer_version: int | None = None
     current_version: int | None = None
     replayed: list[str] | None = None
+    opted_out: OptedOut | None = None
     channel: str = ""  # for a new conversation's row
     address: str = ""
 
@@ -176,6 +184,7 @@ def _session(row: tuple[Any, ...]) -> StoredSession:
         customer_version,
         current_version,
         reply,
+        provider_blocks,
     ) = row
     session = Session(
         state=state,
@@ -194,6 +203,7 @@ def _session(row: tuple[Any, ...]) -> StoredSession:
         customer_version,
         current_version,
         None if reply is None else list(json.loads(reply)),
+        OptedOut.of(provider_blocks),
     )
 
 

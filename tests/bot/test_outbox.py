@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from bot import outbox
 from bot.app import App, build
+from bot.channels.segments import count_segments
 from bot.channels.twilio_sender import TwilioSender
+from bot.i18n import Catalogs
 from bot.importer import import_file
 from bot.storage import optouts
 from bot.storage.models import OptOut, OutboundMessage
+from bot.storage.outbound import OPT_IN_NOTICE
 from tests.conftest import DEMO, Clock, make_settings, verified_chat
+
+CATALOGS = Catalogs()
 
 
 @pytest.fixture
@@ -48,7 +54,9 @@ def messages(app: App) -> list[OutboundMessage]:
 
 def flush(app: App, clock: Clock) -> int:
     sender = TwilioSender(app.settings, timeout=1.0)
-    return outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone)
+    return outbox.flush(
+        app.db, sender.send, app.catalogs, clock, app.settings.support_phone, utility=app.settings.utility_name
+    )
 
 
 def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, clock: Clock) -> None:
@@ -63,8 +71,9 @@ def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, cloc
         app.catalogs,
         outbox.Claimed(pending.id, "sms", pending.address, pending.kind, "vi", pending.params, 0, pending.created_at),
         "1-800-990-7788",
+        "SCE",
     )
-    assert text.startswith("Phở Bolsa LLC đã đăng ký cho quý khách nhận cảnh báo cắt điện luân phiên của 2 tài khoản")
+    assert text.startswith("SCE: Phở Bolsa LLC đã thêm quý vị vào danh sách cảnh báo cắt điện luân phiên của 2 tài")
     assert flush(app, clock) == 1
     [sent] = messages(app)
     assert sent.status == "accepted" and sent.provider_id[:2] in ("SM", "MM") and sent.attempts == 1
@@ -80,7 +89,7 @@ def test_declining_the_read_back_writes_no_notice(app: App) -> None:
 def test_an_opted_out_number_is_not_sent_to(app: App, clock: Clock) -> None:
     add_contact(app, "(626) 555-0190")
     with app.db.transaction() as conn:
-        optouts.opt_out(conn, "sms", "+16265550190", "STOP", clock())
+        optouts.opt_out(conn, "sms", "+16265550190", "STOP", clock(), provider_blocks=True)
     flush(app, clock)
     assert [m.status for m in messages(app)] == ["opted_out"]
 
@@ -151,7 +160,15 @@ def test_transient_failures_stop_at_the_attempt_limit(app: App, clock: Clock) ->
     add_contact(app, "+1 213 555 0104")
     sender = TwilioSender(app.settings, timeout=1.0)
     for _ in range(5):
-        outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone, max_attempts=3)
+        outbox.flush(
+            app.db,
+            sender.send,
+            app.catalogs,
+            clock,
+            app.settings.support_phone,
+            utility=app.settings.utility_name,
+            max_attempts=3,
+        )
         clock.advance(minutes=11)
     [message] = messages(app)
     assert (message.status, message.attempts, message.error_code) == ("failed", 3, 20500)
@@ -183,7 +200,11 @@ def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> No
     def worker(delay: float) -> None:
         sender = TwilioSender(app.settings, timeout=5.0)
         time.sleep(delay)
-        handled.append(outbox.flush(app.db, sender.send, app.catalogs, clock, app.settings.support_phone))
+        handled.append(
+            outbox.flush(
+                app.db, sender.send, app.catalogs, clock, app.settings.support_phone, utility=app.settings.utility_name
+            )
+        )
 
     threads = [threading.Thread(target=worker, args=(delay,)) for delay in (0.0, 0.1)]
     for t in threads:
@@ -193,3 +214,36 @@ def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> No
     assert sum(handled) == 20
     assert sorted(twilio.SENT) == sorted(f"+1626555{i:04d}" for i in range(20))
     assert {m.status for m in messages(app)} == {"accepted"}
+
+
+def notice(locale: str, business: str, accounts: int) -> str:
+    now = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
+    claimed = outbox.Claimed(
+        1, "sms", "+16265550190", OPT_IN_NOTICE, locale, {"business": business, "accounts": accounts}, 0, now
+    )
+    return outbox.render(CATALOGS, claimed, "1-800-990-7788", "SCE")
+
+
+# Businesses as a CIS names them, up to the longest the notice is sized for (33 characters).
+GSM_NAMES = ["Sunrise Bakery Inc.", "Bolsa Avenue Auto Repair Inc.", "Little Saigon Family Dental Group"]
+VIETNAMESE_NAMES = ["Phở Bolsa LLC", "Nhà Hàng Phở Bolsa Westminster", "Tiệm Bánh Mì Lê Văn Duyệt, Inc."]
+
+
+@pytest.mark.parametrize("accounts", [1, 12])
+@pytest.mark.parametrize("business", GSM_NAMES + VIETNAMESE_NAMES)
+def test_the_opt_in_notice_names_the_utility_first_and_fits_its_segments(business: str, accounts: int) -> None:
+    """A stranger's text naming only a business reads as spam: the utility's name comes first. English
+    stays GSM-7 within 2 segments (with a name in GSM-7 letters; a Vietnamese name makes any text
+    UCS-2, then 3), Vietnamese within 3 UCS-2 segments; both say how to stop, the rates and the help number."""
+    english, vietnamese = notice("en", business, accounts), notice("vi", business, accounts)
+    assert english.startswith(f"SCE: {business} added you to rotating outage alerts for {accounts} service account")
+    assert "Msg & data rates may apply. Reply STOP to stop. Help: 1-800-990-7788" in english
+    assert vietnamese.startswith(f"SCE: {business} đã thêm quý vị vào danh sách cảnh báo cắt điện luân phiên")
+    assert "quý khách" not in vietnamese  # an employee of the business, addressed as the utility's page does
+    for words in ("Có thể tính phí tin nhắn và dữ liệu.", "Gõ NGỪNG để ngừng.", "Hỗ trợ: 1-800-990-7788"):
+        assert words in vietnamese
+    if business in GSM_NAMES:
+        assert count_segments(english).encoding == "GSM-7" and count_segments(english).count <= 2
+    else:
+        assert count_segments(english).count <= 3
+    assert count_segments(vietnamese).encoding == "UCS-2" and count_segments(vietnamese).count <= 3

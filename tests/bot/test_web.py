@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from sqlalchemy import select
@@ -13,12 +14,14 @@ from starlette.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from bot.app import App, build
+from bot.channels.segments import count_segments
 from bot.importer import import_file
-from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage
+from bot.storage import optouts
+from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage, ProcessedMessage
 from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.web import create_web
 from tests.conftest import DEMO, Clock, make_settings
-from tests.snapshots import every_row
+from tests.snapshots import Rows, every_row
 
 PUBLIC = "https://bot.example.test"
 TOKEN = "test-auth-token"
@@ -73,6 +76,17 @@ class Phone:
         assert response.status_code == 200, response.text
         assert response.headers["content-type"].startswith("application/xml")
         return str(response.text)
+
+    def sms(self, body: str) -> str | None:
+        """Send ``body``; returns the one SMS the bot answers with, or None when it answers nothing."""
+        return sms_body(self.say(body))
+
+
+def sms_body(twiml: str) -> str | None:
+    """The text of the one ``<Message>`` in a TwiML reply (None: no message); a turn never sends two."""
+    messages = ElementTree.fromstring(twiml).findall("Message")
+    assert len(messages) <= 1, twiml
+    return messages[0].text if messages else None
 
 
 def rows(app: App, model: type, *where: Any) -> list[Any]:
@@ -157,17 +171,201 @@ def test_vietnamese_stop_is_recorded_and_confirmed_once_in_vietnamese(client: Te
     phone = Phone(client)
     reply = phone.say("Ngừng")
     assert reply.count("<Message>") == 1
-    assert "Quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa." in reply
+    assert "SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa. Gõ BẮT ĐẦU để nhận lại." in reply
     assert len(rows(sms_app, OptOut)) == 1
-    assert "Quý khách sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
+    assert "SCE: quý khách sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
     assert rows(sms_app, OptOut) == []
 
 
-def test_help_answers_with_the_program_support_and_how_to_stop(client: TestClient) -> None:
+# --- the conversation as people type it on SMS ------------------------------------------------------
+
+HELP_EN = "SCE: rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop. Msg & data rates may apply."
+HELP_VI = (
+    "SCE: cảnh báo cắt điện luân phiên. Hỗ trợ: 1-800-990-7788. Gõ NGỪNG để ngừng. Có thể tính phí tin nhắn và dữ liệu."
+)
+MENU_EN = (
+    "Main menu. Please choose:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs\n"
+    "5 Customer Support"
+)
+REMINDER_VI = (
+    "SCE: quý khách đã yêu cầu ngừng nhận tin nên sẽ không nhận tin nhắn nào. Gõ BẮT ĐẦU để nhận lại. "
+    "Hỗ trợ: 1-800-990-7788"
+)
+REMINDER_EN = "SCE: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: 1-800-990-7788"
+
+
+def without(rows: Rows, *tables: str) -> Rows:
+    return {name: table for name, table in rows.items() if name not in tables}
+
+
+def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: TestClient) -> None:
     phone = Phone(client)
-    reply = phone.say("HELP")
-    assert "Rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop. Msg &amp; data rates may apply." in reply
-    assert "Gõ NGỪNG để ngừng nhận tin. Có thể tính phí tin nhắn và dữ liệu." in phone.say("giúp")
+    phone.say("hi")
+    phone.say("2")
+    assert phone.sms("3") == (
+        "During rotating outages in extreme heat, Cooling Centers are open. Call 1-800-990-7788 to find the "
+        "nearest one.\n" + MENU_EN
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "word", "expected", "then", "goes_on"),
+    [
+        # English (GSM-7, 306 characters in two segments): the current question fits beside the notice
+        (("hi", "2"), "HELP", f"{HELP_EN}\n{MENU_EN}", "3", "Cooling Centers are open."),
+        (
+            ("hi", "2", "1", "700000001"),
+            "info",
+            f"{HELP_EN}\nPlease type the access code the utility assigned to you.",
+            "482913",
+            "Verified. Customer: Phở Bolsa LLC",
+        ),
+        # the first message: the language question is in both languages (UCS-2), far over two segments
+        ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu. Please choose:"),
+        # Vietnamese (UCS-2, 134 characters in two segments): no question fits beside the notice
+        (("hi", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "các Trạm Làm Mát sẽ mở cửa"),
+        (("hi", "1", "1"), "HELP", f"{HELP_VI}\nMENU: menu chính.", "700000001", "mã số truy cập"),
+    ],
+)
+def test_help_names_the_utility_and_says_how_to_go_on_within_two_segments(
+    client: TestClient, before: tuple[str, ...], word: str, expected: str, then: str, goes_on: str
+) -> None:
+    """HELP: the utility, the support number, how to stop, the rates, and the current question again
+    (or the way to the main menu when the question does not fit); the conversation then goes on."""
+    phone = Phone(client)
+    for text in before:
+        phone.say(text)
+    sent = phone.sms(word)
+    assert sent == expected
+    segments = count_segments(sent)
+    assert segments.count <= 2
+    assert segments.encoding == ("UCS-2" if sent.startswith(HELP_VI) else "GSM-7")
+    assert goes_on in (phone.sms(then) or "")
+
+
+@pytest.mark.parametrize("utility", ["PG&E", "SMUD", "LADWP", "SDG&E"])
+def test_help_in_vietnamese_fits_two_segments_with_a_utility_name_of_up_to_six_characters(
+    database_url: str, utility: str
+) -> None:
+    app = build(make_settings(database_url, utility_name=utility, **TWILIO), migrate_db=False)
+    with TestClient(create_web(app), base_url="http://127.0.0.1:8080") as other:
+        phone = Phone(other)
+        phone.say("hi")
+        phone.say("1")
+        sent = phone.sms("giúp") or ""
+    app.close()
+    assert sent.startswith(f"{utility}: cảnh báo cắt điện luân phiên.") and sent.endswith("\nMENU: menu chính.")
+    assert count_segments(sent).count == 2
+    assert count_segments(sent + "x" * (7 - len(utility))).count == 3  # a name of 7 characters would not fit
+
+
+@pytest.mark.parametrize("word", ["NGỪNG", "dừng", "Hủy đăng ký", "ngung nhan tin"])
+def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
+    client: TestClient, sms_app: App, clock: Clock, word: str
+) -> None:
+    """Twilio does not know our words, so we keep them: no dialog, no change, one reminder in Vietnamese."""
+    phone = Phone(client)
+    for text in ("hi", "2", "1"):  # English, at the Customer Account Number question
+        phone.say(text)
+    assert (phone.sms(word) or "").startswith("SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
+    before = every_row(sms_app.db.engine)
+    clock.advance(minutes=1)
+    assert phone.sms("xin chào") == REMINDER_VI
+    assert count_segments(REMINDER_VI).count <= 2
+    for text in ("700000001", "MENU", "2", "Xin chào, tôi cần giúp đỡ", "0", "xin chào"):
+        assert phone.sms(text) is None, text
+    assert without(every_row(sms_app.db.engine), "processed_messages", "opt_outs") == without(
+        before, "processed_messages", "opt_outs"
+    )
+    [opt_out] = rows(sms_app, OptOut)
+    assert opt_out.provider_blocks is False and opt_out.reminded_at == clock()
+    assert (phone.sms("BẮT ĐẦU") or "").startswith("SCE: quý khách sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
+    assert phone.sms("700000001") == "Please type the access code the utility assigned to you."
+
+
+def test_the_one_reminder_holds_across_a_restart_and_a_new_opt_out_brings_a_new_one(
+    client: TestClient, sms_app: App, database_url: str, clock: Clock
+) -> None:
+    phone = Phone(client)
+    phone.say("NGỪNG")
+    assert phone.sms("hi") == REMINDER_VI
+    restarted = build(make_settings(database_url, **TWILIO), clock=clock, migrate_db=False)
+    with TestClient(create_web(restarted), base_url="http://127.0.0.1:8080") as other:
+        assert Phone(other).sms("hi") is None
+    restarted.close()
+    phone.say("BẮT ĐẦU")
+    phone.say("NGỪNG")
+    assert phone.sms("hi") == REMINDER_VI
+    assert phone.sms("hi") is None
+
+
+def test_help_while_opted_out_by_our_word_says_how_to_opt_in_again(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("hi")
+    phone.say("2")  # English
+    phone.say("NGỪNG")
+    sessions = rows(sms_app, ChatSession)
+    assert phone.sms("GIÚP") == REMINDER_VI
+    assert phone.sms("HELP") == REMINDER_EN  # in the conversation's language
+    assert count_segments(REMINDER_EN).encoding == "GSM-7"
+    assert phone.sms("xin chào") is None  # HELP has already said how to come back
+    assert rows(sms_app, ChatSession) == sessions
+
+
+@pytest.mark.parametrize("word", ["STOP", "unsubscribe", "Quit"])
+def test_after_twilios_own_opt_out_word_nothing_is_answered_not_even_help(
+    client: TestClient, sms_app: App, word: str
+) -> None:
+    """Twilio blocks everything we send after its words, so we answer nothing and change nothing."""
+    phone = Phone(client)
+    phone.say("hi")
+    phone.say("2")
+    assert phone.sms(word) is None
+    before = every_row(sms_app.db.engine)
+    for text in ("hi", "1", "HELP", "GIÚP", "MENU"):
+        assert phone.sms(text) is None, text
+    assert without(every_row(sms_app.db.engine), "processed_messages") == without(before, "processed_messages")
+    assert phone.sms("START") is None  # Twilio confirms its own word
+    assert phone.sms("MENU") == MENU_EN
+
+
+def test_twilios_stop_after_our_word_leaves_the_number_to_twilio(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("NGỪNG")
+    assert phone.sms("STOP") is None
+    [opt_out] = rows(sms_app, OptOut)
+    assert (opt_out.keyword, opt_out.provider_blocks) == ("NGUNG", True)  # the first word stands
+    assert phone.sms("hi") is None  # no reminder: Twilio would not deliver it
+
+
+def test_a_replay_while_opted_out_gets_the_same_answer(client: TestClient, sms_app: App) -> None:
+    phone = Phone(client)
+    phone.say("NGỪNG")
+    reminded = phone.text("hi", sid="SM" + "c" * 32)
+    silent = phone.text("hi", sid="SM" + "d" * 32)
+    assert sms_body(reminded.text) == REMINDER_VI and sms_body(silent.text) is None
+    assert phone.text("hi", sid="SM" + "c" * 32).text == reminded.text
+    assert phone.text("hi", sid="SM" + "d" * 32).text == silent.text
+
+
+@pytest.mark.parametrize(
+    ("keyword", "provider_blocks", "first"),
+    [
+        ("provider:21610", True, None),  # Twilio refused a notice to this number: it blocks it
+        ("NGUNG", False, REMINDER_VI),  # our word, and the conversation purged since
+    ],
+)
+def test_an_opted_out_number_without_a_conversation_gets_no_session_and_the_same_answer_on_replays(
+    client: TestClient, sms_app: App, clock: Clock, keyword: str, provider_blocks: bool, first: str | None
+) -> None:
+    with sms_app.db.transaction() as conn:
+        optouts.opt_out(conn, "sms", "+17145550123", keyword, clock(), provider_blocks=provider_blocks)
+    phone = Phone(client)
+    messages = [("hi", "SM" + "1" * 32), ("hello", "SM" + "2" * 32)] * 2  # each one twice: Twilio retried
+    answers = [sms_body(phone.text(body, sid=sid).text) for body, sid in messages]
+    assert answers == [first, None, first, None]
+    assert rows(sms_app, ChatSession) == []
+    assert len(rows(sms_app, ProcessedMessage)) == 2
 
 
 def test_yes_is_an_answer_when_nothing_was_opted_out(client: TestClient, sms_app: App) -> None:

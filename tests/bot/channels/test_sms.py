@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from bot.channels.base import KeywordKind
-from bot.channels.sms import classify, error_code, inbound_from_form, message_sid, sms_address, twiml
+from bot.channels.sms import (
+    MAX_BODY,
+    body,
+    classify,
+    error_code,
+    inbound_from_form,
+    message_sid,
+    sms_address,
+    twiml,
+)
 
 
 @pytest.mark.parametrize(
@@ -153,8 +164,43 @@ def test_a_form_without_a_sender_or_message_id_is_not_a_message() -> None:
     assert message.keyword is not None and message.keyword.kind is KeywordKind.OPT_OUT
 
 
-def test_twiml_has_one_message_per_text_and_escapes_them() -> None:
-    xml = twiml(["Xin chào <quý khách> & bạn", "Hai"])
-    assert xml.startswith('<?xml version="1.0" encoding="UTF-8"?><Response><Message>')
-    assert "Xin chào &lt;quý khách&gt; &amp; bạn</Message><Message>Hai</Message></Response>" in xml
-    assert twiml([]).endswith("<Response />")
+def test_a_turn_is_one_message_its_texts_on_their_own_lines_escaped() -> None:
+    xml = twiml(["Xin chào <quý khách> & bạn", "Hai\n1 Một"])
+    assert xml == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        "<Message>Xin chào &lt;quý khách&gt; &amp; bạn\nHai\n1 Một</Message></Response>"
+    )
+
+
+@pytest.mark.parametrize("texts", [[], [""], ["", ""]])
+def test_a_turn_with_nothing_to_say_sends_nothing(texts: list[str]) -> None:
+    assert twiml(texts).endswith("<Response />")
+    assert body(texts) is None
+
+
+def test_a_body_within_the_limit_is_sent_whole() -> None:
+    texts = ["a" * 799, "b" * 800]  # 1,600 with the newline
+    assert body(texts) == "\n".join(texts)
+
+
+def test_a_body_over_the_limit_is_cut_at_a_line_end_and_logged_with_its_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    lines = [f"{i:02d} " + "x" * 97 for i in range(1, 21)]  # 20 lines of 100 characters
+    with caplog.at_level(logging.WARNING, logger="bot.channels.sms"):
+        sent = body(["Chọn:", "\n".join(lines)], state="contacts.pick")
+    assert sent is not None and len(sent) <= MAX_BODY
+    assert sent.split("\n") == ["Chọn:", *lines[:15]]  # whole lines only: 5 + 15 * 101 characters
+    [record] = caplog.records
+    assert "contacts.pick" in record.getMessage() and "2025" in record.getMessage()
+
+
+def test_a_single_line_over_the_limit_is_cut_after_a_whole_word() -> None:
+    sent = body(["word " * 400])
+    assert sent is not None and len(sent) <= MAX_BODY and sent.endswith("word")
+    assert body(["x" * 2000]) == "x" * MAX_BODY
+
+
+def test_characters_outside_the_bmp_count_twice_toward_the_limit() -> None:
+    sent = body(["🔥" * 1000])  # 2,000 UTF-16 units
+    assert sent == "🔥" * 800

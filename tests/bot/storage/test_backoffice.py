@@ -97,7 +97,7 @@ def test_opt_outs_and_the_outbox_are_listed_masked(app: App) -> None:
     chat = verified_chat(app, "en", account="700000002", code="731562", address="+17145550504")
     chat.run("1", "Anh Tran", "(626) 555-0190", "n", "2", "1", "y")  # queues the opt-in notice
     with app.db.engine.begin() as conn:
-        optouts.opt_out(conn, "sms", "+16265550190", "STOP", app.conversation.clock())
+        optouts.opt_out(conn, "sms", "+16265550190", "STOP", app.conversation.clock(), provider_blocks=True)
         stopped, queued = opt_outs(conn), outbox(conn)
         assert outbox(conn, "failed") == []
     assert stopped == [{"channel": "sms", "address": "********0190", "keyword": "STOP", "at": stopped[0]["at"]}]
