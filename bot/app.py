@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bot.channels.base import fits_budget
 from bot.config import Settings
 from bot.conversation import Clock, Conversation, utc_now
 from bot.i18n import Catalogs
@@ -76,7 +77,7 @@ def build(
         migrate(engine)
     db = Database(engine, limits)
     catalogs = Catalogs()
-    dialogs = build_engine(settings.dialog_settings())
+    dialogs = build_engine(settings.dialog_settings(), labels=catalogs.everywhere, fits=fits_budget(catalogs))
     dialogs.check_catalog(catalogs.has)
     hasher = CodeHasher(pepper, settings.scrypt_n)
     policy = LockoutPolicy(

@@ -254,7 +254,9 @@ def _seed(app: App) -> ImportReport:
 
 @cli.command(epilog=reads(*SETTINGS_FOR_TURNS))
 def chat(
-    lang: Annotated[str | None, typer.Option("--lang", metavar="[vi|en]", help="the language offered first")] = None,
+    lang: Annotated[
+        str | None, typer.Option("--lang", metavar="[vi|en]", help="the conversation's language (no language question)")
+    ] = None,
     address: Annotated[str, typer.Option("--address", help="who is chatting (one session each)")] = "local",
 ) -> None:
     """Chat with the bot in this terminal (reads one message per line when input is not a terminal)."""
@@ -304,7 +306,9 @@ def chat(
 
         def turn(text: str) -> bool:
             """Answer ``text``; whether the next answer is a secret (not echoed)."""
-            reply = app.conversation.handle(Inbound("console", address, text, locale_hint=lang))
+            reply = app.conversation.handle(
+                Inbound("console", address, text, locale_hint=lang, locale_chosen=lang is not None)
+            )
             for message in render_text(reply, app.catalogs):
                 print(message)
             print(flush=True)

@@ -201,6 +201,8 @@ class Conversation:
             held = optouts.held(conn, inbound.channel, inbound.address)
             stored.opted_out = held.by if held is not None else None
         keyword = inbound.keyword
+        if _means_right(inbound) and self.engine.asks_yes_no(stored.session.state):
+            keyword = None  # "dung" answering "Lưu? C/K" is "đúng" (right), not "dừng" (stop): the dialog's
         if stored.opted_out is not None and (keyword is None or keyword.kind is KeywordKind.HELP):
             if state.optimistic:
                 raise NeedsTransaction
@@ -220,15 +222,18 @@ class Conversation:
         reply = self._keyword(conn, inbound, stored, repo, now, render) if keyword else None
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
-            reply = self._step(stored, "" if keyword and not keyword.passes_through else inbound.text, repo, now)
+            text = "" if keyword and not keyword.passes_through else inbound.text
+            reply = self._step(stored, text, repo, now, locale_chosen=inbound.locale_chosen)
         texts = render(reply)
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(texts, reply, enqueued=repo.enqueued, actions=tuple(repo.actions))
 
-    def _step(self, stored: StoredSession, text: str, repo: AccountsRepo, now: datetime) -> Reply:
+    def _step(
+        self, stored: StoredSession, text: str, repo: AccountsRepo, now: datetime, *, locale_chosen: bool = False
+    ) -> Reply:
         """The dialog engine's turn on ``text``; a customer verified in it is kept with its credential version."""
         was = stored.session.customer_id
-        reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked)
+        reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked, locale_chosen=locale_chosen)
         if stored.session.customer_id is not None and stored.session.customer_id != was:
             stored.customer_version = repo.verified_version
         return reply
@@ -316,6 +321,12 @@ class Conversation:
         """A keyword's answer, with the utility's name and the support number filled in."""
         settings = self.engine.settings
         return Msg.of(msgid, utility=settings.utility_name, support=settings.support_phone)
+
+
+def _means_right(inbound: Inbound) -> bool:
+    """Whether the message is a bare "dung" without marks: at a yes/no question that is "đúng" (right);
+    anywhere else, and typed "DỪNG" with its marks, it stays our opt-out word."""
+    return inbound.keyword is not None and " ".join(inbound.text.split()).upper() == "DUNG"
 
 
 # PostgreSQL's SQLSTATEs for a lost race that running again resolves: serialization failure, deadlock.

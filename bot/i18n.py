@@ -100,6 +100,10 @@ class Catalogs:
             return template
         return template.format_map(_Params(self, msg.params, loc))
 
+    def everywhere(self, msg: Msg | Literal) -> list[str]:
+        """``msg`` rendered in every language (a menu understands its labels in either)."""
+        return [self.render(msg, locale) for locale in self.translations]
+
     def render_all(self, messages: Iterable[Msg], locale: str) -> list[str]:
         """Render several messages."""
         return [self.render(m, locale) for m in messages]

@@ -12,6 +12,7 @@ Lists shown to the customer are numbered when prompted and the numbering is kept
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from dialogs.engine import Choice, Invalid, State, Turn
@@ -21,26 +22,33 @@ from dialogs.fields import (
     accounts_named,
     contact_choices,
     find_contact,
+    language_label,
     parse_email,
     parse_name,
+    parse_name_and_phone,
+    parse_new_email,
     parse_phone,
     parse_yes_no,
+    short_account,
     show_email,
     show_language,
     show_phone,
 )
 from dialogs.ports import ChangeResult, ContactView, NewContact, Outcome
-from dialogs.text import N_, NP_, Literal, Msg
+from dialogs.text import N_, NP_, Listed, Literal, Msg
 
 MENU = "contacts.menu"
 _CONFIRM_HINT = N_("Please answer Y (yes) or N (no).")
+_NEXT = N_("More changes: type a number of the contacts menu (? shows it). MENU: main menu.")
+_TAKEN_NEXT = N_("Please type another number, or X to leave it.")
+_SAME = N_("That is already the {field} of {name}. Nothing to change.")
 
 _OPERATIONS = (
-    Choice("add", Msg.of(N_("Add a new contact"))),
-    Choice("link", Msg.of(N_("Add a contact to more accounts"))),
-    Choice("edit", Msg.of(N_("Edit a contact"))),
-    Choice("unlink", Msg.of(N_("Remove a contact from accounts"))),
-    Choice("all", Msg.of(N_("ALL service accounts"))),
+    Choice("add", Msg.of(N_("Add new contact"))),
+    Choice("link", Msg.of(N_("Add contact to accounts"))),
+    Choice("edit", Msg.of(N_("Edit contact"))),
+    Choice("unlink", Msg.of(N_("Remove from accounts"))),
+    Choice("all", Msg.of(N_("ALL accounts"))),
     Choice("list", Msg.of(N_("See contacts"))),
 )
 
@@ -58,13 +66,13 @@ def _name(turn: Turn) -> dict[str, Any]:
 
 def _gone(turn: Turn) -> str:
     turn.slots.clear()
-    turn.say(Msg.of(N_("That contact no longer exists. Nothing was changed.")))
+    turn.say(Msg.of(N_("That contact is no longer on file. Nothing was changed.")))
     return MENU
 
 
 def _not_saved(turn: Turn) -> str:
     turn.slots.clear()
-    turn.say(Msg.of(N_("Not saved. Nothing was changed.")))
+    turn.say(Msg.of(N_("OK, nothing was changed.")))
     return MENU
 
 
@@ -125,42 +133,48 @@ def _operations(turn: Turn, key: str) -> str:
         turn.say(Msg.of(N_("There are no contacts yet. Choose 1 to add one.")))
         return MENU
     if key == "list":
-        accounts = {a.id: a for a in turn.ports.service_accounts(turn.customer_id)}
-        for contact in contacts:
-            turn.say(
-                Msg.of(
-                    N_("{name}, {phone}, {language}: {accounts}"),
-                    name=Literal(contact.name),
-                    phone=show_phone(contact.phone),
-                    language=show_language(contact.language),
-                    accounts=[
-                        Literal("*" + accounts[i].number[-4:])
-                        for i in sorted(contact.service_account_ids)
-                        if i in accounts
-                    ]
-                    or Msg.of(N_("no service account")),
-                )
-            )
-        return MENU
+        return "list.contacts"
     if key == "unlink" and not any(c.service_account_ids for c in contacts):
         turn.say(Msg.of(N_("No contact is on a service account yet.")))
         return MENU
     return {"link": "link.contact", "edit": "edit.contact", "unlink": "unlink.contact", "all": "all.action"}[key]
 
 
+def _listed_contacts(turn: Turn) -> list[Choice]:
+    """Every contact with its service accounts, one row each; picking one edits it."""
+    contacts = turn.ports.contacts(turn.customer_id)
+    accounts = turn.ports.service_accounts(turn.customer_id)
+    rows = []
+    for number, (choice, contact) in enumerate(zip(contact_choices(contacts), contacts, strict=True), 1):
+        held = [short_account(a) for a in accounts if a.id in contact.service_account_ids]
+        label = Msg.of(
+            N_("{contact}: {accounts}"),
+            contact=choice.label,
+            accounts=held or Msg.of(N_("no service account")),
+        )
+        rows.append(Choice(choice.key, label, number=number, digits=choice.digits))
+    return rows
+
+
 # -- 1. add a new contact --------------------------------------------------------------------------
 
 
-def _add_name(turn: Turn, name: str) -> str:
+def _add_name(turn: Turn, value: tuple[str, str | Invalid | None]) -> str:
+    """The name, and the number when it was typed with it (one SMS instead of two)."""
+    name, phone = value
     turn.slots["name"] = name
-    return "add.phone"
+    if phone is None:
+        return "add.phone"
+    if isinstance(phone, Invalid):
+        turn.say(phone.hint)
+        return "add.phone"
+    return _add_phone(turn, phone)
 
 
 def _add_phone(turn: Turn, phone: str) -> str:
-    if _phone_taken(turn, phone):
-        turn.say(Msg.of(N_("To put that contact on more accounts, choose 2 in the contacts menu.")))
-        turn.slots.clear()
-        return MENU
+    if _phone_taken(turn, phone):  # the name stays: another number, or the way to that contact
+        turn.say(Msg.of(_TAKEN_NEXT))
+        return "add.phone"
     turn.slots["phone"] = phone
     return "add.email"
 
@@ -177,13 +191,18 @@ def _add_language(turn: Turn, language: str) -> str:
 
 def _add_confirm_params(turn: Turn) -> dict[str, Any]:
     s = turn.slots
-    return {
+    shown = {
         "name": Literal(s["name"]),
         "phone": show_phone(s["phone"]),
-        "email": show_email(s["email"]),
-        "language": show_language(s["language"]),
+        "language": language_label(s["language"]),
         "accounts": accounts_named(turn, s["accounts"]),
     }
+    if s["email"]:
+        what = N_("Add {name}?\n{phone}\n{email}\n{language}\n{accounts}")
+        shown["email"] = show_email(s["email"])
+    else:
+        what = N_("Add {name}?\n{phone}\n{language}\n{accounts}")
+    return {"what": Msg.of(what, **shown)}
 
 
 def _add_confirm(turn: Turn, yes: bool) -> str:
@@ -191,15 +210,15 @@ def _add_confirm(turn: Turn, yes: bool) -> str:
         return _not_saved(turn)
     s = turn.slots
     contact = NewContact(s["name"], s["phone"], s["email"] or None, s["language"])
-    if _phone_taken(turn, contact.phone):
-        turn.slots.clear()
-        return MENU
+    if _phone_taken(turn, contact.phone):  # taken meanwhile: everything else typed stays
+        turn.say(Msg.of(_TAKEN_NEXT))
+        return "add.phone"
     ids = [int(i) for i in s["accounts"]]
     result = turn.ports.add_contact(turn.customer_id, contact, ids)
     if result.outcome is Outcome.DUPLICATE:
         _say_taken(turn, contact.phone, result.other_name or "")
-        turn.slots.clear()
-        return MENU
+        turn.say(Msg.of(_TAKEN_NEXT))
+        return "add.phone"
     if _refused(turn, result):
         turn.slots.clear()
         return MENU
@@ -243,13 +262,18 @@ def _accounts_of_contact(on: bool) -> Any:
     def options(turn: Turn) -> list[Choice]:
         contact = _contact(turn)
         held = contact.service_account_ids if contact else frozenset()
-        return account_choices(a for a in turn.ports.service_accounts(turn.customer_id) if (a.id in held) == on)
+        accounts = turn.ports.service_accounts(turn.customer_id)
+        return account_choices(accounts, [a.id for a in accounts if (a.id in held) == on])
 
     return options
 
 
 def _accounts_params(turn: Turn) -> dict[str, Any]:
-    return {**_name(turn), "accounts": accounts_named(turn, turn.slots["accounts"])}
+    n = len(turn.slots["accounts"])
+    notice = Msg.count(
+        NP_("{name} will get no more alerts for it.", "{name} will get no more alerts for them."), n, **_name(turn)
+    )
+    return {**_name(turn), "accounts": accounts_named(turn, turn.slots["accounts"]), "notice": notice}
 
 
 def _pick_accounts(confirm_state: str) -> Any:
@@ -263,8 +287,10 @@ def _pick_accounts(confirm_state: str) -> Any:
 
 
 def _saved(turn: Turn, forms: tuple[str, str], n: int, **params: Any) -> str:
+    """Say what was saved and how to go on, in one line instead of the whole menu again."""
     turn.say(Msg.count(forms, n, **params))
     turn.slots.clear()
+    turn.settle(Msg.of(_NEXT))
     return MENU
 
 
@@ -296,7 +322,13 @@ _FIELDS = (
     Choice("email", Msg.of(N_("Email"))),
     Choice("language", Msg.of(N_("Language"))),
 )
-_FIELD_NAMES = {c.key: c.label for c in _FIELDS}
+# the same fields in a sentence ("the mobile number of An")
+_FIELD_WORDS = {
+    "name": N_("name"),
+    "phone": N_("mobile number"),
+    "email": N_("email"),
+    "language": N_("language"),
+}
 
 
 def _edit_contact(turn: Turn, contact_id: str) -> str:
@@ -312,6 +344,10 @@ def _edit_value(turn: Turn, value: str) -> str:
     contact = _contact(turn)
     if contact is None:
         return _gone(turn)
+    field = str(turn.slots["field"])
+    if (getattr(contact, field) or "") == (value or ""):  # no change: no read-back, no notice, no audit
+        turn.say(Msg.of(_SAME, field=Msg.of(_FIELD_WORDS[field]), name=Literal(contact.name)))
+        return "edit.field"
     if turn.slots["field"] == "phone" and _phone_taken(turn, value, except_id=contact.id):
         return "edit.phone"
     turn.slots["value"] = value
@@ -324,7 +360,7 @@ def _show(field: str, value: str | None) -> Msg | Literal:
     if field == "email":
         return show_email(value)
     if field == "language":
-        return show_language(value or "en")
+        return language_label(value or "en")
     return Literal(value or "")
 
 
@@ -336,12 +372,27 @@ def _edit_confirm_params(turn: Turn) -> dict[str, Any]:
     turn.slots["old"] = old
     if contact is not None:  # named as it is called now (another phone may have renamed it)
         turn.slots["name"] = contact.name
-    return {
-        **_name(turn),
-        "field": _FIELD_NAMES[field],
-        "old": _show(field, old),
-        "new": _show(field, turn.slots["value"]),
-    }
+    new = turn.slots["value"]
+    if field == "language":
+        what = Msg.of(
+            N_("{name} will get alerts {new}, no longer {old}. Save?"),
+            name=Literal(str(turn.slots["name"])),
+            new=show_language(new or "en"),
+            old=show_language(old or "en"),
+        )
+    elif field == "email" and not new:
+        what = Msg.of(
+            N_("Remove the email {old} of {name}?"), name=Literal(str(turn.slots["name"])), old=_show(field, old)
+        )
+    else:
+        what = Msg.of(
+            N_("Change the {field} of {name} from {old} to {new}?"),
+            name=Literal(str(turn.slots["name"])),
+            field=Msg.of(_FIELD_WORDS[field]),
+            old=_show(field, old),
+            new=_show(field, new),
+        )
+    return {"what": what}
 
 
 def _edit_confirm(turn: Turn, yes: bool) -> str:
@@ -370,6 +421,7 @@ def _edit_confirm(turn: Turn, yes: bool) -> str:
     name = value if field == "name" and value else str(turn.slots.get("name", ""))
     turn.say(Msg.of(N_("Saved. {name} was updated."), name=Literal(name)))
     turn.slots.clear()
+    turn.settle(Msg.of(_NEXT))
     return MENU
 
 
@@ -377,7 +429,8 @@ def _edit_confirm(turn: Turn, yes: bool) -> str:
 
 
 def _unlink_contact_options(turn: Turn) -> list[Choice]:
-    return contact_choices(c for c in turn.ports.contacts(turn.customer_id) if c.service_account_ids)
+    contacts = turn.ports.contacts(turn.customer_id)
+    return contact_choices(contacts, [c.id for c in contacts if c.service_account_ids])
 
 
 def _unlink_contact(turn: Turn, contact_id: str) -> str:
@@ -419,12 +472,12 @@ def _all_contacts(turn: Turn, ids: list[str]) -> str:
 
 def _all_params(turn: Turn) -> dict[str, Any]:
     wanted = {int(i) for i in turn.slots["contacts"]}
-    names = [Literal(c.name) for c in turn.ports.contacts(turn.customer_id) if c.id in wanted]
+    names = Listed(tuple(Literal(c.name) for c in turn.ports.contacts(turn.customer_id) if c.id in wanted))
     count = len(turn.ports.service_accounts(turn.customer_id))
     verb = (
-        N_("Add {names} to ALL {n} service accounts.")
+        N_("Add {names} to ALL {n} service accounts?")
         if turn.slots["action"] == "add"
-        else N_("Remove {names} from ALL {n} service accounts.")
+        else N_("Remove {names} from ALL {n} service accounts?")
     )
     return {"what": Msg.of(verb, names=names, n=count)}
 
@@ -460,242 +513,294 @@ def _all_contact_options(turn: Turn) -> list[Choice]:
     return contact_choices(turn.ports.contacts(turn.customer_id))
 
 
-def _confirm(name: str, prompt: str, act: Any, back: str, params: Any) -> State:
+def _confirm(name: str, prompt: str, act: Any, back: str, params: Any, *more: str) -> State:
     return State(
         name=name,
         prompt=prompt,
         params=params,
         parse=parse_yes_no,
         act=act,
-        goes_to=(MENU,),
+        goes_to=(MENU, "menu", *more),
         back=back,
         verified=True,
         hint=_CONFIRM_HINT,
+        help=_CONFIRM_HELP,
+        yes_no=True,
     )
 
 
 def _invalid_pick(turn: Turn, text: str) -> Invalid:
-    return Invalid(Msg.of(N_("Please type the numbers you want, for example 1,3 or 1-3 or ALL.")))
+    return Invalid(Msg.of(N_("Please type the numbers you want, for example 1 3, 1-3 or ALL.")))
 
 
-STATES = (
-    State(
-        name=MENU,
-        prompt=N_("Alert contacts. Please choose:"),
-        choices=_OPERATIONS,
-        act=_operations,
-        goes_to=(MENU, "add.name", "link.contact", "edit.contact", "unlink.contact", "all.action"),
-        back="menu",
-        verified=True,
-    ),
-    # 1. add
-    State(
-        name="add.name",
-        prompt=N_("New contact: please type the full name."),
-        parse=parse_name,
-        act=_add_name,
-        goes_to=("add.phone",),
-        back=MENU,
-        verified=True,
-        free_text=True,
-    ),
-    State(
-        name="add.phone",
-        prompt=N_("Mobile number of {name}? Example: (626) 555-0100"),
-        params=_name,
-        parse=parse_phone,
-        act=_add_phone,
-        goes_to=("add.email", MENU),
-        back="add.name",
-        verified=True,
-    ),
-    State(
-        name="add.email",
-        prompt=N_("Email of {name}? Or type N to skip."),
-        params=_name,
-        parse=parse_email,
-        act=_add_email,
-        goes_to=("add.language",),
-        back="add.phone",
-        verified=True,
-        free_text=True,
-    ),
-    State(
-        name="add.language",
-        prompt=N_("Which language should {name} get alerts in?"),
-        params=_name,
-        choices=LANGUAGE_CHOICES,
-        act=_add_language,
-        goes_to=("add.accounts",),
-        back="add.email",
-        verified=True,
-    ),
-    State(
-        name="add.accounts",
-        prompt=N_("Which service accounts for {name}? Example: 1,3 or 1-3 or ALL"),
-        params=_name,
-        options=lambda t: account_choices(t.ports.service_accounts(t.customer_id)),
-        multi=True,
-        parse=_invalid_pick,
-        act=_pick_accounts("add.confirm"),
-        goes_to=("add.confirm",),
-        back="add.language",
-        verified=True,
-    ),
-    _confirm(
-        "add.confirm",
-        N_("Add {name}, {phone}, {email}, {language}, to {accounts}. Save? Y/N"),
-        _add_confirm,
-        "add.accounts",
-        _add_confirm_params,
-    ),
-    # 2. add an existing contact to other service accounts
-    State(
-        name="link.contact",
-        prompt=N_("Which contact?"),
-        options=_all_contact_options,
-        act=_link_contact,
-        goes_to=("link.accounts", MENU),
-        back=MENU,
-        verified=True,
-    ),
-    State(
-        name="link.accounts",
-        prompt=N_("Add {name} to which service accounts? Example: 1,3 or ALL"),
-        params=_name,
-        options=_accounts_of_contact(on=False),
-        multi=True,
-        parse=_invalid_pick,
-        act=_pick_accounts("link.confirm"),
-        goes_to=("link.confirm",),
-        back="link.contact",
-        verified=True,
-    ),
-    _confirm(
-        "link.confirm", N_("Add {name} to {accounts}. Save? Y/N"), _link_confirm, "link.accounts", _accounts_params
-    ),
-    # 3. edit
-    State(
-        name="edit.contact",
-        prompt=N_("Which contact do you want to edit?"),
-        options=_all_contact_options,
-        act=_edit_contact,
-        goes_to=("edit.field", MENU),
-        back=MENU,
-        verified=True,
-    ),
-    State(
-        name="edit.field",
-        prompt=N_("What do you want to change for {name}?"),
-        params=_name,
-        choices=_FIELDS,
-        act=_edit_field,
-        goes_to=("edit.name", "edit.phone", "edit.email", "edit.language"),
-        back="edit.contact",
-        verified=True,
-    ),
-    State(
-        name="edit.name",
-        prompt=N_("New name for {name}?"),
-        params=_name,
-        parse=parse_name,
-        act=_edit_value,
-        goes_to=("edit.confirm", MENU),
-        back="edit.field",
-        verified=True,
-        free_text=True,
-    ),
-    State(
-        name="edit.phone",
-        prompt=N_("New mobile number for {name}? Example: (626) 555-0100"),
-        params=_name,
-        parse=parse_phone,
-        act=_edit_value,
-        goes_to=("edit.confirm", "edit.phone", MENU),
-        back="edit.field",
-        verified=True,
-    ),
-    State(
-        name="edit.email",
-        prompt=N_("New email for {name}? Or type N for no email."),
-        params=_name,
-        parse=parse_email,
-        act=_edit_value,
-        goes_to=("edit.confirm", MENU),
-        back="edit.field",
-        verified=True,
-        free_text=True,
-    ),
-    State(
-        name="edit.language",
-        prompt=N_("Which language should {name} get alerts in?"),
-        params=_name,
-        choices=LANGUAGE_CHOICES,
-        act=_edit_value,
-        goes_to=("edit.confirm", MENU),
-        back="edit.field",
-        verified=True,
-    ),
-    State(
-        name="edit.confirm",
-        prompt=N_("{name}, {field}: {old} to {new}. Save? Y/N"),
-        params=_edit_confirm_params,
-        parse=parse_yes_no,
-        act=_edit_confirm,
-        goes_to=(MENU, "edit.confirm", "edit.phone"),
-        back="edit.field",
-        verified=True,
-        hint=_CONFIRM_HINT,
-    ),
-    # 4. remove from service accounts
-    State(
-        name="unlink.contact",
-        prompt=N_("Which contact do you want to remove from service accounts?"),
-        options=_unlink_contact_options,
-        act=_unlink_contact,
-        goes_to=("unlink.accounts", MENU),
-        back=MENU,
-        verified=True,
-    ),
-    State(
-        name="unlink.accounts",
-        prompt=N_("Remove {name} from which service accounts? Example: 1,3 or ALL"),
-        params=_name,
-        options=_accounts_of_contact(on=True),
-        multi=True,
-        parse=_invalid_pick,
-        act=_pick_accounts("unlink.confirm"),
-        goes_to=("unlink.confirm",),
-        back="unlink.contact",
-        verified=True,
-    ),
-    _confirm(
-        "unlink.confirm",
-        N_("Remove {name} from {accounts}. No more alerts there. Save? Y/N"),
-        _unlink_confirm,
-        "unlink.accounts",
-        _accounts_params,
-    ),
-    # 5. ALL service accounts
-    State(
-        name="all.action",
-        prompt=N_("ALL service accounts: what would you like to do?"),
-        choices=_ALL_ACTIONS,
-        act=_all_action,
-        goes_to=("all.contacts",),
-        back=MENU,
-        verified=True,
-    ),
-    State(
-        name="all.contacts",
-        prompt=N_("Which contacts? Example: 1,2 or ALL"),
-        options=_all_contact_options,
-        multi=True,
-        parse=_invalid_pick,
-        act=_all_contacts,
-        goes_to=("all.confirm",),
-        back="all.action",
-        verified=True,
-    ),
-    _confirm("all.confirm", N_("{what} Save? Y/N"), _all_confirm, "all.contacts", _all_params),
+def _accounts(turn: Turn) -> list[Choice]:
+    return account_choices(turn.ports.service_accounts(turn.customer_id))
+
+
+_PICK_HELP = N_(
+    "Type the numbers you want, for example 1 3 or 1-3, or the last 4 digits shown, or ALL. "
+    "MORE: next page. X: never mind."
 )
+_NAME_HELP = N_("Type the person's full name, for example Nguyen Van An. 0: back. X: never mind.")
+_NAME_PHONE_HELP = N_(
+    "Type the person's full name, then the mobile number, for example Nguyen Van An 626 555 0100. X: never mind."
+)
+_PHONE_HELP = N_("Type a mobile number with its area code, for example (626) 555-0100. 0: back. X: never mind.")
+_EMAIL_HELP = N_("Type an email address, or N for no email. 0: back. X: never mind.")
+_CONFIRM_HELP = N_("Y: save this change. N: do not save. 0: back. X: never mind.")
+
+
+def _table() -> tuple[State, ...]:
+    return (
+        State(
+            name=MENU,
+            prompt=N_("Alert contacts:"),
+            choices=_OPERATIONS,
+            act=_operations,
+            goes_to=(MENU, "add.name", "link.contact", "edit.contact", "unlink.contact", "all.action", "list.contacts"),
+            back="menu",
+            verified=True,
+        ),
+        State(
+            name="list.contacts",
+            prompt=N_("Contacts. Type a number to edit:"),
+            options=_listed_contacts,
+            act=_edit_contact,
+            goes_to=("edit.field", MENU),
+            back=MENU,
+            verified=True,
+            paged=True,
+        ),
+        # 1. add
+        State(
+            name="add.name",
+            prompt=N_("Please type the new contact's full name and mobile number. Example: Le Van An 626 555 0100"),
+            parse=parse_name_and_phone,
+            act=_add_name,
+            goes_to=("add.phone", "add.email"),
+            back=MENU,
+            verified=True,
+            free_text=True,
+            help=_NAME_PHONE_HELP,
+        ),
+        State(
+            name="add.phone",
+            prompt=N_("Mobile number of {name}? Example: (626) 555-0100"),
+            params=_name,
+            parse=parse_phone,
+            act=_add_phone,
+            goes_to=("add.email", "add.phone"),
+            back="add.name",
+            verified=True,
+            help=_PHONE_HELP,
+        ),
+        State(
+            name="add.email",
+            prompt=N_("Email of {name}? If none, type N."),
+            params=_name,
+            parse=parse_email,
+            act=_add_email,
+            goes_to=("add.language",),
+            back="add.phone",
+            verified=True,
+            free_text=True,
+            help=_EMAIL_HELP,
+        ),
+        State(
+            name="add.language",
+            prompt=N_("In which language should {name} get alerts?"),
+            params=_name,
+            choices=LANGUAGE_CHOICES,
+            act=_add_language,
+            goes_to=("add.accounts",),
+            back="add.email",
+            verified=True,
+        ),
+        State(
+            name="add.accounts",
+            prompt=N_("Which service accounts? Example: 1 3 or ALL"),
+            params=_name,
+            options=_accounts,
+            multi=True,
+            parse=_invalid_pick,
+            act=_pick_accounts("add.confirm"),
+            goes_to=("add.confirm",),
+            back="add.language",
+            verified=True,
+            paged=True,
+            help=_PICK_HELP,
+        ),
+        _confirm(
+            "add.confirm",
+            N_("{what}\nY/N"),
+            _add_confirm,
+            "add.accounts",
+            _add_confirm_params,
+            "add.phone",
+        ),
+        # 2. add an existing contact to other service accounts
+        State(
+            name="link.contact",
+            prompt=N_("Which contact?"),
+            options=_all_contact_options,
+            act=_link_contact,
+            goes_to=("link.accounts", MENU),
+            back=MENU,
+            verified=True,
+            paged=True,
+        ),
+        State(
+            name="link.accounts",
+            prompt=N_("Add {name} to which accounts? Example: 1 3 or ALL"),
+            params=_name,
+            options=_accounts_of_contact(on=False),
+            multi=True,
+            parse=_invalid_pick,
+            act=_pick_accounts("link.confirm"),
+            goes_to=("link.confirm",),
+            back="link.contact",
+            verified=True,
+            paged=True,
+            help=_PICK_HELP,
+        ),
+        _confirm("link.confirm", N_("Add {name} to {accounts}? Y/N"), _link_confirm, "link.accounts", _accounts_params),
+        # 3. edit
+        State(
+            name="edit.contact",
+            prompt=N_("Which contact do you want to edit?"),
+            options=_all_contact_options,
+            act=_edit_contact,
+            goes_to=("edit.field", MENU),
+            back=MENU,
+            verified=True,
+            paged=True,
+        ),
+        State(
+            name="edit.field",
+            prompt=N_("What do you want to change for {name}?"),
+            params=_name,
+            choices=_FIELDS,
+            act=_edit_field,
+            goes_to=("edit.name", "edit.phone", "edit.email", "edit.language"),
+            back="edit.contact",
+            verified=True,
+        ),
+        State(
+            name="edit.name",
+            prompt=N_("New name for {name}?"),
+            params=_name,
+            parse=parse_name,
+            act=_edit_value,
+            goes_to=("edit.confirm", "edit.field", MENU),
+            back="edit.field",
+            verified=True,
+            free_text=True,
+            help=_NAME_HELP,
+        ),
+        State(
+            name="edit.phone",
+            prompt=N_("New mobile number for {name}? Example: (626) 555-0100"),
+            params=_name,
+            parse=parse_phone,
+            act=_edit_value,
+            goes_to=("edit.confirm", "edit.phone", "edit.field", MENU),
+            back="edit.field",
+            verified=True,
+            help=_PHONE_HELP,
+        ),
+        State(
+            name="edit.email",
+            prompt=N_("New email for {name}? To remove the email, type N."),
+            params=_name,
+            parse=parse_new_email,
+            act=_edit_value,
+            goes_to=("edit.confirm", "edit.field", MENU),
+            back="edit.field",
+            verified=True,
+            free_text=True,
+            help=N_("Type the new email address, or N to remove the email. 0: back. X: never mind."),
+        ),
+        State(
+            name="edit.language",
+            prompt=N_("In which language should {name} get alerts?"),
+            params=_name,
+            choices=LANGUAGE_CHOICES,
+            act=_edit_value,
+            goes_to=("edit.confirm", "edit.field", MENU),
+            back="edit.field",
+            verified=True,
+        ),
+        State(
+            name="edit.confirm",
+            prompt=N_("{what} Y/N"),
+            params=_edit_confirm_params,
+            parse=parse_yes_no,
+            act=_edit_confirm,
+            goes_to=(MENU, "menu", "edit.confirm", "edit.phone"),
+            back="edit.field",
+            verified=True,
+            hint=_CONFIRM_HINT,
+            help=_CONFIRM_HELP,
+            yes_no=True,
+        ),
+        # 4. remove from service accounts
+        State(
+            name="unlink.contact",
+            prompt=N_("Which contact do you want to remove from service accounts?"),
+            options=_unlink_contact_options,
+            act=_unlink_contact,
+            goes_to=("unlink.accounts", MENU),
+            back=MENU,
+            verified=True,
+            paged=True,
+        ),
+        State(
+            name="unlink.accounts",
+            prompt=N_("Remove {name} from which accounts? Example: 1 3 or ALL"),
+            params=_name,
+            options=_accounts_of_contact(on=True),
+            multi=True,
+            parse=_invalid_pick,
+            act=_pick_accounts("unlink.confirm"),
+            goes_to=("unlink.confirm",),
+            back="unlink.contact",
+            verified=True,
+            paged=True,
+            help=_PICK_HELP,
+        ),
+        _confirm(
+            "unlink.confirm",
+            N_("Remove {name} from {accounts}? {notice} Y/N"),
+            _unlink_confirm,
+            "unlink.accounts",
+            _accounts_params,
+        ),
+        # 5. ALL service accounts
+        State(
+            name="all.action",
+            prompt=N_("ALL service accounts: what would you like to do?"),
+            choices=_ALL_ACTIONS,
+            act=_all_action,
+            goes_to=("all.contacts",),
+            back=MENU,
+            verified=True,
+        ),
+        State(
+            name="all.contacts",
+            prompt=N_("Which contacts? Example: 1 2 or ALL"),
+            options=_all_contact_options,
+            multi=True,
+            parse=_invalid_pick,
+            act=_all_contacts,
+            goes_to=("all.confirm",),
+            back="all.action",
+            verified=True,
+            paged=True,
+            help=_PICK_HELP,
+        ),
+        _confirm("all.confirm", N_("{what} Y/N"), _all_confirm, "all.contacts", _all_params),
+    )
+
+
+# cancelling anything begun in the contacts menu goes back to it, not to the main menu
+STATES = tuple(state if state.name == MENU else replace(state, cancel=MENU) for state in _table())

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from dialogs.ports import AccountsPort
-from dialogs.text import N_, Msg, clean, fold
+from dialogs.text import N_, NP_, Literal, Msg, clean, fold, tidy
 
 LOCALES = ("vi", "en")
 
@@ -27,30 +27,42 @@ LOCALES = ("vi", "en")
 class Choice:
     """One option of a prompt. ``key`` is what the dialog gets back; ``label`` what the customer sees.
 
-    ``aliases`` are folded words (no diacritics, upper case) that pick the option besides its number.
+    ``aliases`` are folded words (no diacritics, upper case) that pick the option besides its number;
+    its label, in either language, picks it too. ``number`` is the number it is shown with when that
+    is not its place in the list (a list keeps its numbers when some rows are left out), and ``digits``
+    are digits the customer sees on the row and may type instead (a service account's last four).
     """
 
     key: str
-    label: Msg
+    label: Msg | Literal
     aliases: tuple[str, ...] = ()
+    number: int | None = None
+    digits: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Invalid:
-    """A parser's refusal, with the short hint the customer is shown before the prompt again."""
+    """A parser's refusal, with the short hint the customer is shown before the prompt again.
+
+    ``mistake`` is False for an answer that asked for help rather than got something wrong ("quên" at
+    the access code): it gets the hint but does not count toward the three-mistakes help.
+    """
 
     hint: Msg
+    mistake: bool = True
 
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """What one turn answers: messages in order, then the choices of the last prompt."""
+    """What one turn answers: messages in order, then the choices of the last prompt (each with its
+    ``number``), then ``footer`` (how to see the rest of a long list), if any."""
 
     messages: tuple[Msg, ...]
     choices: tuple[Choice, ...]
     multi: bool
     locale: str
     state: str
+    footer: Msg | None = None
 
 
 @dataclass(slots=True)
@@ -90,12 +102,15 @@ class DialogSettings:
     verified_max_age: timedelta = timedelta(hours=12)
     max_input_chars: int = 500
     invalid_before_help: int = 3
+    # rows of a long list shown at once, so that a page fits two SMS segments: 134 characters in
+    # Vietnamese (UCS-2), 306 in English (GSM-7)
+    page_rows: Mapping[str, int] = field(default_factory=lambda: {"vi": 3, "en": 6})
 
 
 class Turn:
     """What a state's functions see: the session, the ports, the time, and a way to say things."""
 
-    __slots__ = ("messages", "now", "ports", "session", "settings")
+    __slots__ = ("brief", "headed", "messages", "now", "ports", "session", "settings")
 
     def __init__(self, session: Session, ports: AccountsPort, now: datetime, settings: DialogSettings):
         self.session = session
@@ -103,6 +118,19 @@ class Turn:
         self.now = now
         self.settings = settings
         self.messages: list[Msg] = []
+        self.brief: Msg | None = None
+        self.headed = False
+
+    def head(self, msg: Msg) -> None:
+        """Say ``msg`` as the heading of the next state's choices, instead of its prompt (one line
+        fewer: "Verified: Phở Bolsa LLC. Please choose:" then the contacts menu)."""
+        self.messages.append(msg)
+        self.headed = True
+
+    def settle(self, brief: Msg) -> None:
+        """Show ``brief`` instead of the next state's prompt and choices (they still work): after a
+        finished task the customer needs one line on how to go on, not the whole menu again."""
+        self.brief = brief
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -143,6 +171,11 @@ class State:
         free_text: the answer is free text, so short global words ("VI", "EN", "X") are taken as text.
         secret: the answer is a secret (the access code): a terminal does not echo it.
         hint: shown when an answer is not understood.
+        help: what HELP or ? shows here (a catalog id), instead of the general help.
+        cancel: where cancelling goes (None: the main menu).
+        paged: a list that can be long (service accounts, contacts): shown a page at a time, with
+            MORE for the next; numbers of every page are taken on any page.
+        yes_no: the question is a yes/no one (a channel reads "dung" there as "đúng", not "dừng").
     """
 
     name: str
@@ -158,33 +191,83 @@ class State:
     verified: bool = False
     free_text: bool = False
     secret: bool = False
-    hint: str = N_("Sorry, I did not understand. Please type the number of your choice.")
+    hint: str = N_("Sorry, please type one of these numbers:")
+    help: str | None = None
+    cancel: str | None = None
+    paged: bool = False
+    yes_no: bool = False
 
 
 class GraphError(ValueError):
     """The dialog table is not a sound graph."""
 
 
-# Global commands, as folded words: (always, not in free text). Short language names are ambiguous
-# where a name is typed (a person may be called "Vi"), so there only the long forms count.
+# Global commands, as folded words after tidy(): (always, not in free text). Short language names are
+# ambiguous where a name is typed (a person may be called "Vi"), so there only the long forms count.
 _LANG_WORDS = {
     "vi": ({"TIENG VIET", "VIETNAMESE", "VIET NGU"}, {"VI", "VN", "VIET"}),
     "en": ({"ENGLISH", "TIENG ANH"}, {"EN", "ENG"}),
 }
-_MENU_WORDS = ({"MENU", "MENU CHINH", "TRANG CHINH", "MAIN MENU"}, set[str]())
-_BACK_WORDS = ({"0", "BACK", "QUAY LAI", "TRO LAI", "GO BACK"}, set[str]())
-_HELP_WORDS = ({"?", "HELP", "INFO", "GIUP", "TRO GIUP", "GIUP DO", "HUONG DAN"}, set[str]())
-_ABANDON_WORDS = ({"X", "EXIT", "HUY BO", "HUY THAO TAC", "THOAT", "ABORT"}, set[str]())
+_MENU_WORDS = (
+    {"MENU", "MENU CHINH", "TRANG CHINH", "MAIN MENU", "VE MENU", "VE MENU CHINH", "TRO VE MENU", "VE TRANG CHINH"},
+    set[str](),
+)
+_BACK_WORDS = ({"0", "BACK", "QUAY LAI", "TRO LAI", "GO BACK", "TRO VE", "QUAY VE", "LUI LAI"}, {"LUI"})
+_HELP_WORDS = ({"?", "??", "HELP", "INFO", "GIUP", "TRO GIUP", "GIUP DO", "HUONG DAN", "GIUP VOI"}, set[str]())
+_ABANDON_WORDS = (
+    {"X", "EXIT", "HUY BO", "HUY THAO TAC", "THOAT", "ABORT", "HUY", "THOI", "THOI KHONG", "KHONG LAM NUA", "STOP IT"},
+    {"CANCEL", "QUIT"},
+)
+# Greetings are answered with a greeting and the question again, never counted as mistakes. In free
+# text only the unmistakable ones count ("Chao" may be a name).
+_GREETINGS = {
+    "vi": ({"XIN CHAO", "CHAO BAN", "CHAO ANH", "CHAO CHI", "CHAO EM", "XIN CHAO BAN"}, {"CHAO", "ALO", "ALLO"}),
+    "en": ({"HELLO", "HELLO THERE", "GOOD MORNING", "GOOD AFTERNOON", "GOOD EVENING"}, {"HI", "HEY", "HI THERE"}),
+}
+_HELLO = N_("Hello!")
+# the first answer to a greeting; in English it offers Vietnamese without diacritics (GSM-7, half the
+# price of an SMS in UCS-2), in Vietnamese it offers English
+_WELCOME = N_("Hello! This is the {utility} rotating outage alert service. Tieng Viet: VI. Please choose:")
+_MORE_WORDS = {"MORE", "NEXT", "M", "+", "TIEP", "XEM TIEP", "XEM THEM", "TRANG SAU", "TIEP THEO", "CON NUA"}
+_PREVIOUS_WORDS = {"PREVIOUS", "PREV", "P", "TRUOC", "TRANG TRUOC"}
 
+_HELP = N_("Type the number of your choice. 0: back. X: never mind. MENU: main menu. Tieng Viet: VI. Help: {support}")
+_NEED_HELP = N_("Need help? Call Customer Support at {support}, or type ? to see how to answer.")
 _SWITCHED = {"vi": N_("Switched to Vietnamese."), "en": N_("Switched to English.")}
 # ASCII digits only: the text is folded first (digits of every script are ASCII digits by then), and a
 # sign that only looks like a digit ("²", "①") must not reach int()
 _NUMBER = re.compile(r"[0-9]{1,4}")
 _RANGE = re.compile(r"([0-9]{1,4})-([0-9]{1,4})")
+_DIGITS = re.compile(r"[*#]?([0-9]{3,6})")
 _AROUND_DASH = re.compile(r"\s*-\s*")
-_ALL_WORDS = {"ALL", "TAT CA", "CA HAI", "BOTH"}
-YES_WORDS = frozenset({"Y", "C", "CO", "YES", "DONG Y", "OK", "VANG", "DA", "CO LUU", "LUU"})
-NO_WORDS = frozenset({"N", "K", "KHONG", "NO", "KO", "KHONG LUU"})
+_RANGE_WORDS = re.compile(r"\s+(?:DEN|TOI|TO|THROUGH|THRU)\s+")
+_FROM_WORD = re.compile(r"^(?:TU|FROM)\s+")
+_PUNCTUATION = re.compile(r"[,.;:()*]")
+_PRINTED_NUMBER = re.compile(r"[0-9]+(?:-[0-9]+){2,}")  # a number as printed on a bill: 3-001-1001
+_ALL_WORDS = {
+    "ALL",
+    "TAT CA",
+    "HET",
+    "TAT",
+    "TOAN BO",
+    "TAT CA CAC TAI KHOAN",
+    "TAT CA TAI KHOAN",
+    "CA",
+    "MOI TAI KHOAN",
+    "ALL ACCOUNTS",
+    "ALL OF THEM",
+    "EVERYTHING",
+    "TAT CA LUON",
+    "HET LUON",
+}
+_COUNTED_ALL = {"CA HAI": 2, "BOTH": 2, "CA BA": 3}  # "both" means all only when there are two
+YES_WORDS = frozenset(
+    {"Y", "C", "CO", "YES", "DONG Y", "OK", "OKAY", "OKE", "VANG", "DA", "CO LUU", "LUU", "DUOC", "DUNG ROI", "U"}
+    | {"YEP", "YEAH", "SURE", "CO CHU", "DUNG VAY", "DUNG", "LUU DI", "DONG Y LUU", "U LUU"}
+)
+NO_WORDS = frozenset(
+    {"N", "K", "KHONG", "NO", "KO", "KHONG LUU", "THOI", "KHONG CAN", "NOPE", "CHUA", "HONG", "KHONG DONG Y"}
+)
 
 
 def _is(words: tuple[set[str], set[str]], folded: str, free_text: bool) -> bool:
@@ -192,39 +275,53 @@ def _is(words: tuple[set[str], set[str]], folded: str, free_text: bool) -> bool:
     return folded in long or (not free_text and folded in short)
 
 
-def parse_selection(folded: str, count: int, multi: bool) -> list[int] | None:
-    """Parse "2", "1,3", "1-3", "1 3", "ALL" into 0-based indexes of ``count`` options.
+Option = tuple[int, str, str]  # (number shown, key, digits that may be typed instead)
 
-    ``folded`` is the answer after :func:`~dialogs.text.fold`, so "１，３" or "٣-١" arrive as "1,3" and
-    "3-1". Returns None when the answer names no option, a number out of range, something that is not
-    a number of ASCII digits, or several options where one is expected.
+
+def parse_selection(folded: str, options: Sequence[Option], multi: bool) -> list[str] | None:
+    """Parse "2", "1,3", "1-3", "1 đến 3", "1 và 3", "*1001", "ALL" into the keys of ``options``.
+
+    ``folded`` is the answer after :func:`~dialogs.text.fold` and :func:`~dialogs.text.tidy`, so
+    "１，３" or "٣-١" arrive as "1,3" and "3-1". Numbers are those shown (a list keeps its numbers when
+    rows are left out); the digits shown on a row ("*1001" or "1001") pick it too. Returns None when
+    the answer names no option, a number not offered, digits of no row or of several, something that
+    is not ASCII digits, or several options where one is expected. Keys come in the options' order.
     """
-    if count == 0:
+    if not options:
         return None
-    if multi and folded in _ALL_WORDS:
-        return list(range(count))
-    picked: list[int] = []
-    for part in re.split(r"[,;\s]+|\bVA\b|\bAND\b", _AROUND_DASH.sub("-", folded)):
+    if multi and (folded in _ALL_WORDS or _COUNTED_ALL.get(folded) == len(options)):
+        return [key for _, key, _ in options]
+    by_number = {number: key for number, key, _ in options}
+    picked: set[str] = set()
+    text = _RANGE_WORDS.sub("-", _AROUND_DASH.sub("-", _FROM_WORD.sub("", folded)))
+    for part in re.split(r"[,;&\s]+|\bVA\b|\bAND\b|\bVOI\b", text):
         if not part:
             continue
         rng = _RANGE.fullmatch(part)
         if rng:
-            lo, hi = int(rng.group(1)), int(rng.group(2))
-            if lo > hi:
-                lo, hi = hi, lo
-            numbers = range(lo, hi + 1)
-        elif _NUMBER.fullmatch(part):
-            numbers = range(int(part), int(part) + 1)
-        else:
-            return None
-        for number in numbers:
-            if not 1 <= number <= count:
+            lo, hi = sorted((int(rng.group(1)), int(rng.group(2))))
+            if hi - lo > 1000:
                 return None
-            if number - 1 not in picked:
-                picked.append(number - 1)
+            keys = [by_number.get(n) for n in range(lo, hi + 1)]
+            if any(k is None for k in keys):
+                return None
+            picked.update(k for k in keys if k is not None)
+            continue
+        if _NUMBER.fullmatch(part) and int(part) in by_number and not part.startswith("0"):
+            picked.add(by_number[int(part)])
+            continue
+        if _PRINTED_NUMBER.fullmatch(part):  # the service account number as the bill prints it
+            part = part.replace("-", "")[-4:]
+        digits = _DIGITS.fullmatch(part)
+        if digits is None or (part[0] not in "*#" and len(part) < 4):
+            return None
+        rows = [key for _, key, shown in options if shown and shown.endswith(digits.group(1))]
+        if len(rows) != 1:
+            return None
+        picked.add(rows[0])
     if not picked or (not multi and len(picked) != 1):
         return None
-    return sorted(picked)
+    return [key for _, key, _ in options if key in picked]
 
 
 class Engine:
@@ -238,7 +335,13 @@ class Engine:
         menu: str,
         verify: str,
         settings: DialogSettings,
+        labels: Callable[[Msg | Literal], Iterable[str]] | None = None,
+        fits: Callable[[Reply], bool] | None = None,
     ) -> None:
+        """``labels`` renders a choice's label in every language, so that typing a label picks it
+        ("người liên lạc" at the main menu); without it only numbers and aliases pick. ``fits`` says
+        whether a reply fits the channel's budget (two SMS segments): a long list is cut into pages
+        that each fit; without it a page has ``settings.page_rows`` rows."""
         self.states: dict[str, State] = {}
         for state in states:
             if state.name in self.states:
@@ -246,6 +349,8 @@ class Engine:
             self.states[state.name] = state
         self.start, self.menu, self.verify = start, menu, verify
         self.settings = settings
+        self.labels = labels
+        self.fits = fits
         self._check()
 
     # -- the graph ---------------------------------------------------------------------------------
@@ -285,7 +390,7 @@ class Engine:
         """The catalog ids the graph names statically (prompts, hints, fixed choice labels)."""
         ids = {s.prompt for s in self.states.values()} | {s.hint for s in self.states.values()}
         for state in self.states.values():
-            ids.update(choice.label.id for choice in state.choices)
+            ids.update(choice.label.id for choice in state.choices if isinstance(choice.label, Msg))
         return ids
 
     def check_catalog(self, has: Callable[[str], bool]) -> None:
@@ -305,6 +410,11 @@ class Engine:
         lines.append(f"    note right of {_mm(self.menu)} : MENU, X, 0, HELP, VI or EN work in every state")
         return "\n".join(dict.fromkeys(lines)) + "\n"
 
+    def asks_yes_no(self, name: str) -> bool:
+        """Whether the state called ``name`` asks a yes/no question."""
+        state = self.states.get(name)
+        return state is not None and state.yes_no
+
     def _back_target(self, state: State) -> str:
         if state.back is not None:
             return state.back
@@ -312,33 +422,45 @@ class Engine:
 
     # -- a turn ------------------------------------------------------------------------------------
 
-    def step(self, session: Session, text: str, ports: AccountsPort, now: datetime, *, revoked: bool = False) -> Reply:
+    def step(
+        self,
+        session: Session,
+        text: str,
+        ports: AccountsPort,
+        now: datetime,
+        *,
+        revoked: bool = False,
+        locale_chosen: bool = False,
+    ) -> Reply:
         """Advance ``session`` by one customer message and return what to answer.
 
         ``revoked`` says the verification no longer holds (the access code changed, the account was
         locked, or support revoked it): the session is signed out before anything else happens.
+        ``locale_chosen`` says the session's language was chosen outside the dialog (``chat --lang``):
+        a first contact then skips the language question.
         """
         turn = Turn(session, ports, now, self.settings)
         last_seen, session.last_seen_at = session.last_seen_at, now
         folded = fold(text[: self.settings.max_input_chars * 4])
+        words = tidy(folded)
 
         if not session.state or session.state not in self.states:
-            lang = self._language_word(folded, free_text=False)
-            if lang:
-                session.locale = lang
-                return self._enter(turn, self.menu)
-            return self._enter(turn, self.start)
+            return self._first(turn, text, words, locale_chosen)
 
         if last_seen is not None and now - last_seen > self.settings.idle_timeout:
-            session.drop_verification()
             session.invalid_count = 0
-            turn.say(
-                Msg.of(
-                    N_("Your session ended after {minutes} minutes without activity. Nothing unfinished was saved."),
-                    minutes=int(self.settings.idle_timeout.total_seconds() // 60),
+            if self._in_progress(session):  # a verification or a change was lost: say so
+                session.drop_verification()
+                turn.say(
+                    Msg.count(
+                        NP_(
+                            "Nothing was heard from you for {n} minute, so the unfinished step was not saved.",
+                            "Nothing was heard from you for {n} minutes, so the unfinished step was not saved.",
+                        ),
+                        int(self.settings.idle_timeout.total_seconds() // 60),
+                    )
                 )
-            )
-            return self._enter(turn, self.menu)
+                return self._enter(turn, self.menu)
         if session.verified and (
             revoked or (session.verified_at is not None and now - session.verified_at > self.settings.verified_max_age)
         ):
@@ -351,16 +473,21 @@ class Engine:
             return self._enter(turn, state.name)  # the guard in _enter sends it to verification
         if not folded:
             return self._enter(turn, state.name)
-        handled = self._global(turn, state, folded)
-        if handled is not None:
-            return handled
+        own = self._own_choice(turn, state, words)  # a state's own choices win over global words
+        if own is None:
+            handled = self._global(turn, state, words)
+            if handled is not None:
+                return handled
         if len(text) > self.settings.max_input_chars:
-            return self._invalid(turn, state, Msg.of(N_("That message is too long. Please answer briefly.")))
+            return self._invalid(turn, state, Msg.of(N_("That message is too long.")))
         cleaned = clean(text, self.settings.max_input_chars)
         if cleaned is None:
             return self._invalid(turn, state, Msg.of(state.hint))
-        value = self._parse(turn, state, cleaned, folded)
+        value = own if own is not None else self._parse(turn, state, cleaned, words)
         if isinstance(value, Invalid):
+            if not value.mistake:
+                turn.say(value.hint)
+                return self._enter(turn, state.name)
             return self._invalid(turn, state, value.hint)
         session.invalid_count = 0
         target = state.act(turn, value)
@@ -368,76 +495,153 @@ class Engine:
             raise GraphError(f"{state.name!r} went to undeclared state {target!r}")
         return self._enter(turn, target)
 
-    def _language_word(self, folded: str, free_text: bool) -> str | None:
-        for locale, words in _LANG_WORDS.items():
-            if _is(words, folded, free_text):
+    def _first(self, turn: Turn, text: str, words: str, locale_chosen: bool) -> Reply:
+        """A first message: the language question, unless the message tells the language."""
+        session = turn.session
+        lang = self._language_word(words, free_text=False)
+        if lang:
+            session.locale = lang
+            return self._enter(turn, self.menu)
+        greeting = self._greeting(words, free_text=False)
+        if locale_chosen:
+            return self._enter(turn, self.menu)
+        if greeting is None and any(ch.isalpha() and fold(ch) != ch.upper() for ch in text[:500]):
+            greeting = "vi"  # Vietnamese letters: whatever it says, it is written in Vietnamese
+        if greeting is None:
+            return self._enter(turn, self.start)
+        session.locale = greeting
+        turn.head(Msg.of(_WELCOME, utility=self.settings.utility_name))
+        return self._enter(turn, self.menu)
+
+    def _in_progress(self, session: Session) -> bool:
+        """Whether expiring ``session`` loses something: a verification, a change, an answer half given."""
+        return (
+            session.verified
+            or session.state.startswith("verify.")
+            or any(not key.startswith("_") for key in session.slots)
+        )
+
+    def _language_word(self, words: str, free_text: bool) -> str | None:
+        for locale, table in _LANG_WORDS.items():
+            if _is(table, words, free_text):
                 return locale
         return None
 
-    def _global(self, turn: Turn, state: State, folded: str) -> Reply | None:
+    def _greeting(self, words: str, free_text: bool) -> str | None:
+        for locale, table in _GREETINGS.items():
+            if _is(table, words, free_text):
+                return locale
+        return None
+
+    def _global(self, turn: Turn, state: State, words: str) -> Reply | None:
         session = turn.session
-        lang = self._language_word(folded, state.free_text)
+        lang = self._language_word(words, state.free_text)
         if lang is not None:
             session.locale = lang
             if state.name == self.start:  # naming a language is the answer here
                 return self._enter(turn, self.menu)
             turn.say(Msg.of(_SWITCHED[lang]))
             return self._enter(turn, state.name)
-        if _is(_HELP_WORDS, folded, state.free_text):
-            self._help(turn)
+        greeting = self._greeting(words, state.free_text)
+        if greeting is not None:
+            if state.name == self.start:  # nobody's language is known yet: the greeting's it is
+                session.locale = greeting
+                turn.head(Msg.of(_WELCOME, utility=self.settings.utility_name))
+                return self._enter(turn, self.menu)
+            turn.say(Msg.of(_HELLO))
             return self._enter(turn, state.name)
-        if _is(_MENU_WORDS, folded, state.free_text) or _is(_ABANDON_WORDS, folded, state.free_text):
+        if _is(_HELP_WORDS, words, state.free_text):
+            self._help(turn, state)
+            return self._enter(turn, state.name)
+        menu = _is(_MENU_WORDS, words, state.free_text)
+        if menu or _is(_ABANDON_WORDS, words, state.free_text):
             if any(not key.startswith("_") for key in session.slots):
                 turn.say(Msg.of(N_("Cancelled. Nothing was changed.")))
             session.slots.clear()
             session.invalid_count = 0
-            return self._enter(turn, self.menu)
-        if _is(_BACK_WORDS, folded, state.free_text):
+            return self._enter(turn, self.menu if menu or state.cancel is None else state.cancel)
+        if _is(_BACK_WORDS, words, state.free_text):
             session.invalid_count = 0
             return self._enter(turn, self._back_target(state))
+        if state.paged and (words in _MORE_WORDS or words in _PREVIOUS_WORDS):
+            session.slots["_page"] = int(session.slots.get("_page", 0)) + (1 if words in _MORE_WORDS else -1)
+            return self._enter(turn, state.name)
         return None
 
-    def _help(self, turn: Turn) -> None:
-        turn.say(
-            Msg.of(
-                N_(
-                    "Type the number of your choice. 0: back. MENU: main menu. X: cancel. "
-                    "VI: Tiếng Việt. Help: {support}"
-                ),
-                support=self.settings.support_phone,
-            )
-        )
+    def _help(self, turn: Turn, state: State) -> None:
+        params = {"support": self.settings.support_phone, "utility": self.settings.utility_name}
+        if state.help is not None:
+            turn.say(Msg.of(state.help, **params))
+            return
+        turn.say(Msg.of(_HELP, **params))
 
-    def _parse(self, turn: Turn, state: State, cleaned: str, folded: str) -> Any:
+    def _own_choice(self, turn: Turn, state: State, words: str) -> str | None:
+        """The key of a fixed choice that ``words`` names by an alias or by its label, if any."""
+        if state.free_text or not state.choices:
+            return None
+        for choice in state.choices:
+            if words in choice.aliases:
+                return choice.key
+        return self._by_label(state.choices, words)
+
+    def _by_label(self, choices: Sequence[Choice], words: str) -> str | None:
+        """The one choice whose label, in either language, is ``words`` or holds it as whole words."""
+        if self.labels is None or len(words) < 3 or not any(ch.isalpha() for ch in words):
+            return None
+        partial: list[str] = []
+        for choice in choices:
+            labels = [" ".join(_PUNCTUATION.sub(" ", tidy(fold(label))).split()) for label in self.labels(choice.label)]
+            if words in labels:
+                return choice.key
+            if any(f" {words} " in f" {label} " for label in labels):
+                partial.append(choice.key)
+        return partial[0] if len(partial) == 1 else None
+
+    def _parse(self, turn: Turn, state: State, cleaned: str, words: str) -> Any:
         if state.parse is not None and not state.choices and state.options is None:
             return state.parse(turn, cleaned)
-        keys: list[str] = list(turn.slots.get("_keys", ()))
-        picked = parse_selection(folded, len(keys), state.multi)
-        if picked is None and not state.multi:
-            for choice in state.choices:
-                if folded in choice.aliases:
-                    return choice.key
+        options = _stored_options(turn.slots.get("_keys", ()))
+        picked = parse_selection(words, options, state.multi)
+        if picked is None and state.options is not None:
+            by_label = self._by_label(tuple(state.options(turn)), words)
+            picked = [by_label] if by_label is not None else None
         if picked is None:
             if state.parse is not None:
                 return state.parse(turn, cleaned)
             return Invalid(Msg.of(state.hint))
-        if state.multi:
-            return [keys[i] for i in picked]
-        return keys[picked[0]]
+        return picked if state.multi else picked[0]
 
     def _invalid(self, turn: Turn, state: State, hint: Msg) -> Reply:
         session = turn.session
         session.invalid_count += 1
-        turn.say(hint)
-        if session.invalid_count >= self.settings.invalid_before_help:
+        if session.invalid_count >= self.settings.invalid_before_help:  # the third time: a person helps
             session.invalid_count = 0
-            turn.say(
-                Msg.of(
-                    N_("Need help? Call Customer Support at {support}. Type MENU for the main menu."),
-                    support=self.settings.support_phone,
-                )
-            )
+            turn.settle(Msg.of(_NEED_HELP, support=self.settings.support_phone))  # one short SMS
+            return self._enter(turn, state.name)
+        turn.say(hint)
         return self._enter(turn, state.name)
+
+    def _pages(self, prompt: Msg, rows: tuple[Choice, ...], locale: str, state: State) -> list[tuple[Choice, ...]]:
+        """``rows`` cut into pages, each as many rows as fit beside the prompt and the footer (the
+        same cut every time, so a page shows the same rows whenever it is shown)."""
+        if self.fits is None:
+            size = self.settings.page_rows.get(locale, 3)
+            return [rows[i : i + size] for i in range(0, len(rows), size)] or [()]
+        widest = Msg.of(N_("MORE: see more ({page}/{pages})"), page=999, pages=999)
+        whole = Reply((prompt,), rows, state.multi, locale, state.name)
+        if self.fits(whole):
+            return [rows]
+        pages: list[tuple[Choice, ...]] = []
+        start = 0
+        while start < len(rows):
+            end = start + 1
+            while end < len(rows) and self.fits(
+                Reply((prompt,), rows[start : end + 1], state.multi, locale, state.name, widest)
+            ):
+                end += 1
+            pages.append(rows[start:end])
+            start = end
+        return pages
 
     def _enter(self, turn: Turn, name: str) -> Reply:
         state = self.states[name]
@@ -446,15 +650,49 @@ class Engine:
             session.slots.clear()
             turn.say(Msg.of(N_("Please verify your account first.")))
             state = self.states[self.verify]
+        if session.state != state.name:
+            session.slots.pop("_page", None)
         session.state = state.name
         params = dict(state.params(turn)) if state.params is not None else {}
         choices = tuple(state.options(turn)) if state.options is not None else state.choices
-        if choices:
-            session.slots["_keys"] = [choice.key for choice in choices]
+        numbered = tuple(
+            choice if choice.number is not None else replace(choice, number=i) for i, choice in enumerate(choices, 1)
+        )
+        if numbered:
+            session.slots["_keys"] = [[c.number, c.key, c.digits] for c in numbered]
         else:
             session.slots.pop("_keys", None)
-        turn.messages.append(Msg.of(state.prompt, **params))
-        return Reply(tuple(turn.messages), choices, state.multi, session.locale, state.name)
+        if turn.brief is not None:
+            turn.messages.append(turn.brief)
+            return Reply(tuple(turn.messages), (), state.multi, session.locale, state.name)
+        footer = None
+        if state.paged:
+            pages = self._pages(Msg.of(state.prompt, **params), numbered, session.locale, state)
+            if len(pages) > 1:
+                page = int(session.slots.get("_page", 0)) % len(pages)
+                session.slots["_page"] = page
+                numbered = pages[page]
+                footer = Msg.of(N_("MORE: see more ({page}/{pages})"), page=page + 1, pages=len(pages))
+        said = tuple(turn.messages)
+        if turn.headed and numbered:
+            return Reply(said, numbered, state.multi, session.locale, state.name, footer)
+        reply = Reply(
+            (*said, Msg.of(state.prompt, **params)), numbered, state.multi, session.locale, state.name, footer
+        )
+        if said and self.fits is not None and not self.fits(reply):
+            # a hint or help came first and says what to type here: the question is left out rather
+            # than the reply growing past its budget (it is the same question, asked just before)
+            return Reply(said, numbered, state.multi, session.locale, state.name, footer)
+        return reply
+
+
+def _stored_options(stored: Sequence[Any]) -> list[Option]:
+    """The options a session remembers as shown: ``[number, key, digits]`` rows (a session saved by
+    an older version holds bare keys, numbered by their place)."""
+    return [
+        (int(row[0]), str(row[1]), str(row[2])) if isinstance(row, list | tuple) else (i, str(row), "")
+        for i, row in enumerate(stored, 1)
+    ]
 
 
 def _mm(name: str) -> str:

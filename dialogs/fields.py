@@ -7,6 +7,7 @@ what people really type (``(626) 555-0100``, ``khong``, ``tat ca``) and refuse a
 from __future__ import annotations
 
 import enum
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -16,15 +17,34 @@ from email_validator import EmailNotValidError, validate_email
 
 from dialogs.engine import NO_WORDS, YES_WORDS, Choice, Invalid, Turn
 from dialogs.ports import ContactView, ServiceAccountView
-from dialogs.text import N_, NP_, Literal, Msg, Regions, fold, fold_digits, has_lookalike_digits
+from dialogs.text import N_, NP_, Literal, Msg, Regions, fold, fold_digits, has_lookalike_digits, tidy
 
-LANGUAGE_NAMES = {"vi": N_("Vietnamese"), "en": N_("English")}
-LANGUAGE_CHOICES = (
+# a contact's language, in a sentence ("alerts in Vietnamese", "nhận tin bằng tiếng Việt")
+LANGUAGE_NAMES = {"vi": N_("in Vietnamese"), "en": N_("in English")}
+# the first question offers each language in its own words; a contact's language is asked in the
+# reader's (an English text with "Tiếng Việt" in it would cost twice as much as an SMS)
+FIRST_LANGUAGE_CHOICES = (
     Choice("vi", Msg.native(N_("Vietnamese"), "vi"), ("TIENG VIET", "VIET", "VI", "VIETNAMESE")),
     Choice("en", Msg.native(N_("English"), "en"), ("ENGLISH", "TIENG ANH", "EN", "ANH")),
 )
+LANGUAGE_CHOICES = (
+    Choice("vi", Msg.of(N_("Vietnamese")), FIRST_LANGUAGE_CHOICES[0].aliases),
+    Choice("en", Msg.of(N_("English")), FIRST_LANGUAGE_CHOICES[1].aliases),
+)
 _NAME_PUNCT = set(" .'-’")
-_SKIP_WORDS = frozenset(NO_WORDS | {"-", "BO QUA", "SKIP", "NONE", "KHONG CO"})
+_NOT_IN_EMAIL = frozenset({"So", "Sk", "Cn", "Co", "Cs"})  # emoji and other symbols, unassigned, private
+_SKIP_WORDS = frozenset(
+    NO_WORDS
+    | {"-", "BO QUA", "SKIP", "NONE", "KHONG CO", "KO CO", "K CO", "CHUA CO", "KHONG CAN", "NO EMAIL", "KHONG EMAIL"}
+    | {"KHONG CO EMAIL", "CHUA CO EMAIL", "N/A", "NA", "NOTHING", "NO EMAIL ADDRESS", "KHONG DUNG EMAIL", "XOA"}
+    | {"DELETE", "REMOVE", "XOA EMAIL", "BO EMAIL"}
+)
+# street suffixes: a row shows the street of an address written without commas, not its city
+_STREET_ENDS = frozenset(
+    {"ST", "STREET", "AVE", "AVENUE", "BLVD", "BOULEVARD", "DR", "DRIVE", "RD", "ROAD", "LN", "LANE", "WAY", "CT"}
+    | {"COURT", "PL", "PLACE", "PKWY", "HWY", "CIR", "TER", "TRL", "SQ"}
+)
+_STREET_CHARS = 22
 _PHONE_TYPES = {phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE}
 
 
@@ -45,6 +65,26 @@ def parse_name(turn: Turn, text: str) -> str | Invalid:
     if not ok:
         return Invalid(Msg.of(N_("Please type the name with letters only, for example: Nguyen Van An.")))
     return name
+
+
+_TRAILING_NUMBER = re.compile(r"[+(]?[0-9][0-9\s().\-]*$")
+
+
+def parse_name_and_phone(turn: Turn, text: str) -> tuple[str, str | Invalid | None] | Invalid:
+    """A name, and the mobile number typed after it if there is one ("Lê Thị Cúc 714 555 0177").
+
+    The number is what follows the name from its first digit (or "+" or "(") to the end, when it has
+    at least 7 digits. Returns the name and the number (E.164), or the number's :class:`Invalid`
+    (the name is still good), or None when only a name was typed.
+    """
+    match = _TRAILING_NUMBER.search(fold_digits(text))
+    if match is None or sum(ch.isdigit() for ch in match.group()) < 7:
+        name = parse_name(turn, text)
+        return name if isinstance(name, Invalid) else (name, None)
+    name = parse_name(turn, text[: match.start()].strip().rstrip(",;:-").strip())
+    if isinstance(name, Invalid):
+        return name
+    return name, parse_phone(turn, text[match.start() :].strip())
 
 
 class PhoneProblem(enum.Enum):
@@ -87,6 +127,15 @@ def parse_phone(turn: Turn, text: str) -> str | Invalid:
             )
         )
     if number is PhoneProblem.INVALID:
+        digits = [ch for ch in fold_digits(text) if "0" <= ch <= "9"]
+        if has_lookalike_digits(text) or len(text) > 32:
+            return Invalid(Msg.of(N_("That is not a valid mobile number. Example: (626) 555-0100")))
+        if len(digits) == 7 and turn.settings.region in ("US", "CA"):
+            return Invalid(Msg.of(N_("Please add the area code, for example (626) 555-0100.")))
+        if len(digits) < 7:
+            return Invalid(
+                Msg.of(N_("That number is too short. Please type all 10 digits, for example (626) 555-0100."))
+            )
         return Invalid(Msg.of(N_("That is not a valid mobile number. Example: (626) 555-0100")))
     return number
 
@@ -94,7 +143,7 @@ def parse_phone(turn: Turn, text: str) -> str | Invalid:
 def email_address(text: str) -> str | None:
     """The one rule for a contact's email, in the dialogs and in the import (``email-validator``,
     without a DNS look-up): the address as stored (lower case), or None when it is not one."""
-    if len(text) > 254:
+    if len(text) > 254 or any(unicodedata.category(ch) in _NOT_IN_EMAIL for ch in text):
         return None
     try:
         checked = validate_email(text.strip(), check_deliverability=False)
@@ -103,22 +152,36 @@ def email_address(text: str) -> str | None:
     return str(checked.normalized).lower()
 
 
-def parse_email(turn: Turn, text: str) -> str | Invalid:
-    """An email address, or the empty string when the customer skips it (N, K, khong, -)."""
-    if fold(text) in _SKIP_WORDS:
+def _email(text: str, hint: str) -> str | Invalid:
+    if tidy(fold(text)) in _SKIP_WORDS:
         return ""
-    email = email_address(text)
+    email = email_address(text.strip().rstrip(".,;!"))  # "lan@gmail.com." ends a sentence
     if email is None:
-        return Invalid(Msg.of(N_("That email does not look right. Type it again, or N to skip.")))
+        return Invalid(Msg.of(hint))
     return email
 
 
+def parse_email(turn: Turn, text: str) -> str | Invalid:
+    """An email address, or the empty string when there is none (N, K, không có, no email, -)."""
+    return _email(text, N_("That email does not look right. Type it again, or N for no email."))
+
+
+def parse_new_email(turn: Turn, text: str) -> str | Invalid:
+    """A contact's new email, or the empty string to remove the one on file."""
+    return _email(text, N_("That email does not look right. Type it again, or N to remove the email."))
+
+
 def parse_yes_no(turn: Turn, text: str) -> bool | Invalid:
-    """Y/N, C/K, có/không (with or without diacritics)."""
-    folded = fold(text)
-    if folded in YES_WORDS:
+    """Y/N, C/K, có/không (with or without diacritics), with the words around them ("dạ có", "không ạ").
+
+    "dung" is "đúng" (right, yes), but typed with its other marks it is "dừng" (stop): a no.
+    """
+    words = tidy(fold(text))
+    if words.startswith("DUNG") and "ừ" in text.lower():
+        return False
+    if words in YES_WORDS:
         return True
-    if folded in NO_WORDS:
+    if words in NO_WORDS:
         return False
     return Invalid(Msg.of(N_("Please answer Y (yes) or N (no).")))
 
@@ -139,41 +202,69 @@ def show_email(email: str | None) -> Msg | Literal:
     return Literal(email) if email else Msg.of(N_("no email"))
 
 
+def language_label(code: str) -> Msg | Literal:
+    """A language's name on a line of its own ("Tiếng Việt"), in the reader's language."""
+    for choice in LANGUAGE_CHOICES:
+        if choice.key == code:
+            return choice.label
+    return LANGUAGE_CHOICES[1].label
+
+
 def show_language(code: str) -> Msg:
     """A language's name in the reader's language."""
     return Msg.of(LANGUAGE_NAMES.get(code, LANGUAGE_NAMES["en"]))
 
 
-def service_account_label(account: ServiceAccountView) -> Msg:
-    """How a customer recognises a service account: masked number, address, outage group."""
-    return Msg.of(
-        N_("*{last4} {address}, group {group}"),
-        last4=Literal(account.number[-4:]),
-        address=Literal(account.address),
-        group=Literal(account.outage_group),
-    )
+def street(address: str) -> str:
+    """The street part of an address, short enough for a list row: up to the first comma, or up to
+    the street's suffix ("9200 Bolsa Ave Westminster" -> "9200 Bolsa Ave"), at most 22 characters."""
+    head = address.split(",", 1)[0].strip()
+    words = head.split()
+    for i, word in enumerate(words[1:], 2):
+        if word.upper().rstrip(".") in _STREET_ENDS:
+            head = " ".join(words[:i])
+            break
+    if len(head) <= _STREET_CHARS:
+        return head
+    return head[:_STREET_CHARS].rsplit(" ", 1)[0] if " " in head[:_STREET_CHARS] else head[:_STREET_CHARS]
+
+
+def service_account_label(account: ServiceAccountView) -> Literal:
+    """How a customer recognises a service account in a list: its last four digits and street."""
+    return Literal(f"*{account.number[-4:]} {street(account.address)}")
 
 
 def short_account(account: ServiceAccountView) -> Literal:
-    """A service account in a read-back: masked number only."""
+    """A service account in a read-back: its last four digits."""
     return Literal("*" + account.number[-4:])
 
 
-def contact_label(contact: ContactView) -> Msg:
-    """A contact in a list: name and the last digits of the phone."""
+def contact_label(contact: ContactView) -> Msg | Literal:
+    """A contact in a list: name and mobile number (or email)."""
     if contact.phone:
-        return Msg.of(N_("{name} *{last4}"), name=Literal(contact.name), last4=Literal(contact.phone[-4:]))
+        return Msg.of(N_("{name}, {phone}"), name=Literal(contact.name), phone=show_phone(contact.phone))
     return Msg.of(N_("{name} ({email})"), name=Literal(contact.name), email=Literal(contact.email or ""))
 
 
-def account_choices(accounts: Iterable[ServiceAccountView]) -> list[Choice]:
-    """Service accounts as options keyed by id."""
-    return [Choice(str(a.id), service_account_label(a)) for a in accounts]
+def account_choices(accounts: Sequence[ServiceAccountView], offered: Iterable[int] | None = None) -> list[Choice]:
+    """Service accounts as options keyed by id, numbered by their place among all ``accounts`` (so a
+    number means the same account in every list), only those ``offered`` (all by default)."""
+    wanted = None if offered is None else set(offered)
+    return [
+        Choice(str(a.id), service_account_label(a), number=i, digits=a.number[-4:])
+        for i, a in enumerate(accounts, 1)
+        if wanted is None or a.id in wanted
+    ]
 
 
-def contact_choices(contacts: Iterable[ContactView]) -> list[Choice]:
-    """Contacts as options keyed by id."""
-    return [Choice(str(c.id), contact_label(c)) for c in contacts]
+def contact_choices(contacts: Sequence[ContactView], offered: Iterable[int] | None = None) -> list[Choice]:
+    """Contacts as options keyed by id, numbered by their place among all ``contacts``."""
+    wanted = None if offered is None else set(offered)
+    return [
+        Choice(str(c.id), contact_label(c), number=i, digits=(c.phone or "")[-4:])
+        for i, c in enumerate(contacts, 1)
+        if wanted is None or c.id in wanted
+    ]
 
 
 def accounts_named(turn: Turn, ids: Sequence[Any]) -> list[Literal] | Msg:

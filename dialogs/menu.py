@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dialogs.engine import Choice, State, Turn
-from dialogs.fields import LANGUAGE_CHOICES
+from dialogs.engine import Choice, Invalid, State, Turn
+from dialogs.fields import FIRST_LANGUAGE_CHOICES
 from dialogs.text import N_, Msg
+from dialogs.verify import CODE_STATE, parse_account
 
 START = "start.language"
 MENU = "menu"
@@ -14,28 +15,39 @@ MENU = "menu"
 _INFO = {
     "medical": (
         N_(
-            "Medical conditions: if someone in your home is at risk in extreme heat, you may qualify "
-            "for advance notice of rotating outages."
+            "If someone in your home has a medical condition that puts them at risk in extreme heat, they "
+            "may qualify for advance notice of rotating outages. To apply, call {support}."
         ),
-        N_("To apply for medical advance notice, call Customer Support at {support}."),
     ),
     "cooling": (
-        N_(
-            "During rotating outages in extreme heat, Cooling Centers are open. Call {support} to find the nearest one."
-        ),
+        N_("During rotating outages in extreme heat, Cooling Centers are open. Call {support} for the nearest one."),
     ),
     "programs": (
-        N_("This service updates contacts for rotating outage advance notice only."),
-        N_("For I-6, BIP, OBMC, CPP, DBP and other programs, please contact your account representative."),
+        N_(
+            "I-6, BIP, OBMC, CPP, DBP and other programs: please contact your account representative. "
+            "Customer Support: {support}."
+        ),
     ),
-    "support": (N_("Customer Support: {support}. You may also contact your account representative."),),
 }
+_NEXT = N_("Reply MENU to see the choices again.")
+_ACCOUNT = "account:"
 
 
 def _start_params(turn: Turn) -> dict[str, Any]:
     first, second = ("vi", "en") if turn.session.locale == "vi" else ("en", "vi")
-    welcome = N_("Rotating outage alerts. Please choose a language:")
-    return {"first": Msg.native(welcome, first), "second": Msg.native(welcome, second)}
+    welcome = N_("{utility} rotating outage alerts. Choose a language:")
+    utility = turn.settings.utility_name
+    return {
+        "first": Msg(welcome, {"utility": utility}, locale=first),
+        "second": Msg(welcome, {"utility": utility}, locale=second),
+    }
+
+
+def _not_a_language(turn: Turn, text: str) -> Invalid:
+    """At the first question nobody knows the reader's language yet: the hint comes in both."""
+    first, second = ("vi", "en") if turn.session.locale == "vi" else ("en", "vi")
+    hint = N_("Please type 1 or 2.")
+    return Invalid(Msg.of(N_("{first}\n{second}"), first=Msg.native(hint, first), second=Msg.native(hint, second)))
 
 
 def _choose_language(turn: Turn, locale: str) -> str:
@@ -45,18 +57,30 @@ def _choose_language(turn: Turn, locale: str) -> str:
 
 def _menu_options(turn: Turn) -> list[Choice]:
     options = [
-        Choice("contacts", Msg.of(N_("Alert contacts"))),
-        Choice("medical", Msg.of(N_("Medical conditions"))),
-        Choice("cooling", Msg.of(N_("Cooling Centers"))),
-        Choice("programs", Msg.of(N_("Other programs"))),
-        Choice("support", Msg.of(N_("Customer Support"))),
+        Choice("contacts", Msg.of(N_("Alert contacts")), ("CONTACTS", "LIEN LAC", "NGUOI LIEN LAC", "CANH BAO")),
+        Choice("medical", Msg.of(N_("Medical conditions")), ("MEDICAL", "BENH", "BENH TRANG")),
+        Choice("cooling", Msg.of(N_("Cooling Centers")), ("COOLING", "TRAM LAM MAT", "LAM MAT")),
+        Choice("programs", Msg.of(N_("Other programs")), ("PROGRAMS", "SUPPORT", "HO TRO", "CHUONG TRINH")),
     ]
     if turn.session.verified:
-        options.append(Choice("logout", Msg.of(N_("Sign out"))))
+        options.append(Choice("logout", Msg.of(N_("Sign out")), ("LOGOUT", "SIGN OUT", "DANG XUAT")))
     return options
 
 
+def _account_typed(turn: Turn, text: str) -> str | Invalid:
+    """A Customer Account Number typed at the main menu: the customer is on the way to verifying."""
+    if turn.session.verified:
+        return Invalid(Msg.of(N_("Sorry, please type one of these numbers:")))
+    number = parse_account(turn, text)
+    if isinstance(number, Invalid):
+        return Invalid(Msg.of(N_("Sorry, please type one of these numbers:")))
+    return _ACCOUNT + number
+
+
 def _menu(turn: Turn, key: str) -> str:
+    if key.startswith(_ACCOUNT):
+        turn.slots["account"] = key.removeprefix(_ACCOUNT)
+        return CODE_STATE
     if key == "contacts":
         return "contacts.menu" if turn.session.verified else "verify.account"
     if key == "logout":
@@ -65,6 +89,7 @@ def _menu(turn: Turn, key: str) -> str:
         return MENU
     for msgid in _INFO[key]:
         turn.say(Msg.of(msgid, support=turn.settings.support_phone))
+    turn.settle(Msg.of(_NEXT))
     return MENU
 
 
@@ -73,18 +98,19 @@ STATES = (
         name=START,
         prompt=N_("{first}\n{second}"),
         params=_start_params,
-        choices=LANGUAGE_CHOICES,
+        choices=FIRST_LANGUAGE_CHOICES,
         act=_choose_language,
         goes_to=(MENU,),
         back=START,
-        hint=N_("Please type 1 or 2."),
+        parse=_not_a_language,
     ),
     State(
         name=MENU,
-        prompt=N_("Main menu. Please choose:"),
+        prompt=N_("Main menu:"),
         options=_menu_options,
+        parse=_account_typed,
         act=_menu,
-        goes_to=(MENU, "contacts.menu", "verify.account"),
+        goes_to=(MENU, "contacts.menu", "verify.account", CODE_STATE),
         back=MENU,
     ),
 )

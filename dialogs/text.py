@@ -136,3 +136,24 @@ def clean(text: str, limit: int) -> str | None:
     if not cleaned or len(cleaned) > limit:
         return None
     return cleaned
+
+
+# Politeness particles and fillers around an answer ("có ạ", "dạ không", "ok nhé"), as folded words:
+# dropped before a short answer is matched, never from free text that is stored.
+_TRAILING_PARTICLES = frozenset({"A", "AH", "NHE", "NHA", "NHI", "NGHEN", "PLEASE", "PLS", "THANKS", "THANK YOU"})
+_LEADING_PARTICLES = frozenset({"DA", "VANG", "UM", "UH", "OH", "WELL"})
+_END_PUNCTUATION = ".!,;:~"
+
+
+def tidy(folded: str) -> str:
+    """A folded answer without the particles and end punctuation people add to it.
+
+    ``"CO A"`` (có ạ) becomes ``"CO"``, ``"DA KHONG"`` (dạ không) ``"KHONG"``, ``"OK NHE!"`` ``"OK"``.
+    A lone particle stays (``"DA"`` and ``"VANG"`` are answers themselves), and so does ``"?"``.
+    """
+    words = folded.rstrip(_END_PUNCTUATION).split()
+    while len(words) > 1 and (words[-1] in _TRAILING_PARTICLES or " ".join(words[-2:]) in _TRAILING_PARTICLES):
+        words = words[:-2] if " ".join(words[-2:]) in _TRAILING_PARTICLES and len(words) > 2 else words[:-1]
+    while len(words) > 1 and words[0] in _LEADING_PARTICLES:
+        words = words[1:]
+    return " ".join(words)

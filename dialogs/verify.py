@@ -9,19 +9,35 @@ from __future__ import annotations
 import re
 
 from dialogs.engine import Invalid, State, Turn
-from dialogs.text import N_, Literal, Msg, fold, fold_digits
+from dialogs.text import N_, NP_, Literal, Msg, fold, fold_digits, tidy
 
 _SEPARATORS = re.compile(r"[\s.-]")
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{6,20}")
 CODE_STATE = "verify.code"
+_CODE_HELP = N_(
+    "The access code is sent to the primary contact named on the account. Please ask that person, or call {support}."
+)
+_NO_CODE_WORDS = frozenset(
+    {"QUEN", "QUEN MA", "QUEN ROI", "TOI QUEN", "KHONG CO", "KHONG CO MA", "CHUA CO", "CHUA CO MA", "KHONG BIET"}
+    | {"MAT MA", "KHONG NHO", "FORGOT", "I FORGOT", "FORGOT IT", "NO CODE", "DONT HAVE", "DON'T HAVE", "I DONT KNOW"}
+    | {"I DON'T KNOW", "I DON'T HAVE ONE", "WHAT CODE", "MA GI", "MA NAO", "LOST IT", "NONE"}
+)
+# a word of any of these in the answer makes it a sentence about the code, not a code ("tôi quên rồi",
+# "em không nhớ mã", "I forgot my code"): a stored code never has a space, so no code has such a word
+_NO_CODE_STEMS = frozenset(
+    {"QUEN", "NHO", "KHONG", "CHUA", "BIET", "MAT", "MA", "FORGOT", "FORGET", "FORGOTTEN", "LOST", "DONT"}
+    | {"DON'T", "KNOW", "HAVE", "CODE", "NO", "WHAT", "HELP"}
+)
 
 
-def _parse_account(turn: Turn, text: str) -> str | Invalid:
+def parse_account(turn: Turn, text: str) -> str | Invalid:
     """6 to 20 digits, of any script, with spaces, dots or dashes between them (stored as ASCII)."""
     digits = _SEPARATORS.sub("", fold(text))
-    if not _ACCOUNT_NUMBER.fullmatch(digits):
-        return Invalid(Msg.of(N_("The Customer Account Number has only digits. Please check your bill.")))
-    return digits
+    if _ACCOUNT_NUMBER.fullmatch(digits):
+        return digits
+    if digits.isascii() and digits.isdigit():
+        return Invalid(Msg.of(N_("A Customer Account Number has 6 to 20 digits. Please check your bill.")))
+    return Invalid(Msg.of(N_("The Customer Account Number has only digits. Please check your bill.")))
 
 
 def _account(turn: Turn, number: str) -> str:
@@ -30,9 +46,18 @@ def _account(turn: Turn, number: str) -> str:
 
 
 def _parse_code(turn: Turn, text: str) -> str | Invalid:
-    """The code as typed, its digits as ASCII digits (the importer stores codes the same way)."""
-    code = fold_digits(text.strip())
-    if not 1 <= len(code) <= 64 or " " in code:
+    """The code as typed, without spaces ("482 913"), its digits as ASCII digits (the importer stores
+    codes the same way, and a stored code never has a space).
+
+    Words that say there is no code ("quên", "không có", "forgot") are not checked as codes: they get
+    the help on where the code comes from, and never count toward the lockout.
+    """
+    words = tidy(fold(text))
+    if words in _NO_CODE_WORDS or any(word in _NO_CODE_STEMS for word in words.split()):
+        help_ = Msg.of(_CODE_HELP, utility=turn.settings.utility_name, support=turn.settings.support_phone)
+        return Invalid(help_, mistake=False)
+    code = "".join(fold_digits(text).split())
+    if not 1 <= len(code) <= 64:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
     return code
 
@@ -43,44 +68,54 @@ def _code(turn: Turn, code: str) -> str:
     support = turn.settings.support_phone
     if result.throttled:
         turn.say(
-            Msg.of(
-                N_("Too many attempts. Please wait {minutes} minutes, or call {support}."),
-                minutes=result.retry_minutes,
-                support=support,
-            )
-        )
-        return "menu"
-    if result.customer_id is None:
-        turn.say(
-            Msg.of(
-                N_("We could not verify that account number and access code. Please try again, or call {support}."),
+            Msg.count(
+                NP_(
+                    "Too many attempts. Please wait {n} minute, or call {support}.",
+                    "Too many attempts. Please wait {n} minutes, or call {support}.",
+                ),
+                result.retry_minutes,
                 support=support,
             )
         )
         return "verify.account"
+    if result.customer_id is None:  # one text for every failure: it must be true for each of them
+        turn.say(
+            Msg.of(
+                N_(
+                    "We could not verify that account number and access code. Please check both; "
+                    "if they are right, call {support}."
+                ),
+                support=support,
+            )
+        )
+        turn.settle(Msg.of(N_("Please type the Customer Account Number again.")))
+        return "verify.account"
     turn.session.customer_id = result.customer_id
     turn.session.verified_at = turn.now
-    turn.say(Msg.of(N_("Verified. Customer: {name}"), name=Literal(result.customer_name or "")))
+    turn.head(Msg.of(N_("Verified: {name}. Please choose:"), name=Literal((result.customer_name or "").rstrip("."))))
     return "contacts.menu"
 
 
 STATES = (
     State(
         name="verify.account",
-        prompt=N_("Please type your Customer Account Number. It is on your bill."),
-        parse=_parse_account,
+        prompt=N_("Please type your Customer Account Number (it is on your bill)."),
+        parse=parse_account,
         act=_account,
         goes_to=("verify.code",),
         hint=N_("The Customer Account Number has only digits. Please check your bill."),
+        help=N_("Your Customer Account Number is printed on your bill. Type it here. MENU: main menu. Help: {support}"),
     ),
     State(
         name=CODE_STATE,
-        prompt=N_("Please type the access code the utility assigned to you."),
+        prompt=N_("Please type the access code {utility} assigned to you."),
+        params=lambda turn: {"utility": turn.settings.utility_name},
         parse=_parse_code,
         act=_code,
-        goes_to=("contacts.menu", "verify.account", "menu"),
+        goes_to=("contacts.menu", "verify.account"),
         back="verify.account",
         free_text=True,
         secret=True,
+        help=_CODE_HELP,
     ),
 )

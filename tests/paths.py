@@ -26,6 +26,7 @@ UNVERIFIED: dict[str, tuple[str, ...]] = {
 # from the contacts menu of a verified session
 VERIFIED: dict[str, tuple[str, ...]] = {
     "contacts.menu": (),
+    "list.contacts": ("6",),
     "add.name": ("1",),
     "add.phone": ("1", "Lê Thị Cúc"),
     "add.email": ("1", "Lê Thị Cúc", "(626) 555-0177"),

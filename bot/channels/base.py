@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.channels.segments import count_segments
 from bot.i18n import Catalogs
 from dialogs.engine import Reply
 
@@ -52,6 +54,8 @@ class Inbound:
         locale_hint: the language the channel suggests for a new conversation, if any.
         external_id: the provider's message id: a replay is answered again and changes nothing.
         keyword: a subscription keyword the channel recognised in ``text``.
+        locale_chosen: ``locale_hint`` was chosen by the person (``chat --lang``), not guessed: a new
+            conversation starts in it without the language question.
     """
 
     channel: str
@@ -60,12 +64,28 @@ class Inbound:
     locale_hint: str | None = None
     external_id: str | None = None
     keyword: Keyword | None = None
+    locale_chosen: bool = False
 
 
 def render_text(reply: Reply, catalogs: Catalogs) -> list[str]:
-    """A reply as plain-text messages; the last one carries the numbered choices ("1 Tiếng Việt")."""
+    """A reply as plain-text messages; the last one carries the numbered choices ("1 Tiếng Việt") and
+    the footer of a long list."""
     texts = catalogs.render_all(reply.messages, reply.locale)
     if reply.choices and texts:
-        lines = [f"{i} {catalogs.render(c.label, reply.locale)}" for i, c in enumerate(reply.choices, 1)]
+        lines = [f"{c.number or i} {catalogs.render(c.label, reply.locale)}" for i, c in enumerate(reply.choices, 1)]
+        if reply.footer is not None:
+            lines.append(catalogs.render(reply.footer, reply.locale))
         texts[-1] = "\n".join([texts[-1], *lines])
     return texts
+
+
+SMS_BUDGET = 2  # segments a reply may take: what one question with its choices is allowed to cost
+
+
+def fits_budget(catalogs: Catalogs, segments: int = SMS_BUDGET) -> Callable[[Reply], bool]:
+    """Whether a reply, as one SMS body, costs at most ``segments`` segments (how long lists are paged)."""
+
+    def fits(reply: Reply) -> bool:
+        return count_segments("\n".join(render_text(reply, catalogs))).count <= segments
+
+    return fits

@@ -169,6 +169,7 @@ class Customer:
     def _save(self) -> None:
         reply = self.chat.say("y")
         assert reply.startswith("Saved."), reply
+        assert self.chat.state == "contacts.menu", self.chat.last_text
 
     def edit(self, contact: str, field: str, value: str) -> None:
         """Change one field of a contact (a language is given by its name in the list: English...)."""

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from bot.app import App
 from bot.channels.base import render_text
+from bot.channels.segments import count_segments
 from bot.storage.models import Base
 from bot.storage.sessions import peek
 from dialogs.engine import LOCALES, YES_WORDS, Reply
@@ -50,6 +51,14 @@ ENGINE = build_engine()
 EXAMPLES = int(os.environ.get("OUTAGEBOT_PROPERTY_EXAMPLES", "40"))
 MAX_CHARS = ENGINE.settings.max_input_chars
 APOLOGY = "Sorry, something went wrong and nothing was changed. Please try again, or call {support}."
+SETTLED = {
+    "Reply MENU to see the choices again.",
+    "More changes: type a number of the contacts menu (? shows it). MENU: main menu.",
+    "Please type the Customer Account Number again.",
+    "Verified: {name}. Please choose:",
+    "Hello! This is the {utility} rotating outage alert service. Tieng Viet: VI. Please choose:",
+}
+SETTLED_AT = {"menu", "contacts.menu", "verify.account"}
 CONFIRMATIONS = {name for name, state in ENGINE.states.items() if name.endswith(".confirm")}
 
 # -- what people type ----------------------------------------------------------------------------------
@@ -101,6 +110,26 @@ ANSWERS = (  # valid somewhere in the graph, and the global words
     "-",
     "STOP",
     "START",
+    # as people type them
+    "có ạ",
+    "dạ không",
+    "thôi",
+    "hủy",
+    "xin chào",
+    "hello",
+    "*1001",
+    "1002",
+    "1 đến 3",
+    "hết",
+    "MORE",
+    "tiếp",
+    "quên",
+    "ko có",
+    "lan@gmail.com.",
+    "Lê Thị Cúc 714 555 0177",
+    "555-0177",
+    "người liên lạc",
+    "482 913",
 )
 DIGITS = st.characters(categories=("Nd", "No", "Nl"))  # digits of every script, and look-alikes
 SIGNS = st.sampled_from(list(",;-–—－，、،；.:/+()#* \t\n\r\x00\x1b\x7f\u00a0\u200b\u200d\u202e\u2066\u3000\ufeff"))
@@ -193,8 +222,17 @@ def check_reply(world: World, chat: Chat, reply: Reply) -> None:
     missing = [i for i in ids if not world.app.catalogs.has(i)]
     assert missing == []
     assert reply.state in ENGINE.states
-    assert reply.messages[-1].id == ENGINE.states[reply.state].prompt
+    prompt = ENGINE.states[reply.state].prompt
     texts = render_text(reply, world.app.catalogs)
+    # the question; or the one line that stands for it (a heading above the choices, how to go on);
+    # or a hint that says what to type, when the question as well would not fit two SMS segments
+    last = reply.messages[-1].id
+    assert (
+        last == prompt
+        or (last in SETTLED and reply.state in SETTLED_AT)
+        or last == "Need help? Call Customer Support at {support}, or type ? to see how to answer."
+        or (prompt not in ids and count_segments("\n".join(texts)).count <= 2)
+    ), ids
     assert texts and all(t.strip() for t in texts)
 
 
@@ -207,8 +245,9 @@ def check_session(world: World, chat: Chat, reply: Reply) -> None:
     assert session.locale in LOCALES and reply.locale == session.locale
     assert 0 <= session.invalid_count < ENGINE.settings.invalid_before_help
     assert not state.verified or session.customer_id is not None
-    keys = [choice.key for choice in reply.choices]
-    assert session.slots.get("_keys", []) == keys
+    shown = [[choice.number, choice.key, choice.digits] for choice in reply.choices]
+    remembered = session.slots.get("_keys", [])
+    assert all(row in remembered for row in shown)  # what was shown (a page of it) means what it said
     json.dumps(session.slots)
 
 

@@ -19,7 +19,7 @@ from bot.storage.models import AuditEntry, ChatSession, Contact, ContactAssignme
 from tests.conftest import DEMO, Chat, Clock, make_settings, verified_chat
 
 SUNRISE = {"account": "700000002", "code": "731562"}
-FIELDS = {"name": "Name", "phone": "Mobile number", "email": "Email"}
+FIELDS = {"name": "name", "phone": "mobile number", "email": "email"}
 
 
 def snapshot(app: App) -> dict[str, Any]:
@@ -73,9 +73,9 @@ def test_a_value_saved_meanwhile_by_another_phone_is_not_overwritten(
     assert "updated" in fast.say("y")
     reply = slow.say("y")
     assert f"That was changed meanwhile. Now: {shown_now}. Nothing was saved." in reply
-    assert slow.state == "edit.confirm" and f"{shown_now} to {first}. Save? Y/N" in reply  # read back again
+    assert slow.state == "edit.confirm" and f"from {shown_now} to {first}? Y/N" in reply  # read back again
     heading = "Maria Lopez-Diaz" if column == "name" else "Maria Lopez"  # the contact as it is called now
-    assert reply.endswith(f"\n{heading}, {FIELDS[column]}: {shown_now} to {first}. Save? Y/N")
+    assert reply.endswith(f"\nChange the {FIELDS[column]} of {heading} from {shown_now} to {first}? Y/N")
     assert "updated" in slow.say("y")  # now it replaces what the customer was shown
     stored = {"phone": "+16265550161", "name": first, "email": first}[column]
     assert [e[column] for e in edits(app)] == [
@@ -89,16 +89,14 @@ def test_the_vietnamese_read_back_says_it_changed_meanwhile(app: App) -> None:
     fast = at_edit_confirm(app, "+17145550204", "4", "1")
     fast.say("y")
     reply = slow.say("c")
-    assert (
-        "Thông tin này vừa được thay đổi từ nơi khác. Hiện nay là: Tiếng Việt. Thay đổi của quý khách chưa được lưu."
-    ) in reply
+    assert ("Thông tin này vừa được đổi thành: Tiếng Việt. Thay đổi của quý khách chưa được lưu.") in reply
 
 
 @pytest.mark.parametrize(
     ("steps", "gone_at"),
     [
         (["3", "1", "2", "(626) 555-0164"], "edit.confirm"),
-        (["2", "1", "1"], "link.confirm"),
+        (["2", "1", "2"], "link.confirm"),  # *2002 keeps its number 2 where *2001 is not offered
         (["4", "1", "1"], "unlink.confirm"),
     ],
 )
@@ -111,7 +109,7 @@ def test_a_contact_deleted_meanwhile_is_reported_and_nothing_is_written(
     with app.db.engine.begin() as conn:  # the back office removed Maria meanwhile
         conn.execute(text("DELETE FROM contacts WHERE name = 'Maria Lopez'"))
     before = snapshot(app)
-    assert "That contact no longer exists. Nothing was changed." in chat.say("y")
+    assert "That contact is no longer on file. Nothing was changed." in chat.say("y")
     assert chat.state == "contacts.menu" and snapshot(app) == before
 
 
@@ -137,7 +135,7 @@ def test_answering_no_at_the_read_back_changes_nothing(app: App, locale: str, st
     assert chat.state.endswith(".confirm"), chat.last_text
     before = snapshot(app)
     reply = chat.say(no)
-    assert ("Not saved. Nothing was changed." if locale == "en" else "Chưa lưu") in reply
+    assert ("OK, nothing was changed." if locale == "en" else "Vâng, không thay đổi gì.") in reply
     assert chat.state == "contacts.menu" and snapshot(app) == before
 
 
@@ -187,7 +185,7 @@ def test_contacts_of_another_customer_are_never_edited_or_unassigned(app: App) -
     [an] = ids(app, Contact, Contact.name, "Nguyễn Văn An")  # Phở Bolsa's contact
     forge(app, chat, contact=an, old="Nguyễn Văn An")
     before = snapshot(app)
-    assert "That contact no longer exists" in chat.say("y")
+    assert "That contact is no longer on file" in chat.say("y")
     chat.run("4", "1", "1")
     forge(app, chat, contact=an)
     chat.say("y")
@@ -219,8 +217,10 @@ def test_a_number_saved_by_another_phone_meanwhile_gets_the_duplicate_answer(app
     fast.run("1", "Binh Tran", "(626) 555-0177", "n", "2", "2", "y")
     reply = slow.say("y")
     assert "(626) 555-0177 is already the number of Binh Tran." in reply
-    assert slow.state == "contacts.menu"
+    assert slow.state == "add.phone" and "Mobile number of Anh Tran?" in reply  # what was typed is kept
     assert contact(app, "Anh Tran") is None
+    slow.run("(626) 555-0179", "n", "2", "1")
+    assert "Saved. Anh Tran" in slow.say("y")  # another number, and everything else as typed
 
 
 def test_an_edit_to_a_number_saved_meanwhile_gets_the_duplicate_answer(app: App) -> None:

@@ -36,27 +36,27 @@ OTHER_DB = {"OUTAGEBOT_PEPPER": "cli-test-pepper"}  # a configured deployment: i
 
 
 def test_a_scripted_vietnamese_conversation_on_a_fresh_database(tmp_path: Path) -> None:
-    script = "1\n1\n700000001\n482913\n1\nLê Thị Cúc\n714.555.0177\nk\n1\ntat ca\nc\n"
+    script = "1\n700000001\n482913\n1\nLê Thị Cúc\n714.555.0177\nk\n1\ntat ca\nc\n"
     result = run(["chat", "--lang", "vi"], tmp_path, script)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert out.startswith("Cảnh báo cắt điện luân phiên. Xin chọn ngôn ngữ:\n")
-    assert "Đã xác minh. Khách hàng: Phở Bolsa LLC" in out
-    assert "Thêm Lê Thị Cúc, (714) 555-0177, không có email, Tiếng Việt, vào TẤT CẢ 3 tài khoản dịch vụ." in out
+    assert out.startswith("Menu chính:\n1 Người liên lạc\n")  # --lang chose the language: no question
+    assert "Đã xác minh: Phở Bolsa LLC." in out
+    assert "Thêm Lê Thị Cúc?\n(714) 555-0177\nTiếng Việt\nTẤT CẢ 3 tài khoản dịch vụ\nC/K" in out
     assert "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 3 tài khoản dịch vụ." in out
     assert "Loaded the demo accounts" in result.stderr
     assert f"Database: {tmp_path / 'outagebot.db'}" in result.stderr
 
 
 def test_chat_on_the_default_database_makes_a_pepper_once_readable_by_the_owner_only(tmp_path: Path) -> None:
-    first = run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n731562\n")
+    first = run(["chat", "--lang", "en"], tmp_path, "1\n700000002\n731562\n")
     pepper = tmp_path / "outagebot.db.pepper"
     assert "Made a secret pepper for this demo database in " + str(pepper) in first.stderr
     assert pepper.stat().st_mode & 0o777 == 0o600 and len(pepper.read_text().strip()) >= 32
-    assert "Verified. Customer: Sunrise Bakery Inc." in first.stdout
-    again = run(["chat", "--lang", "en", "--address", "other"], tmp_path, "2\n1\n700000002\n731562\n")
+    assert "Verified: Sunrise Bakery Inc. Please choose:" in first.stdout
+    again = run(["chat", "--lang", "en", "--address", "other"], tmp_path, "1\n700000002\n731562\n")
     assert "Made a secret pepper" not in again.stderr  # the same pepper, so the codes still verify
-    assert "Verified. Customer: Sunrise Bakery Inc." in again.stdout
+    assert "Verified: Sunrise Bakery Inc. Please choose:" in again.stdout
 
 
 @pytest.mark.parametrize("args", [["serve", "--port", "1"], ["import-accounts", "README.md"]])
@@ -81,8 +81,8 @@ def test_a_pepper_file_is_read_and_an_empty_one_refused(tmp_path: Path) -> None:
     secret.write_text("from-a-file\n", encoding="utf-8")
     ok = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path, OUTAGEBOT_PEPPER_FILE=str(secret))
     assert ok.returncode == 0, ok.stderr
-    chat = run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n731562\n", OUTAGEBOT_PEPPER_FILE=str(secret))
-    assert "Verified. Customer: Sunrise Bakery Inc." in chat.stdout
+    chat = run(["chat", "--lang", "en"], tmp_path, "1\n700000002\n731562\n", OUTAGEBOT_PEPPER_FILE=str(secret))
+    assert "Verified: Sunrise Bakery Inc. Please choose:" in chat.stdout
 
 
 def test_chat_on_another_empty_database_loads_no_demo_accounts(tmp_path: Path) -> None:
@@ -171,9 +171,9 @@ def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
 
 
 def test_a_scripted_english_conversation_and_a_second_session(tmp_path: Path) -> None:
-    first = run(["chat", "--lang", "en"], tmp_path, "2\n1\n700000002\n731562\n6\n")
-    assert "Maria Lopez, (626) 555-0100, English: *2001" in first.stdout
-    again = run(["chat", "--address", "someone-else"], tmp_path, "2\n5\n")
+    first = run(["chat", "--lang", "en"], tmp_path, "1\n700000002\n731562\n6\n")
+    assert "1 Maria Lopez, (626) 555-0100: *2001" in first.stdout
+    again = run(["chat", "--address", "someone-else"], tmp_path, "2\n4\n")
     assert "Customer Support: 1-800-990-7788." in again.stdout
     assert "Loaded the demo accounts" not in again.stderr
 
@@ -315,8 +315,7 @@ def test_in_a_terminal_the_access_code_is_not_echoed_and_quit_leaves(tmp_path: P
 
     try:
         read_until(b"Type quit, exit or tho")
-        for answer, marker in (
-            (b"2", b"Main menu"),
+        for answer, marker in (  # --lang en: the main menu is the first thing shown
             (b"1", b"Customer Account Number"),
             (b"700000002", b"access code"),
             (b"731562", b"Verified"),
@@ -495,8 +494,8 @@ def test_on_the_demo_database_every_command_reads_the_pepper_chat_made(tmp_path:
     assert run(["chat", "--lang", "en"], tmp_path, "2\n5\n").returncode == 0  # makes outagebot.db.pepper
     imported = run(["import-accounts", str(ROOT / "bot" / "demo_accounts.csv")], tmp_path)
     assert imported.returncode == 0, imported.stderr
-    verified = run(["chat", "--lang", "en", "--address", "again"], tmp_path, "2\n1\n700000002\n731562\n")
-    assert "Verified. Customer: Sunrise Bakery Inc." in verified.stdout  # the same pepper hashed the codes
+    verified = run(["chat", "--lang", "en", "--address", "again"], tmp_path, "1\n700000002\n731562\n")
+    assert "Verified: Sunrise Bakery Inc. Please choose:" in verified.stdout  # the same pepper hashed the codes
 
 
 def test_operator_lists_refuse_an_unknown_status_and_carry_no_padding(tmp_path: Path) -> None:

@@ -37,6 +37,15 @@ LONG_PARAMS = {  # the longest realistic values, so that budgets hold for real d
     "email": Literal("an@phobolsa.example"),
     "first": Literal(""),
     "second": Literal(""),
+    "utility": Literal("Southern Calif. Edison"),  # OUTAGEBOT_UTILITY_NAME: at most 24 characters
+    "language": Literal("bằng tiếng Việt"),
+    "old": Literal("an@phobolsa.example"),
+    "new": Literal("lan.nguyen@phobolsa.example"),
+    "field": Literal("số di động"),
+    "page": 10,
+    "pages": 25,
+    "contact": Literal("Nguyễn Thị Minh Khai, (626) 555-0100"),
+    "accounts": Literal("*1001, *1002, *1003"),
 }
 
 
@@ -177,13 +186,27 @@ def test_plurals_follow_each_language() -> None:
 
 def test_choice_labels_render_as_a_numbered_list() -> None:
     reply = Reply(
-        (Msg.of("Main menu. Please choose:"),),
+        (Msg.of("Main menu:"),),
         (Choice("a", Msg.of("Cooling Centers")), Choice("b", Msg.of("Sign out"))),
         False,
         "vi",
         "menu",
     )
-    assert render_text(reply, CATALOGS) == ["Menu chính. Xin chọn:\n1 Trạm Làm Mát\n2 Đăng xuất"]
+    assert render_text(reply, CATALOGS) == ["Menu chính:\n1 Trạm Làm Mát\n2 Đăng xuất"]
+
+
+def test_a_page_of_a_long_list_keeps_its_numbers_and_says_how_to_see_more() -> None:
+    reply = Reply(
+        (Msg.of("Which contacts? Example: 1 2 or ALL"),),
+        (Choice("e", Literal("*1005 88 W Main St"), number=5), Choice("f", Literal("*1006 9 Elm St"), number=6)),
+        True,
+        "vi",
+        "all.contacts",
+        Msg.of("MORE: see more ({page}/{pages})", page=2, pages=3),
+    )
+    assert render_text(reply, CATALOGS) == [
+        "Chọn người liên lạc nào? Ví dụ: 1 2 hoặc TẤT CẢ\n5 *1005 88 W Main St\n6 *1006 9 Elm St\nTIẾP: xem thêm (2/3)"
+    ]
 
 
 @pytest.mark.parametrize(("locale", "expected"), [("vi", "14:00 27/11/26"), ("en", "11/27/26, 2:00\u202fPM")])

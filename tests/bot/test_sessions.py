@@ -31,7 +31,7 @@ def test_support_revokes_every_session_of_a_customer_at_its_next_message(app: Ap
     reply = first.say("Lê Thị Cúc")
     assert AGAIN in reply and first.state == "menu"
     assert "Để bảo mật, xin quý khách xác minh lại tài khoản." in second.say("1")
-    assert "Add a new contact" in bystander.say("")  # another customer: untouched
+    assert "Add new contact" in bystander.say("")  # another customer: untouched
     with app.db.engine.connect() as conn:
         entry = conn.execute(
             select(AuditEntry.action, AuditEntry.channel, AuditEntry.address, AuditEntry.details).where(

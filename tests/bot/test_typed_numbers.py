@@ -17,11 +17,15 @@ from tests.conftest import Clock
 from tests.paths import chat_at, demo_app_on_sqlite
 
 APOLOGY = "Sorry, something went wrong and nothing was changed. Please try again, or call {support}."
-LANGUAGE = "Please type 1 or 2."
-CHOICE = "Sorry, I did not understand. Please type the number of your choice."
+LANGUAGE = "{first}\n{second}"  # "Please type 1 or 2." in both languages: nobody's language is known yet
+CHOICE = "Sorry, please type one of these numbers:"
 ACCOUNT = "The Customer Account Number has only digits. Please check your bill."
-NOT_VERIFIED = "We could not verify that account number and access code. Please try again, or call {support}."
-PICK = "Please type the numbers you want, for example 1,3 or 1-3 or ALL."
+LENGTH = "A Customer Account Number has 6 to 20 digits. Please check your bill."
+SHORT = "That number is too short. Please type all 10 digits, for example (626) 555-0100."
+NOT_VERIFIED = (
+    "We could not verify that account number and access code. Please check both; if they are right, call {support}."
+)
+PICK = "Please type the numbers you want, for example 1 3, 1-3 or ALL."
 PHONE = "That is not a valid mobile number. Example: (626) 555-0100"
 YES_NO = "Please answer Y (yes) or N (no)."
 
@@ -57,7 +61,7 @@ TABLE = [
     ("verify.account", "⑦⓪⓪⓪⓪⓪⓪⓪①", "verify.account", ACCOUNT),
     ("verify.account", "700000001²", "verify.account", ACCOUNT),
     ("verify.account", "+700000001", "verify.account", ACCOUNT),
-    ("verify.account", "9" * 21, "verify.account", ACCOUNT),
+    ("verify.account", "9" * 21, "verify.account", LENGTH),
     # the access code: digits of any script are the same code; anything else is a wrong code
     ("verify.code", "４８２９１３", "contacts.menu", None),
     ("verify.code", "۴۸۲۹۱۳", "contacts.menu", None),
@@ -110,7 +114,11 @@ def test_numbers_from_any_keyboard(app: App, locale: str, state: str, typed: str
     ids = [m.id for m in chat.last.messages]
     assert APOLOGY not in ids, text
     assert chat.state == then, text
-    if hint is not None:
+    if hint == LANGUAGE:
+        assert ids[0] == hint and text.startswith(
+            "Please type 1 or 2.\nXin gõ 1 hoặc 2." if locale == "en" else "Xin gõ 1 hoặc 2.\nPlease type 1 or 2."
+        ), text
+    elif hint is not None:
         assert ids[0] == hint, text
         support = app.settings.support_phone
         assert text.startswith(app.catalogs.render(Msg.of(hint, support=support), locale))

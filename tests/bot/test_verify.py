@@ -11,7 +11,10 @@ from bot.app import App
 from bot.storage.models import AuditEntry, CustomerAccount
 from tests.conftest import Chat, Clock
 
-NEUTRAL = "We could not verify that account number and access code. Please try again, or call 1-800-990-7788."
+NEUTRAL = (
+    "We could not verify that account number and access code. Please check both; "
+    "if they are right, call 1-800-990-7788."
+)
 
 
 def attempt(chat: Chat, account: str, code: str) -> str:
@@ -47,8 +50,8 @@ def test_five_consecutive_failures_lock_the_account_for_fifteen_minutes(app: App
     other.run("", "2")
     assert NEUTRAL in attempt(other, "700000001", "482913")  # locked, whoever asks
     clock.advance(minutes=15, seconds=1)
-    assert "session ended" in other.say("")  # idle as long as the lock: back to the main menu
-    assert "Verified. Customer: Phở Bolsa LLC" in attempt(other, "700000001", "482913")
+    assert "the unfinished step was not saved" in other.say("")  # idle as long as the lock: back to the menu
+    assert "Verified: Phở Bolsa LLC" in attempt(other, "700000001", "482913")
 
 
 def test_a_success_resets_the_failure_count(app: App, english: Chat) -> None:
@@ -67,10 +70,44 @@ def test_an_address_is_throttled_after_ten_failures_across_accounts(app: App, en
         assert NEUTRAL in attempt(english, f"99999999{i}", "000000")
     reply = attempt(english, "700000002", "731562")  # even the right pair
     assert "Too many attempts. Please wait 15 minutes, or call 1-800-990-7788." in reply
-    assert english.state == "menu"
+    assert english.state == "verify.account"  # where the customer will go on, not the main menu
+    assert "access code" in english.say("700000002") and english.state == "verify.code"  # understood
+    english.say("0")
     clock.advance(minutes=15, seconds=1)
     english.say("")
-    assert "Verified. Customer: Sunrise Bakery Inc" in attempt(english, "700000002", "731562")
+    assert "Verified: Sunrise Bakery Inc" in attempt(english, "700000002", "731562")
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        *("quên", "Quên rồi ạ", "không có", "chưa có mã", "tôi quên rồi", "em không nhớ mã", "quên mất rồi"),
+        *("I forgot", "I forgot my code", "no code", "I don't have it", "?", "giúp"),
+    ],
+)
+def test_words_that_say_there_is_no_code_get_help_and_never_count_toward_the_lockout(
+    app: App, english: Chat, words: str
+) -> None:
+    english.run("1", "700000001")
+    for _ in range(6):  # more than the five failures that would lock the account
+        reply = english.say(words)
+        assert "The access code is sent to the primary contact named on the account." in reply
+        assert "Need help?" not in reply  # asking for help is not a mistake
+        assert english.state == "verify.code"
+    with app.db.engine.connect() as conn:
+        failed = conn.execute(
+            select(CustomerAccount.failed_attempts).where(CustomerAccount.number == "700000001")
+        ).scalar_one()
+        actions = [a for (a,) in conn.execute(select(AuditEntry.action)) if a.startswith("verify.")]
+    assert failed == 0 and actions == []
+    assert "Verified" in english.say("482913")
+
+
+def test_the_failure_text_is_true_for_a_locked_account_too(app: App, english: Chat) -> None:
+    for _ in range(5):
+        attempt(english, "700000001", "000000")
+    reply = attempt(english, "700000001", "482913")  # the right code, but locked
+    assert NEUTRAL in reply and "try again" not in reply.lower()
 
 
 def test_the_throttle_survives_a_session_reset(app: App, english: Chat, clock: Clock) -> None:
@@ -104,11 +141,20 @@ def test_failures_are_audited_with_the_account_number_masked(app: App, english: 
 
 
 # digits of other scripts are digits (tests/bot/test_typed_numbers.py); signs that look like digits are not
-@pytest.mark.parametrize("number", ["12345", "abcdefgh", "7000000011234567890123", "７００００００0¹", "⑦⓪⓪⓪⓪⓪⓪⓪①"])
-def test_account_numbers_that_cannot_exist_are_refused_before_any_lookup(english: Chat, number: str) -> None:
+@pytest.mark.parametrize(
+    ("number", "hint"),
+    [
+        ("12345", "has 6 to 20 digits"),  # all digits, of the wrong length: the length is what is wrong
+        ("7000000011234567890123", "has 6 to 20 digits"),
+        ("abcdefgh", "only digits"),
+        ("７００００００0¹", "only digits"),
+        ("⑦⓪⓪⓪⓪⓪⓪⓪①", "only digits"),
+    ],
+)
+def test_account_numbers_that_cannot_exist_are_refused_before_any_lookup(english: Chat, number: str, hint: str) -> None:
     english.say("1")
     reply = english.say(number)
-    assert "only digits" in reply and english.state == "verify.account"
+    assert hint in reply and english.state == "verify.account"
 
 
 def test_raising_the_hash_cost_rehashes_each_code_at_its_next_verification(app: App, clock: Clock) -> None:
@@ -131,7 +177,7 @@ def test_raising_the_hash_cost_rehashes_each_code_at_its_next_verification(app: 
             audit = conn.execute(select(AuditEntry.details).where(AuditEntry.action == "verify.success")).scalar_one()
         assert row.access_code_hash.startswith("scrypt$6$8$1$") and row.credential_version == 0
         assert audit == {"rehashed": True}
-        assert "Add a new contact" in chat.say("")  # the session stays verified
+        assert "Add new contact" in chat.say("")  # the session stays verified
         again = Chat(raised, address="+16265550998")
         again.run("", "2")
         assert "Verified" in attempt(again, "700000001", "482913")

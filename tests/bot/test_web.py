@@ -99,16 +99,16 @@ def rows(app: App, model: type, *where: Any) -> list[Any]:
     [
         (
             "1",
-            ["Đã xác minh. Khách hàng: Phở Bolsa LLC", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 2 tài khoản dịch vụ."],
+            ["Đã xác minh: Phở Bolsa LLC.", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 2 tài khoản dịch vụ."],
         ),
-        ("2", ["Verified. Customer: Phở Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
+        ("2", ["Verified: Phở Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
     ],
 )
 def test_verify_and_add_a_contact_by_sms(
     client: TestClient, sms_app: App, locale_choice: str, words: list[str]
 ) -> None:
     phone = Phone(client)
-    assert "<Message>" in phone.say("Hi")
+    assert "<Message>" in phone.say("alerts")  # tells no language: the language question
     replies = [
         phone.say(t)
         for t in (locale_choice, "1", "700000001", "482913", "1", "Lê Thị Cúc", "(626) 555-0177", "k", "1", "1,3", "c")
@@ -148,7 +148,7 @@ def test_a_signature_for_other_parameters_is_refused(client: TestClient, sms_app
 
 def test_a_replayed_message_gets_the_same_answer_and_changes_nothing(client: TestClient, sms_app: App) -> None:
     phone = Phone(client)
-    phone.say("hi")
+    phone.say("alerts")
     first = phone.text("2", sid="SM" + "f" * 32)
     version = rows(sms_app, ChatSession)[0].version
     again = phone.text("2", sid="SM" + "f" * 32)
@@ -183,14 +183,8 @@ HELP_EN = "SCE: rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop
 HELP_VI = (
     "SCE: cảnh báo cắt điện luân phiên. Hỗ trợ: 1-800-990-7788. Gõ NGỪNG để ngừng. Có thể tính phí tin nhắn và dữ liệu."
 )
-MENU_EN = (
-    "Main menu. Please choose:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs\n"
-    "5 Customer Support"
-)
-REMINDER_VI = (
-    "SCE: quý khách đã yêu cầu ngừng nhận tin nên sẽ không nhận tin nhắn nào. Gõ BẮT ĐẦU để nhận lại. "
-    "Hỗ trợ: 1-800-990-7788"
-)
+MENU_EN = "Main menu:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs"
+REMINDER_VI = "SCE: quý khách đã ngừng nhận tin. Gõ BẮT ĐẦU để nhận lại. Hỗ trợ: 1-800-990-7788"
 REMINDER_EN = "SCE: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: 1-800-990-7788"
 
 
@@ -200,11 +194,11 @@ def without(rows: Rows, *tables: str) -> Rows:
 
 def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: TestClient) -> None:
     phone = Phone(client)
-    phone.say("hi")
+    phone.say("alerts")
     phone.say("2")
     assert phone.sms("3") == (
-        "During rotating outages in extreme heat, Cooling Centers are open. Call 1-800-990-7788 to find the "
-        "nearest one.\n" + MENU_EN
+        "During rotating outages in extreme heat, Cooling Centers are open. Call 1-800-990-7788 for the "
+        "nearest one.\nReply MENU to see the choices again."
     )
 
 
@@ -212,19 +206,19 @@ def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: 
     ("before", "word", "expected", "then", "goes_on"),
     [
         # English (GSM-7, 306 characters in two segments): the current question fits beside the notice
-        (("hi", "2"), "HELP", f"{HELP_EN}\n{MENU_EN}", "3", "Cooling Centers are open."),
+        (("alerts", "2"), "HELP", f"{HELP_EN}\n{MENU_EN}", "3", "Cooling Centers are open."),
         (
-            ("hi", "2", "1", "700000001"),
+            ("alerts", "2", "1", "700000001"),
             "info",
-            f"{HELP_EN}\nPlease type the access code the utility assigned to you.",
+            f"{HELP_EN}\nPlease type the access code SCE assigned to you.",
             "482913",
-            "Verified. Customer: Phở Bolsa LLC",
+            "Verified: Phở Bolsa LLC. Please choose:",
         ),
         # the first message: the language question is in both languages (UCS-2), far over two segments
-        ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu. Please choose:"),
+        ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu:"),
         # Vietnamese (UCS-2, 134 characters in two segments): no question fits beside the notice
-        (("hi", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "các Trạm Làm Mát sẽ mở cửa"),
-        (("hi", "1", "1"), "HELP", f"{HELP_VI}\nMENU: menu chính.", "700000001", "mã số truy cập"),
+        (("alerts", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "các Trạm Làm Mát sẽ mở cửa"),
+        (("alerts", "1", "1"), "HELP", f"{HELP_VI}\nMENU: menu chính.", "700000001", "mã số truy cập"),
     ],
 )
 def test_help_names_the_utility_and_says_how_to_go_on_within_two_segments(
@@ -250,7 +244,7 @@ def test_help_in_vietnamese_fits_two_segments_with_a_utility_name_of_up_to_six_c
     app = build(make_settings(database_url, utility_name=utility, **TWILIO), migrate_db=False)
     with TestClient(create_web(app), base_url="http://127.0.0.1:8080") as other:
         phone = Phone(other)
-        phone.say("hi")
+        phone.say("alerts")
         phone.say("1")
         sent = phone.sms("giúp") or ""
     app.close()
@@ -265,7 +259,7 @@ def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
 ) -> None:
     """Twilio does not know our words, so we keep them: no dialog, no change, one reminder in Vietnamese."""
     phone = Phone(client)
-    for text in ("hi", "2", "1"):  # English, at the Customer Account Number question
+    for text in ("alerts", "2", "1"):  # English, at the Customer Account Number question
         phone.say(text)
     assert (phone.sms(word) or "").startswith("SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
     before = every_row(sms_app.db.engine)
@@ -280,7 +274,7 @@ def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
     [opt_out] = rows(sms_app, OptOut)
     assert opt_out.provider_blocks is False and opt_out.reminded_at == clock()
     assert (phone.sms("BẮT ĐẦU") or "").startswith("SCE: quý khách sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
-    assert phone.sms("700000001") == "Please type the access code the utility assigned to you."
+    assert phone.sms("700000001") == "Please type the access code SCE assigned to you."
 
 
 def test_the_one_reminder_holds_across_a_restart_and_a_new_opt_out_brings_a_new_one(
@@ -301,7 +295,7 @@ def test_the_one_reminder_holds_across_a_restart_and_a_new_opt_out_brings_a_new_
 
 def test_help_while_opted_out_by_our_word_says_how_to_opt_in_again(client: TestClient, sms_app: App) -> None:
     phone = Phone(client)
-    phone.say("hi")
+    phone.say("alerts")
     phone.say("2")  # English
     phone.say("NGỪNG")
     sessions = rows(sms_app, ChatSession)
@@ -318,7 +312,7 @@ def test_after_twilios_own_opt_out_word_nothing_is_answered_not_even_help(
 ) -> None:
     """Twilio blocks everything we send after its words, so we answer nothing and change nothing."""
     phone = Phone(client)
-    phone.say("hi")
+    phone.say("alerts")
     phone.say("2")
     assert phone.sms(word) is None
     before = every_row(sms_app.db.engine)
@@ -641,3 +635,39 @@ def test_healthz_is_503_while_turns_cannot_take_the_sqlite_write_lock(sqlite_tem
         assert waited < 2.5
         assert client.get("/healthz").status_code == 200
     app.close()
+
+
+# --- what a conversation costs ----------------------------------------------------------------------
+
+ADD_BY_SMS = {
+    "vi": ("xin chào", "1", "700000001", "482913", "1", "Lê Thị Cúc 714 555 0177", "không có", "1", "1 3", "có"),
+    "en": ("hello", "1", "700000002", "731562", "1", "Maria Cruz 626 555 0199", "no", "2", "1 2", "yes"),
+}
+
+
+@pytest.mark.parametrize(("locale", "budget"), [("vi", 14), ("en", 10)])
+def test_adding_a_contact_by_sms_costs_at_most_its_budget_of_segments(
+    client: TestClient, sms_app: App, locale: str, budget: int
+) -> None:
+    """The whole conversation, first message to saved, one SMS a turn, counted as carriers count
+    segments (fdf572a: 23 in Vietnamese, 17 in English)."""
+    phone = Phone(client, "+17145550177" if locale == "en" else "+17145550166")
+    bodies = [phone.sms(text) or "" for text in ADD_BY_SMS[locale]]
+    assert all(bodies) and len(bodies) == 10
+    assert sum(count_segments(body).count for body in bodies) <= budget, bodies
+    assert all(count_segments(body).count <= 2 for body in bodies)
+    if locale == "en":
+        assert all(count_segments(body).encoding == "GSM-7" for body in bodies)  # no Vietnamese letter
+    assert ("Đã lưu" if locale == "vi" else "Saved") in bodies[-1]
+
+
+def test_dung_answering_a_yes_no_question_is_right_not_stop(client: TestClient, sms_app: App) -> None:
+    """Typed without marks at "Lưu? C/K", "dung" is "đúng" (right): the change is saved and the number
+    stays subscribed. Anywhere else, and typed "DỪNG" with its marks, it stays our opt-out word."""
+    phone = Phone(client, "+17145550155")
+    for text in ("xin chào", "1", "700000001", "482913", "2", "2", "1"):
+        phone.sms(text)
+    assert "Đã thêm Trần Thị Bích" in (phone.sms("dung") or "")
+    assert rows(sms_app, OptOut) == []
+    assert (phone.sms("dung") or "").startswith("SCE: quý khách sẽ không nhận tin")  # at the contacts menu
+    assert len(rows(sms_app, OptOut)) == 1

@@ -6,7 +6,7 @@ import pytest
 
 from dialogs.engine import DialogSettings, Engine, GraphError, State, parse_selection
 from dialogs.graph import build_engine
-from dialogs.text import clean, fold
+from dialogs.text import clean, fold, tidy
 
 
 def _state(name: str, goes_to: tuple[str, ...], back: str | None = None) -> State:
@@ -113,10 +113,47 @@ def test_a_catalog_missing_a_prompt_is_refused() -> None:
         ("1-" + "9" * 40, 3, True, None),
         ("-1", 3, False, None),
         ("+1", 3, False, None),
+        # as people say it
+        ("1 DEN 3", 3, True, [0, 1, 2]),
+        ("từ 1 đến 3", 3, True, [0, 1, 2]),
+        ("1 to 2", 3, True, [0, 1]),
+        ("1 và 3", 3, True, [0, 2]),
+        ("1 & 3", 3, True, [0, 2]),
+        ("hết", 3, True, [0, 1, 2]),
+        ("tất cả các tài khoản", 3, True, [0, 1, 2]),
+        ("toàn bộ", 3, True, [0, 1, 2]),
+        ("cả hai", 2, True, [0, 1]),
+        ("cả hai", 3, True, None),  # "both" of three is not all three
+        ("both", 3, True, None),
+        # the last digits shown on a row ("*1002") pick it, with or without the star
+        ("*1002", 3, False, [1]),
+        ("1002", 3, False, [1]),
+        ("#1003", 3, True, [2]),
+        ("1001, *1003", 3, True, [0, 2]),
+        ("*1009", 3, True, None),
+        ("*2", 3, False, None),
+        ("002", 3, False, None),
     ],
 )
 def test_selections(text: str, count: int, multi: bool, expected: list[int] | None) -> None:
-    assert parse_selection(fold(text), count, multi) == expected
+    options = [(i, f"key{i}", f"3-001-100{i}"[-4:]) for i in range(1, count + 1)]
+    picked = parse_selection(tidy(fold(text)), options, multi)
+    assert picked == (None if expected is None else [f"key{i + 1}" for i in expected])
+
+
+def test_a_list_keeps_its_numbers_when_rows_are_left_out() -> None:
+    """The accounts a contact is not yet on keep the numbers they have in the full list."""
+    options = [(2, "b", "1002"), (3, "c", "1003")]
+    assert parse_selection("3", options, False) == ["c"]
+    assert parse_selection("1", options, False) is None  # account 1 is not offered here
+    assert parse_selection("2-3", options, True) == ["b", "c"]
+    assert parse_selection("1-3", options, True) is None
+    assert parse_selection("ALL", options, True) == ["b", "c"]
+
+
+def test_the_same_last_digits_on_two_rows_pick_neither() -> None:
+    options = [(1, "a", "1001"), (2, "b", "1001")]
+    assert parse_selection("*1001", options, False) is None
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,314 @@
+"""The conversation as people type it: particles, greetings, their own words for cancel and back,
+menu labels, the digits they see, help where they are, and long lists a page at a time.
+
+Each table row is (what the customer types, the state the bot is then in, words the reply contains),
+in both languages, on a real database (SQLite and PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from bot.app import App, build
+from bot.channels.base import Inbound
+from bot.channels.segments import count_segments
+from bot.importer import import_file
+from tests.bot.test_conversation import contact_accounts, contact_row, walk
+from tests.conftest import Chat, Clock, make_settings, verified_chat
+from tests.snapshots import every_row
+
+# -- the contact's language is the question's answer, not a switch of the conversation -------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "stays", "stored"),
+    [("vi", "tiếng Anh", "Thêm Lê Thị Cúc?", "en"), ("en", "Vietnamese", "Add Lê Thị Cúc?", "vi")],
+)
+def test_a_states_own_choice_wins_over_the_language_switch(
+    app: App, locale: str, typed: str, stays: str, stored: str
+) -> None:
+    chat = verified_chat(app, locale)
+    chat.run("1", "Lê Thị Cúc 626 555 0177", "n", typed, "1")
+    assert chat.state == "add.confirm" and stays in chat.last_text  # still in the conversation's language
+    chat.say("y" if locale == "en" else "c")
+    row = contact_row(app, "Lê Thị Cúc")
+    assert row is not None and row.language == stored
+
+
+# -- plural forms wherever a number is shown ------------------------------------------------------
+
+
+def test_one_minute_is_singular(database_url: str, clock: Clock) -> None:
+    app = build(make_settings(database_url, session_idle_minutes=1), clock=clock, migrate_db=False)
+    try:
+        import_file(app.db, app.hasher, Path(__file__).resolve().parents[2] / "bot" / "demo_accounts.csv")
+        chat = verified_chat(app, "en")
+        chat.say("1")
+        clock.advance(minutes=1, seconds=1)
+        assert "Nothing was heard from you for 1 minute, so" in chat.say("Lê Thị Cúc")
+    finally:
+        app.close()
+
+
+# -- the first message ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "locale", "words"),
+    [
+        ("xin chào", "vi", "Xin chào quý khách! Cảnh báo cắt điện luân phiên SCE. English: EN\n1 Người liên lạc"),
+        ("Chào bạn", "vi", "Xin chào quý khách!"),
+        ("alo", "vi", "Xin chào quý khách!"),
+        ("cho tôi hỏi", "vi", "1 Người liên lạc"),  # Vietnamese letters: Vietnamese, whatever it says
+        ("hello", "en", "Hello! This is the SCE rotating outage alert service. Tieng Viet: VI. Please choose:"),
+        ("Hi!", "en", "1 Alert contacts"),
+    ],
+)
+def test_a_first_greeting_is_answered_in_its_language_with_the_menu(
+    app: App, typed: str, locale: str, words: str
+) -> None:
+    chat = Chat(app)
+    reply = chat.say(typed)
+    assert chat.state == "menu" and chat.last is not None and chat.last.locale == locale
+    assert words in reply
+
+
+def test_the_utility_is_named_as_configured(database_url: str, clock: Clock) -> None:
+    app = build(make_settings(database_url, utility_name="Edison Co"), clock=clock, migrate_db=False)
+    try:
+        assert "Edison Co rotating outage alerts" in Chat(app).say("700000001")
+        assert "luân phiên Edison Co." in Chat(app, address="+17145550999").say("xin chào")
+    finally:
+        app.close()
+
+
+def test_a_language_chosen_outside_the_dialog_skips_the_question(app: App) -> None:
+    """``outagebot chat --lang vi``: the language is picked, the first answer is the menu."""
+    reply = app.conversation.handle(Inbound("console", "local", "", locale_hint="vi", locale_chosen=True))
+    assert reply.state == "menu" and reply.locale == "vi"
+
+
+@pytest.mark.parametrize("hint", ["vi", "en"])
+def test_a_mistake_at_the_first_question_is_explained_in_both_languages(app: App, hint: str) -> None:
+    chat = Chat(app, locale_hint=hint)
+    chat.say("700000001")
+    reply = chat.say("abc")
+    assert "Please type 1 or 2." in reply and "Xin gõ 1 hoặc 2." in reply
+    assert chat.state == "start.language"
+
+
+# -- what people say at a yes/no question ---------------------------------------------------------
+
+YES = ["có ạ", "dạ có", "vâng ạ", "ok ạ", "okay", "được", "đúng rồi", "ừ", "Đúng", "yes please", "Y."]
+NO = ["không ạ", "dạ không", "thôi", "ko", "no", "Dừng"]
+
+
+@pytest.mark.parametrize("typed", YES)
+def test_yes_in_the_words_people_use(app: App, typed: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("2", "2", "1")
+    assert chat.state == "link.confirm"
+    chat.say(typed)
+    assert chat.state == "contacts.menu" and contact_accounts(app, "Trần Thị Bích") == ["3-001-1001", "3-001-1002"]
+
+
+@pytest.mark.parametrize("typed", NO)
+def test_no_in_the_words_people_use(app: App, typed: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("2", "2", "1")
+    reply = chat.say(typed)
+    assert chat.state == "contacts.menu" and contact_accounts(app, "Trần Thị Bích") == ["3-001-1002"]
+    assert "không thay đổi gì" in reply.lower() or "Đã hủy" in reply
+
+
+# -- greetings are not mistakes -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "greeting", "words"), [("vi", "xin chào", "Xin chào quý khách!"), ("en", "hello", "Hello!")]
+)
+def test_a_greeting_gets_a_greeting_and_the_question_again(app: App, locale: str, greeting: str, words: str) -> None:
+    chat = verified_chat(app, locale)
+    chat.run("1", "Lê Thị Cúc")
+    chat.say("abc")
+    chat.say("def")
+    reply = chat.say(greeting)
+    assert reply.startswith(words) and chat.state == "add.phone"
+    assert "1-800-990-7788" not in reply
+    assert "1-800-990-7788" in chat.say("ghi")  # the third mistake, not the fourth message, brings help
+
+
+# -- menus understand their own labels ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("locale", "steps"),
+    [
+        ("vi", [("người liên lạc", "verify.account", "Số Tài Khoản Khách Hàng")]),
+        ("vi", [("nguoi lien lac", "verify.account", "Số Tài Khoản Khách Hàng")]),
+        ("en", [("alert contacts", "verify.account", "Customer Account Number")]),
+        ("en", [("cooling", "menu", "Cooling Centers are open")]),
+    ],
+)
+def test_a_menu_understands_its_labels(chat: Chat, locale: str, steps: list[tuple[str, str, str]]) -> None:
+    chat.run("700000001", "1" if locale == "vi" else "2")
+    walk(chat, steps)
+
+
+def test_the_contacts_menu_understands_its_labels_in_either_language(app: App) -> None:
+    chat = verified_chat(app, "vi")
+    walk(chat, [("sửa thông tin", "edit.contact", "sửa thông tin"), ("MENU", "menu", ""), ("1", "contacts.menu", "")])
+    walk(chat, [("remove from accounts", "unlink.contact", "xóa")])
+
+
+# -- lists: stable numbers, the digits shown, pages ------------------------------------------------
+
+
+def test_the_numbers_of_a_list_stay_the_same_on_every_screen(app: App) -> None:
+    chat = verified_chat(app, "en")
+    reply = chat.run("2", "2")  # Trần Thị Bích is on *1002 already
+    assert "1 *1001 9200 Bolsa Ave\n3 *1003 10130 Westminster Ave" in reply
+    walk(chat, [("2", "link.accounts", "Please type the numbers you want"), ("3", "link.confirm", "*1003?")])
+
+
+@pytest.mark.parametrize("typed", ["cả hai", "both", "1,2,3,4"])
+def test_both_of_three_is_not_all(app: App, typed: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("1", "Lê Thị Cúc 626 555 0177", "n", "1")
+    chat.say(typed)
+    assert chat.state == "add.accounts"
+
+
+COLUMNS = (
+    "customer_account,access_code,customer_name,service_account,service_address,outage_group,demand_kw,"
+    "contact_name,contact_phone,contact_email,contact_language"
+)
+
+
+def many_accounts_file(tmp_path: Path, count: int) -> Path:
+    """A customer with ``count`` service accounts at long, realistic addresses."""
+    path = tmp_path / "many.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(COLUMNS.split(","))
+        for i in range(1, count + 1):
+            address = f"{10000 + i} North Harbor Boulevard Suite {i}, Fullerton"
+            row = ["700000009", "246810", "Chợ Lớn Supermarket", f"9-{i:03d}-{5000 + i}", address, "B007", "90"]
+            out.writerow([*row, "", "", "", ""])
+    return path
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_a_hundred_service_accounts_page_within_two_segments_and_pick_across_pages(
+    app: App, tmp_path: Path, locale: str
+) -> None:
+    assert import_file(app.db, app.hasher, many_accounts_file(tmp_path, 100)).imported
+    chat = verified_chat(app, locale, account="700000009", code="246810")
+    first = chat.run("1", "Lê Thị Cúc 626 555 0177", "n", "1")
+    pages = [first]
+    count = int(first.rsplit("/", 1)[1].rstrip(")"))
+    for _ in range(count):
+        pages.append(chat.say("MORE" if locale == "en" else "tiếp"))
+    for page in pages:
+        assert count_segments(page).count <= 2, page  # Twilio's 1,600 characters are far away
+    assert 5 <= count <= 50 and pages[count] == pages[0]  # after the last page, the first again
+    assert ("TIẾP: xem thêm (1/" if locale == "vi" else "MORE: see more (1/") in pages[0]
+    assert "\n1 *5001 10001 North Harbor" in pages[0] and "\n100 *5100" in pages[count - 1]
+    chat.say("2, 57, *5100")  # numbers and digits from three different pages
+    assert chat.state == "add.confirm" and "*5002, *5057, *5100" in chat.last_text
+
+
+# -- the idle notice only when something was lost ---------------------------------------------------
+
+
+def test_coming_back_after_reading_an_answer_is_not_told_of_a_lost_session(app: App, clock: Clock) -> None:
+    chat = Chat(app)
+    chat.run("hello", "2")  # read the medical answer, at the main menu, nothing under way
+    clock.advance(hours=20)
+    reply = chat.say("3")
+    assert reply.startswith("During rotating outages in extreme heat") and "Nothing was heard" not in reply
+
+
+@pytest.mark.parametrize(("steps", "state"), [(("1", "700000001"), "verify.code"), (("1",), "verify.account")])
+def test_an_unfinished_verification_lost_to_idleness_is_told(
+    app: App, clock: Clock, steps: tuple[str, ...], state: str
+) -> None:
+    chat = Chat(app)
+    chat.run("hello", *steps)
+    assert chat.state == state
+    clock.advance(minutes=16)
+    assert "Nothing was heard from you for 15 minutes" in chat.say("482913")
+    assert chat.state == "menu"
+
+
+# -- found by an outsider typing like a customer ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "same", "locale"),
+    [("2", "(714) 555-0101", "en"), ("4", "1", "vi"), ("1", "Nguyễn Văn An", "vi"), ("3", "an@phobolsa.example", "en")],
+)
+def test_typing_the_value_a_contact_already_has_changes_nothing_and_texts_no_one(
+    app: App, field: str, same: str, locale: str
+) -> None:
+    chat = verified_chat(app, locale)
+    before = every_row(app.db.engine)
+    reply = chat.run("3", "1", field, same)
+    assert chat.state == "edit.field"  # choose another field, or go back
+    assert ("Nothing to change." in reply) if locale == "en" else ("không cần thay đổi" in reply)
+    after = every_row(app.db.engine)
+    assert {t: r for t, r in after.items() if t != "sessions"} == {t: r for t, r in before.items() if t != "sessions"}
+
+
+def test_a_greeting_at_the_language_question_picks_its_language(chat: Chat) -> None:
+    chat.say("700000001")
+    assert chat.state == "start.language"
+    reply = chat.say("xin chào")
+    assert chat.state == "menu" and reply.startswith("Xin chào quý khách!") and "1 Người liên lạc" in reply
+
+
+def test_a_contact_is_picked_by_a_word_of_its_name(app: App) -> None:
+    chat = verified_chat(app, "vi")
+    walk(chat, [("3", "edit.contact", ""), ("Bích", "edit.field", "Trần Thị Bích")])
+
+
+@pytest.mark.parametrize("typed", ["3-001-1003", "*1003", "1003", "3"])
+def test_a_service_account_is_picked_as_the_bill_prints_it(app: App, typed: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("2", "2")
+    chat.say(typed)
+    assert chat.state == "link.confirm" and "*1003?" in chat.last_text
+
+
+def test_a_customer_account_number_typed_at_the_main_menu_starts_verification(chat: Chat) -> None:
+    chat.run("hello")
+    reply = chat.say("700 000 001")
+    assert chat.state == "verify.code" and "access code" in reply
+    assert "Verified: Phở Bolsa LLC." in chat.say("482913")
+
+
+@pytest.mark.parametrize("email", ["😀@gmail.com", "lan😀@gmail.com", "lan@gm\ue000ail.com"])
+def test_symbols_are_not_email_addresses(app: App, email: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc 626 555 0177")
+    chat.say(email)
+    assert chat.state == "add.email"
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        ("1", "700000001", "000000"),  # a wrong code
+        ("1", "700000001", "?"),  # help at the access code
+        ("1", "700000001", "quên", "quên", "quên"),
+        ("banana",),  # not understood at the main menu
+    ],
+)
+def test_a_vietnamese_answer_to_a_mistake_or_help_fits_two_segments(chat: Chat, typed: tuple[str, ...]) -> None:
+    chat.say("xin chào")
+    for text in typed:
+        reply = chat.say(text)
+        assert count_segments(reply).count <= 2, reply
