@@ -37,6 +37,8 @@ CHANGES = "tests/bot/test_changes.py"
 FAULTS = "tests/bot/test_faults.py"
 WEB = "tests/bot/test_web.py"
 OUTBOX = "tests/bot/test_outbox.py"
+TYPING = "tests/bot/test_typing.py"
+VERIFY = "tests/bot/test_verify.py"
 
 MUTANTS = (
     Mutant(
@@ -180,8 +182,8 @@ MUTANTS = (
     Mutant(
         "revocation",
         "bot/conversation.py",
-        "revoked=stored.revoked)",
-        "revoked=False)",
+        "revoked=stored.revoked, locale_chosen",
+        "revoked=False, locale_chosen",
         ("tests/bot/test_sessions.py::test_support_revokes_every_session_of_a_customer_at_its_next_message",),
     ),
     Mutant(
@@ -255,7 +257,10 @@ MUTANTS = (
         "bot/storage/accounts.py",
         "        if self.read_only:\n            raise NeedsTransaction",
         "        if False:\n            raise NeedsTransaction",
-        (f"{FAULTS}::test_thirty_phones_guessing_at_once_get_exactly_five_checks",),
+        (
+            "tests/bot/storage/test_accounts.py::test_a_read_only_repository_refuses_every_write_before_it_touches_anything",
+            f"{FAULTS}::test_thirty_phones_guessing_at_once_get_exactly_five_checks",
+        ),
     ),
     Mutant(
         "import-all-or-nothing",
@@ -364,6 +369,63 @@ MUTANTS = (
         "        if path is None:\n            raise ConfigError(",
         "        if path is None:\n            return b'default', None\n            raise ConfigError(",
         ("tests/bot/test_cli.py::test_serve_and_import_refuse_to_start_without_a_pepper",),
+    ),
+    # the conversation as people type it
+    Mutant(
+        "own-choice-first",
+        "dialogs/engine.py",
+        "own = self._own_choice(turn, state, words)  # a state's own choices",
+        "own = None  # a state's own choices",
+        (f"{TYPING}::test_a_states_own_choice_wins_over_the_language_switch",),
+    ),
+    Mutant(
+        "no-code-words-are-not-codes",
+        "dialogs/verify.py",
+        "    if tidy(fold(text)) in _NO_CODE_WORDS:",
+        "    if False:",
+        (f"{VERIFY}::test_words_that_say_there_is_no_code_get_help_and_never_count_toward_the_lockout",),
+    ),
+    Mutant(
+        "both-means-two",
+        "dialogs/engine.py",
+        "_COUNTED_ALL.get(folded) == len(options)",
+        "folded in _COUNTED_ALL",
+        (f"{TYPING}::test_both_of_three_is_not_all",),
+    ),
+    Mutant(
+        "stable-numbers",
+        "dialogs/fields.py",
+        "Choice(str(a.id), service_account_label(a), number=i, digits=a.number[-4:])",
+        "Choice(str(a.id), service_account_label(a), digits=a.number[-4:])",
+        (f"{TYPING}::test_the_numbers_of_a_list_stay_the_same_on_every_screen",),
+    ),
+    Mutant(
+        "pages-fit",
+        "dialogs/engine.py",
+        "        if self.fits(whole):\n            return [rows]",
+        "        if True:\n            return [rows]",
+        (f"{TYPING}::test_a_hundred_service_accounts_page_within_two_segments_and_pick_across_pages",),
+    ),
+    Mutant(
+        "idle-notice-only-when-lost",
+        "dialogs/engine.py",
+        "            if self._in_progress(session):  # a verification or a change was lost: say so",
+        "            if True:  # a verification or a change was lost: say so",
+        (f"{TYPING}::test_coming_back_after_reading_an_answer_is_not_told_of_a_lost_session",),
+    ),
+    Mutant(
+        "greetings-are-not-mistakes",
+        "dialogs/engine.py",
+        "        if self._greeting(words, state.free_text) is not None:",
+        "        if False:",
+        (f"{TYPING}::test_a_greeting_gets_a_greeting_and_the_question_again",),
+    ),
+    Mutant(
+        "cancel-to-the-contacts-menu",
+        "dialogs/engine.py",
+        "self.menu if menu or state.cancel is None else state.cancel",
+        "self.menu",
+        ("tests/bot/test_conversation.py::test_menu_and_cancel_abandon_the_operation_and_save_nothing",),
     ),
 )
 

@@ -13,10 +13,10 @@ from sqlalchemy import Connection, select
 
 from bot.app import App
 from bot.security import CodeChecks
-from bot.storage.accounts import AccountsRepo
+from bot.storage.accounts import AccountsRepo, NeedsTransaction
 from bot.storage.models import Contact, ContactAssignment, CustomerAccount, ServiceAccount
 from bot.storage.sessions import AddressThrottle
-from dialogs.ports import Outcome
+from dialogs.ports import NewContact, Outcome
 
 
 def ids(conn: Connection, model: Any, column: Any, value: str) -> int:
@@ -66,3 +66,39 @@ def test_another_customers_ids_are_never_written(app: App, write: str) -> None:
         assert result.outcome is Outcome.GONE
     else:
         assert result == 0
+
+
+@pytest.mark.parametrize(
+    "write",
+    ["verify", "assign", "unassign", "edit", "add", "audit"],
+)
+def test_a_read_only_repository_refuses_every_write_before_it_touches_anything(app: App, write: str) -> None:
+    """A turn run without a transaction (PostgreSQL's optimistic turns) must never write: the first
+    write it would make raises NeedsTransaction, and the turn runs again under the session's lock."""
+    with app.db.engine.connect() as conn:
+        before = state(conn)
+        sunrise = ids(conn, CustomerAccount, CustomerAccount.number, "700000002")
+        maria = ids(conn, Contact, Contact.name, "Maria Lopez")
+        account = ids(conn, ServiceAccount, ServiceAccount.number, "3-002-2002")
+        r = AccountsRepo(
+            conn,
+            channel="console",
+            address="test",
+            now=app.conversation.clock(),
+            hasher=CodeChecks(app.hasher),
+            policy=app.conversation.policy,
+            throttle=AddressThrottle(),
+            read_only=True,
+        )
+        action = {
+            "verify": lambda: r.verify("700000002", "731562"),
+            "assign": lambda: r.assign(sunrise, [maria], [account]),
+            "unassign": lambda: r.unassign(sunrise, [maria], [account]),
+            "edit": lambda: r.update_contact(sunrise, maria, "name", "Maria Lopez", "Maria L."),
+            "add": lambda: r.add_contact(sunrise, NewContact("Anh Tran", "+16265550177", None, "en"), [account]),
+            "audit": lambda: r.audit("contact.edit", sunrise),
+        }[write]
+        with pytest.raises(NeedsTransaction):
+            action()
+        conn.rollback()
+        assert state(conn) == before
