@@ -241,8 +241,9 @@ _RANGE = re.compile(r"([0-9]{1,4})-([0-9]{1,4})")
 _DIGITS = re.compile(r"[*#]?([0-9]{3,6})")
 _AROUND_DASH = re.compile(r"\s*-\s*")
 _RANGE_WORDS = re.compile(r"\s+(?:DEN|TOI|TO|THROUGH|THRU)\s+")
-_FROM_WORD = re.compile(r"^(?:TU|FROM)\s+")
+_FROM_WORD = re.compile(r"^(?:SO|SO THU TU|NUMBER|NO\.|#)?\s*(?:TU|FROM)?\s+|^(?:SO|NUMBER)\s+")
 _PUNCTUATION = re.compile(r"[,.;:()*]")
+_PLUS = re.compile(r"(?<=[0-9])\s*\+\s*(?=[0-9])")
 _PRINTED_NUMBER = re.compile(r"[0-9]+(?:-[0-9]+){2,}")  # a number as printed on a bill: 3-001-1001
 _ALL_WORDS = {
     "ALL",
@@ -263,10 +264,12 @@ _ALL_WORDS = {
 _COUNTED_ALL = {"CA HAI": 2, "BOTH": 2, "CA BA": 3}  # "both" means all only when there are two
 YES_WORDS = frozenset(
     {"Y", "C", "CO", "YES", "DONG Y", "OK", "OKAY", "OKE", "VANG", "DA", "CO LUU", "LUU", "DUOC", "DUNG ROI", "U"}
+    | {"DUOC ROI", "\N{THUMBS UP SIGN}", "CHINH XAC"}
     | {"YEP", "YEAH", "SURE", "CO CHU", "DUNG VAY", "DUNG", "LUU DI", "DONG Y LUU", "U LUU"}
 )
 NO_WORDS = frozenset(
     {"N", "K", "KHONG", "NO", "KO", "KHONG LUU", "THOI", "KHONG CAN", "NOPE", "CHUA", "HONG", "KHONG DONG Y"}
+    | {"KHONG DUOC", "SAI", "SAI ROI", "NO THANKS"}
 )
 
 
@@ -294,7 +297,9 @@ def parse_selection(folded: str, options: Sequence[Option], multi: bool) -> list
     by_number = {number: key for number, key, _ in options}
     picked: set[str] = set()
     text = _RANGE_WORDS.sub("-", _AROUND_DASH.sub("-", _FROM_WORD.sub("", folded)))
+    text = _PLUS.sub(",", text)  # "1 + 3"; a lone "+1" stays what it is: not a list
     for part in re.split(r"[,;&\s]+|\bVA\b|\bAND\b|\bVOI\b", text):
+        part = part.rstrip(".)")  # "1." and "1)" as lists are written
         if not part:
             continue
         rng = _RANGE.fullmatch(part)

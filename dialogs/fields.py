@@ -32,6 +32,8 @@ LANGUAGE_CHOICES = (
     Choice("en", Msg.of(N_("English")), FIRST_LANGUAGE_CHOICES[1].aliases),
 )
 _NAME_PUNCT = set(" .'-’")
+_BEFORE_EMAIL = frozenset({"EMAIL", "EMAIL:", "E-MAIL", "E-MAIL:", "MAIL:", "LA", "LA:", "IS", "IT'S", "MY"})
+_AFTER_EMAIL = frozenset({"A", "NHE", "NHA", "AH"})
 _NOT_IN_EMAIL = frozenset({"So", "Sk", "Cn", "Co", "Cs"})  # emoji and other symbols, unassigned, private
 _SKIP_WORDS = frozenset(
     NO_WORDS
@@ -62,6 +64,8 @@ def parse_name(turn: Turn, text: str) -> str | Invalid:
             for ch in name
         )
     )
+    if len(name) > 60:
+        return Invalid(Msg.of(N_("That name is too long: at most 60 characters, please.")))
     if not ok:
         return Invalid(Msg.of(N_("Please type the name with letters only, for example: Nguyen Van An.")))
     return name
@@ -132,7 +136,7 @@ def parse_phone(turn: Turn, text: str) -> str | Invalid:
             return Invalid(Msg.of(N_("That is not a valid mobile number. Example: (626) 555-0100")))
         if len(digits) == 7 and turn.settings.region in ("US", "CA"):
             return Invalid(Msg.of(N_("Please add the area code, for example (626) 555-0100.")))
-        if len(digits) < 7:
+        if 0 < len(digits) < 7:
             return Invalid(
                 Msg.of(N_("That number is too short. Please type all 10 digits, for example (626) 555-0100."))
             )
@@ -155,6 +159,12 @@ def email_address(text: str) -> str | None:
 def _email(text: str, hint: str) -> str | Invalid:
     if tidy(fold(text)) in _SKIP_WORDS:
         return ""
+    words = text.split()
+    at = [i for i, word in enumerate(words) if "@" in word]
+    if len(at) == 1 and len(words) > 1:  # "email: lan@gmail.com", "lan@gmail.com ạ"
+        before, after = fold(" ".join(words[: at[0]])).split(), tidy(fold(" ".join(words[at[0] + 1 :]))).split()
+        if all(w in _BEFORE_EMAIL for w in before) and all(w in _AFTER_EMAIL for w in after):
+            text = words[at[0]]
     email = email_address(text.strip().rstrip(".,;!"))  # "lan@gmail.com." ends a sentence
     if email is None:
         return Invalid(Msg.of(hint))

@@ -140,7 +140,9 @@ def clean(text: str, limit: int) -> str | None:
 
 # Politeness particles and fillers around an answer ("có ạ", "dạ không", "ok nhé"), as folded words:
 # dropped before a short answer is matched, never from free text that is stored.
-_TRAILING_PARTICLES = frozenset({"A", "AH", "NHE", "NHA", "NHI", "NGHEN", "PLEASE", "PLS", "THANKS", "THANK YOU"})
+_TRAILING_PARTICLES = frozenset(
+    {"A", "AH", "NHE", "NHA", "NHI", "NGHEN", "PLEASE", "PLS", "THANKS", "THANK YOU", "CAM ON", "LUON", "EM"}
+)
 _LEADING_PARTICLES = frozenset({"DA", "VANG", "UM", "UH", "OH", "WELL"})
 _END_PUNCTUATION = ".!,;:~"
 
@@ -151,7 +153,8 @@ def tidy(folded: str) -> str:
     ``"CO A"`` (có ạ) becomes ``"CO"``, ``"DA KHONG"`` (dạ không) ``"KHONG"``, ``"OK NHE!"`` ``"OK"``.
     A lone particle stays (``"DA"`` and ``"VANG"`` are answers themselves), and so does ``"?"``.
     """
-    words = folded.rstrip(_END_PUNCTUATION).split()
+    words = [word.rstrip(",") for word in folded.rstrip(_END_PUNCTUATION).split()]
+    words = [word for word in words if word]
     while len(words) > 1 and (words[-1] in _TRAILING_PARTICLES or " ".join(words[-2:]) in _TRAILING_PARTICLES):
         words = words[:-2] if " ".join(words[-2:]) in _TRAILING_PARTICLES and len(words) > 2 else words[:-1]
     while len(words) > 1 and words[0] in _LEADING_PARTICLES:

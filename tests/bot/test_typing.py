@@ -102,8 +102,9 @@ def test_a_mistake_at_the_first_question_is_explained_in_both_languages(app: App
 
 # -- what people say at a yes/no question ---------------------------------------------------------
 
-YES = ["có ạ", "dạ có", "vâng ạ", "ok ạ", "okay", "được", "đúng rồi", "ừ", "Đúng", "yes please", "Y."]
-NO = ["không ạ", "dạ không", "thôi", "ko", "no", "Dừng"]
+YES = ["có ạ", "dạ có", "vâng ạ", "ok ạ", "okay", "được", "đúng rồi", "ừ", "Đúng", "yes please", "Y.", "được rồi"]
+YES += ["ok luôn", "ok em", "👍"]
+NO = ["không ạ", "dạ không", "thôi", "ko", "no", "Dừng", "không, cảm ơn", "không được", "sai rồi"]
 
 
 @pytest.mark.parametrize("typed", YES)
@@ -312,3 +313,42 @@ def test_a_vietnamese_answer_to_a_mistake_or_help_fits_two_segments(chat: Chat, 
     for text in typed:
         reply = chat.say(text)
         assert count_segments(reply).count <= 2, reply
+
+
+@pytest.mark.parametrize("typed", ["số 1 và 3", "1. 3", "1 + 3", "1, 3.", "1) 3)"])
+def test_a_list_written_as_people_write_it(app: App, typed: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("1", "Lê Thị Cúc 626 555 0177", "k", "1")
+    chat.say(typed)
+    assert chat.state == "add.confirm" and "*1001" in chat.last_text and "*1003" in chat.last_text
+
+
+@pytest.mark.parametrize(
+    ("typed", "words"),
+    [
+        ("K", "That is not a valid mobile number"),  # no digits: nothing is "too short"
+        ("quên", "That is not a valid mobile number"),
+        ("12345", "too short"),
+    ],
+)
+def test_a_phone_hint_says_what_is_wrong(app: App, typed: str, words: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc")
+    assert words in chat.say(typed)
+
+
+def test_a_name_too_long_is_told_so(app: App) -> None:
+    chat = verified_chat(app, "en")
+    chat.say("1")
+    assert "That name is too long" in chat.say(" ".join(["Nguyen"] * 12))
+
+
+@pytest.mark.parametrize("typed", ["email: lan@gmail.com", "lan@gmail.com ạ", "Lan@Gmail.com."])
+def test_an_email_with_words_around_it(app: App, typed: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("1", "Lê Thị Cúc 626 555 0177")
+    chat.say(typed)
+    assert chat.state == "add.language"
+    chat.run("1", "1", "y")
+    row = contact_row(app, "Lê Thị Cúc")
+    assert row is not None and row.email == "lan@gmail.com"
