@@ -404,6 +404,11 @@ def _edit_confirm(turn: Turn, yes: bool) -> str:
     )
     if result.outcome is Outcome.GONE:
         return _gone(turn)
+    if result.outcome is Outcome.CHANGED and (result.current or "") == (value or ""):
+        turn.say(Msg.of(_SAME, field=Msg.of(_FIELD_WORDS[field]), name=Literal(str(turn.slots.get("name", "")))))
+        turn.slots.clear()
+        turn.settle(Msg.of(_NEXT))
+        return MENU  # another phone saved just this meanwhile: nothing left to do
     if result.outcome is Outcome.CHANGED:  # someone saved another value since the read-back
         turn.say(
             Msg.of(

@@ -232,6 +232,8 @@ _MORE_WORDS = {"MORE", "NEXT", "M", "+", "TIEP", "XEM TIEP", "XEM THEM", "TRANG 
 _PREVIOUS_WORDS = {"PREVIOUS", "PREV", "P", "TRUOC", "TRANG TRUOC"}
 
 _HELP = N_("Type the number of your choice. 0: back. X: never mind. MENU: main menu. Tieng Viet: VI. Help: {support}")
+_MORE = N_("MORE: see more ({page}/{pages})")
+_LAST_PAGE = N_("MORE: back to the first page ({page}/{pages})")
 _NEED_HELP = N_("Need help? Call Customer Support at {support}, or type ? to see how to answer.")
 _SWITCHED = {"vi": N_("Switched to Vietnamese."), "en": N_("Switched to English.")}
 # ASCII digits only: the text is folded first (digits of every script are ASCII digits by then), and a
@@ -632,7 +634,7 @@ class Engine:
         if self.fits is None:
             size = self.settings.page_rows.get(locale, 3)
             return [rows[i : i + size] for i in range(0, len(rows), size)] or [()]
-        widest = Msg.of(N_("MORE: see more ({page}/{pages})"), page=999, pages=999)
+        footers = [Msg.of(footer, page=999, pages=999) for footer in (_MORE, _LAST_PAGE)]
         whole = Reply((prompt,), rows, state.multi, locale, state.name)
         if self.fits(whole):
             return [rows]
@@ -640,8 +642,9 @@ class Engine:
         start = 0
         while start < len(rows):
             end = start + 1
-            while end < len(rows) and self.fits(
-                Reply((prompt,), rows[start : end + 1], state.multi, locale, state.name, widest)
+            while end < len(rows) and all(
+                self.fits(Reply((prompt,), rows[start : end + 1], state.multi, locale, state.name, footer))
+                for footer in footers
             ):
                 end += 1
             pages.append(rows[start:end])
@@ -677,16 +680,18 @@ class Engine:
                 page = int(session.slots.get("_page", 0)) % len(pages)
                 session.slots["_page"] = page
                 numbered = pages[page]
-                footer = Msg.of(N_("MORE: see more ({page}/{pages})"), page=page + 1, pages=len(pages))
+                more = _LAST_PAGE if page + 1 == len(pages) else _MORE
+                footer = Msg.of(more, page=page + 1, pages=len(pages))
         said = tuple(turn.messages)
         if turn.headed and numbered:
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
         reply = Reply(
             (*said, Msg.of(state.prompt, **params)), numbered, state.multi, session.locale, state.name, footer
         )
-        if said and self.fits is not None and not self.fits(reply):
+        if said and not state.yes_no and self.fits is not None and not self.fits(reply):
             # a hint or help came first and says what to type here: the question is left out rather
-            # than the reply growing past its budget (it is the same question, asked just before)
+            # than the reply growing past its budget (it is the same question, asked just before);
+            # never a read-back, which is what the yes or no answers
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
         return reply
 

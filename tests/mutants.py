@@ -381,7 +381,7 @@ MUTANTS = (
     Mutant(
         "no-code-words-are-not-codes",
         "dialogs/verify.py",
-        "    if tidy(fold(text)) in _NO_CODE_WORDS:",
+        "    if words in _NO_CODE_WORDS or any(word in _NO_CODE_STEMS for word in words.split()):",
         "    if False:",
         (f"{VERIFY}::test_words_that_say_there_is_no_code_get_help_and_never_count_toward_the_lockout",),
     ),
@@ -416,8 +416,8 @@ MUTANTS = (
     Mutant(
         "greetings-are-not-mistakes",
         "dialogs/engine.py",
-        "        if self._greeting(words, state.free_text) is not None:",
-        "        if False:",
+        "        greeting = self._greeting(words, state.free_text)\n        if greeting is not None:",
+        "        greeting = self._greeting(words, state.free_text)\n        if False:",
         (f"{TYPING}::test_a_greeting_gets_a_greeting_and_the_question_again",),
     ),
     Mutant(

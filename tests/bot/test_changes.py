@@ -85,11 +85,21 @@ def test_a_value_saved_meanwhile_by_another_phone_is_not_overwritten(
 
 
 def test_the_vietnamese_read_back_says_it_changed_meanwhile(app: App) -> None:
-    slow = at_edit_confirm(app, "+17145550203", "4", "1", locale="vi")  # language: Vietnamese
-    fast = at_edit_confirm(app, "+17145550204", "4", "1")
+    slow = at_edit_confirm(app, "+17145550203", "1", "Maria L.", locale="vi")
+    fast = at_edit_confirm(app, "+17145550204", "1", "Maria Lopez-Diaz")  # another phone, meanwhile
     fast.say("y")
     reply = slow.say("c")
-    assert ("Thông tin này vừa được đổi thành: Tiếng Việt. Thay đổi của quý khách chưa được lưu.") in reply
+    assert "Người khác vừa đổi thành: Maria Lopez-Diaz; chưa lưu gì." in reply
+    assert reply.endswith("Đổi tên của Maria Lopez-Diaz từ Maria Lopez-Diaz sang Maria L.? C/K")  # asked again
+
+
+def test_a_value_saved_meanwhile_that_is_the_one_wanted_needs_nothing_more(app: App) -> None:
+    slow = at_edit_confirm(app, "+17145550209", "4", "1", locale="vi")
+    fast = at_edit_confirm(app, "+17145550210", "4", "1")
+    fast.say("y")
+    reply = slow.say("c")
+    assert "Maria Lopez đã có ngôn ngữ này rồi, không cần thay đổi." in reply
+    assert slow.state == "contacts.menu" and "thay vì" not in reply
 
 
 @pytest.mark.parametrize(

@@ -229,7 +229,7 @@ def test_add_an_existing_contact_to_other_service_accounts(
         (
             "vi",
             [
-                ("3", "edit.contact", "Quý khách muốn sửa thông tin của người liên lạc nào?"),
+                ("3", "edit.contact", "Xin chọn người liên lạc cần sửa:"),
                 ("1", "edit.field", "Quý khách muốn sửa thông tin nào của Nguyễn Văn An?"),
                 ("4", "edit.language", "Nguyễn Văn An nhận cảnh báo bằng tiếng nào?\n1 Tiếng Việt\n2 Tiếng Anh"),
                 (
@@ -298,7 +298,7 @@ def test_edit_any_field_of_a_contact(
         (
             "vi",
             [
-                ("4", "unlink.contact", "Quý khách muốn xóa người liên lạc nào khỏi tài khoản dịch vụ?"),
+                ("4", "unlink.contact", "Xin chọn người cần xóa khỏi tài khoản:"),
                 ("1", "unlink.accounts", "Xóa Nguyễn Văn An khỏi tài khoản nào?"),
                 (
                     "2",
@@ -335,7 +335,7 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, step
             "vi",
             [
                 ("5", "all.action", "TẤT CẢ các tài khoản dịch vụ: quý khách muốn làm gì?"),
-                ("2", "all.contacts", "Chọn người liên lạc nào?"),
+                ("2", "all.contacts", "Chọn người nào? Ví dụ: 1 2 hoặc TẤT CẢ"),
                 ("hết", "all.confirm", "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? C/K"),
                 ("ừ", "contacts.menu", "Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ."),
             ],
@@ -440,7 +440,7 @@ def test_menu_and_cancel_abandon_the_operation_and_save_nothing(app: App, word: 
     chat = verified_chat(app, "vi")
     chat.run("1", "Lê Thị Cúc", "(626) 555-0177")
     reply = chat.say(word)
-    assert "Đã hủy. Không có gì thay đổi." in reply
+    assert "Đã hủy thao tác." in reply
     assert chat.state == lands
     assert contact_row(app, "Lê Thị Cúc") is None
 

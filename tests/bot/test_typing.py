@@ -161,7 +161,14 @@ def test_a_menu_understands_its_labels(chat: Chat, locale: str, steps: list[tupl
 
 def test_the_contacts_menu_understands_its_labels_in_either_language(app: App) -> None:
     chat = verified_chat(app, "vi")
-    walk(chat, [("sửa thông tin", "edit.contact", "sửa thông tin"), ("MENU", "menu", ""), ("1", "contacts.menu", "")])
+    walk(
+        chat,
+        [
+            ("sửa thông tin", "edit.contact", "Xin chọn người liên lạc cần sửa:"),
+            ("MENU", "menu", ""),
+            ("1", "contacts.menu", ""),
+        ],
+    )
     walk(chat, [("remove from accounts", "unlink.contact", "xóa")])
 
 
@@ -218,6 +225,8 @@ def test_a_hundred_service_accounts_page_within_two_segments_and_pick_across_pag
     assert 5 <= count <= 50 and pages[count] == pages[0]  # after the last page, the first again
     assert ("TIẾP: xem thêm (1/" if locale == "vi" else "MORE: see more (1/") in pages[0]
     assert "\n1 *5001 10001 North Harbor" in pages[0] and "\n100 *5100" in pages[count - 1]
+    last = "TIẾP: về trang đầu (" if locale == "vi" else "MORE: back to the first page ("
+    assert last in pages[count - 1] and last not in pages[0]
     chat.say("2, 57, *5100")  # numbers and digits from three different pages
     assert chat.state == "add.confirm" and "*5002, *5057, *5100" in chat.last_text
 
