@@ -23,7 +23,7 @@ def ids(conn: Connection, model: Any, column: Any, value: str) -> int:
     return int(conn.execute(select(model.id).where(column == value)).scalar_one())
 
 
-def repo(app: App, conn: Connection) -> AccountsRepo:
+def repo(app: App, conn: Connection, read_only: bool = False) -> AccountsRepo:
     return AccountsRepo(
         conn,
         channel="console",
@@ -32,6 +32,7 @@ def repo(app: App, conn: Connection) -> AccountsRepo:
         hasher=CodeChecks(app.hasher),
         policy=app.conversation.policy,
         throttle=AddressThrottle(),
+        read_only=read_only,
     )
 
 
@@ -80,16 +81,7 @@ def test_a_read_only_repository_refuses_every_write_before_it_touches_anything(a
         sunrise = ids(conn, CustomerAccount, CustomerAccount.number, "700000002")
         maria = ids(conn, Contact, Contact.name, "Maria Lopez")
         account = ids(conn, ServiceAccount, ServiceAccount.number, "3-002-2002")
-        r = AccountsRepo(
-            conn,
-            channel="console",
-            address="test",
-            now=app.conversation.clock(),
-            hasher=CodeChecks(app.hasher),
-            policy=app.conversation.policy,
-            throttle=AddressThrottle(),
-            read_only=True,
-        )
+        r = repo(app, conn, read_only=True)
         action = {
             "verify": lambda: r.verify("700000002", "731562"),
             "assign": lambda: r.assign(sunrise, [maria], [account]),
