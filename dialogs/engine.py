@@ -515,6 +515,7 @@ class Engine:
         if greeting is None and any(ch.isalpha() and fold(ch) != ch.upper() for ch in text[:500]):
             greeting = "vi"  # Vietnamese letters: whatever it says, it is written in Vietnamese
         if greeting is None:
+            session.slots["_first"] = text[:64]  # the start may make sense of it once the language is known
             return self._enter(turn, self.start)
         session.locale = greeting
         turn.head(Msg.of(_WELCOME, utility=self.settings.utility_name))
@@ -660,6 +661,8 @@ class Engine:
             state = self.states[self.verify]
         if session.state != state.name:
             session.slots.pop("_page", None)
+        if state.name != self.start:
+            session.slots.pop("_first", None)  # a first message is kept only while the language is asked
         session.state = state.name
         params = dict(state.params(turn)) if state.params is not None else {}
         choices = tuple(state.options(turn)) if state.options is not None else state.choices

@@ -51,7 +51,12 @@ def _not_a_language(turn: Turn, text: str) -> Invalid:
 
 
 def _choose_language(turn: Turn, locale: str) -> str:
+    """The language; a first message that was a Customer Account Number is not asked for again."""
     turn.session.locale = locale
+    number = parse_account(turn, str(turn.slots.pop("_first", "")))
+    if not isinstance(number, Invalid):
+        turn.slots["account"] = number
+        return CODE_STATE
     return MENU
 
 
@@ -100,7 +105,7 @@ STATES = (
         params=_start_params,
         choices=FIRST_LANGUAGE_CHOICES,
         act=_choose_language,
-        goes_to=(MENU,),
+        goes_to=(MENU, CODE_STATE),
         back=START,
         parse=_not_a_language,
     ),

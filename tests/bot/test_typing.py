@@ -155,7 +155,7 @@ def test_a_greeting_gets_a_greeting_and_the_question_again(app: App, locale: str
     ],
 )
 def test_a_menu_understands_its_labels(chat: Chat, locale: str, steps: list[tuple[str, str, str]]) -> None:
-    chat.run("700000001", "1" if locale == "vi" else "2")
+    chat.run("alerts", "1" if locale == "vi" else "2")
     walk(chat, steps)
 
 
@@ -361,3 +361,16 @@ def test_an_email_with_words_around_it(app: App, typed: str) -> None:
     chat.run("1", "1", "y")
     row = contact_row(app, "Lê Thị Cúc")
     assert row is not None and row.email == "lan@gmail.com"
+
+
+@pytest.mark.parametrize(
+    ("first", "choice", "words"), [("700000001", "1", "mã số truy cập"), ("7000-0000 2", "2", "access code")]
+)
+def test_a_first_message_that_is_the_account_number_is_not_asked_for_again(
+    chat: Chat, first: str, choice: str, words: str
+) -> None:
+    chat.say(first)
+    assert chat.state == "start.language"
+    assert words in chat.say(choice) and chat.state == "verify.code"
+    chat.say("731562" if first.endswith("2") else "482913")
+    assert chat.state == "contacts.menu"
