@@ -525,12 +525,30 @@ def _confirm(name: str, prompt: str, act: Any, back: str, params: Any, *more: st
         params=params,
         parse=parse_yes_no,
         act=act,
-        goes_to=(MENU, "menu", *more),
+        goes_to=(MENU, *more),
         back=back,
         verified=True,
         hint=_CONFIRM_HINT,
         help=_CONFIRM_HELP,
         yes_no=True,
+    )
+
+
+def _accounts_for_contact(operation: str, prompt: str, on: bool) -> State:
+    """``{operation}.accounts``: the chosen contact's service accounts it is ``on`` (or not), to pick from."""
+    return State(
+        name=f"{operation}.accounts",
+        prompt=prompt,
+        params=_name,
+        options=_accounts_of_contact(on=on),
+        multi=True,
+        parse=_invalid_pick,
+        act=_pick_accounts(f"{operation}.confirm"),
+        goes_to=(f"{operation}.confirm",),
+        back=f"{operation}.contact",
+        verified=True,
+        paged=True,
+        help=_PICK_HELP,
     )
 
 
@@ -654,20 +672,7 @@ def _table() -> tuple[State, ...]:
             verified=True,
             paged=True,
         ),
-        State(
-            name="link.accounts",
-            prompt=N_("Add {name} to which accounts? Example: 1 3 or ALL"),
-            params=_name,
-            options=_accounts_of_contact(on=False),
-            multi=True,
-            parse=_invalid_pick,
-            act=_pick_accounts("link.confirm"),
-            goes_to=("link.confirm",),
-            back="link.contact",
-            verified=True,
-            paged=True,
-            help=_PICK_HELP,
-        ),
+        _accounts_for_contact("link", N_("Add {name} to which accounts? Example: 1 3 or ALL"), on=False),
         _confirm("link.confirm", N_("Add {name} to {accounts}? Y/N"), _link_confirm, "link.accounts", _accounts_params),
         # 3. edit
         State(
@@ -735,18 +740,14 @@ def _table() -> tuple[State, ...]:
             back="edit.field",
             verified=True,
         ),
-        State(
-            name="edit.confirm",
-            prompt=N_("{what} Y/N"),
-            params=_edit_confirm_params,
-            parse=parse_yes_no,
-            act=_edit_confirm,
-            goes_to=(MENU, "menu", "edit.confirm", "edit.phone"),
-            back="edit.field",
-            verified=True,
-            hint=_CONFIRM_HINT,
-            help=_CONFIRM_HELP,
-            yes_no=True,
+        _confirm(
+            "edit.confirm",
+            N_("{what} Y/N"),
+            _edit_confirm,
+            "edit.field",
+            _edit_confirm_params,
+            "edit.confirm",
+            "edit.phone",
         ),
         # 4. remove from service accounts
         State(
@@ -759,20 +760,7 @@ def _table() -> tuple[State, ...]:
             verified=True,
             paged=True,
         ),
-        State(
-            name="unlink.accounts",
-            prompt=N_("Remove {name} from which accounts? Example: 1 3 or ALL"),
-            params=_name,
-            options=_accounts_of_contact(on=True),
-            multi=True,
-            parse=_invalid_pick,
-            act=_pick_accounts("unlink.confirm"),
-            goes_to=("unlink.confirm",),
-            back="unlink.contact",
-            verified=True,
-            paged=True,
-            help=_PICK_HELP,
-        ),
+        _accounts_for_contact("unlink", N_("Remove {name} from which accounts? Example: 1 3 or ALL"), on=True),
         _confirm(
             "unlink.confirm",
             N_("Remove {name} from {accounts}? {notice} Y/N"),

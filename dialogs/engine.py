@@ -243,7 +243,7 @@ _RANGE = re.compile(r"([0-9]{1,4})-([0-9]{1,4})")
 _DIGITS = re.compile(r"[*#]?([0-9]{3,6})")
 _AROUND_DASH = re.compile(r"\s*-\s*")
 _RANGE_WORDS = re.compile(r"\s+(?:DEN|TOI|TO|THROUGH|THRU)\s+")
-_FROM_WORD = re.compile(r"^(?:SO|SO THU TU|NUMBER|NO\.|#)?\s*(?:TU|FROM)?\s+|^(?:SO|NUMBER)\s+")
+_FROM_WORD = re.compile(r"^(?:SO THU TU|SO|NUMBER|NO\.|#)?\s*(?:TU|FROM)?\s+")  # "số 1", "từ 1", "số từ 1"
 _PUNCTUATION = re.compile(r"[,.;:()*]")
 _PLUS = re.compile(r"(?<=[0-9])\s*\+\s*(?=[0-9])")
 _PRINTED_NUMBER = re.compile(r"[0-9]+(?:-[0-9]+){2,}")  # a number as printed on a bill: 3-001-1001
@@ -517,17 +517,17 @@ class Engine:
         if greeting is None:
             session.slots["_first"] = text[:64]  # the start may make sense of it once the language is known
             return self._enter(turn, self.start)
-        session.locale = greeting
+        return self._welcome(turn, greeting)
+
+    def _welcome(self, turn: Turn, locale: str) -> Reply:
+        """The menu in ``locale``, headed by a welcome that names the utility (and the other language)."""
+        turn.session.locale = locale
         turn.head(Msg.of(_WELCOME, utility=self.settings.utility_name))
         return self._enter(turn, self.menu)
 
     def _in_progress(self, session: Session) -> bool:
         """Whether expiring ``session`` loses something: a verification, a change, an answer half given."""
-        return (
-            session.verified
-            or session.state.startswith("verify.")
-            or any(not key.startswith("_") for key in session.slots)
-        )
+        return session.verified or session.state.startswith("verify.") or _has_answers(session)
 
     def _language_word(self, words: str, free_text: bool) -> str | None:
         for locale, table in _LANG_WORDS.items():
@@ -553,9 +553,7 @@ class Engine:
         greeting = self._greeting(words, state.free_text)
         if greeting is not None:
             if state.name == self.start:  # nobody's language is known yet: the greeting's it is
-                session.locale = greeting
-                turn.head(Msg.of(_WELCOME, utility=self.settings.utility_name))
-                return self._enter(turn, self.menu)
+                return self._welcome(turn, greeting)
             turn.say(Msg.of(_HELLO))
             return self._enter(turn, state.name)
         if _is(_HELP_WORDS, words, state.free_text):
@@ -563,7 +561,7 @@ class Engine:
             return self._enter(turn, state.name)
         menu = _is(_MENU_WORDS, words, state.free_text)
         if menu or _is(_ABANDON_WORDS, words, state.free_text):
-            if any(not key.startswith("_") for key in session.slots):
+            if _has_answers(session):
                 turn.say(Msg.of(N_("Cancelled. Nothing was changed.")))
             session.slots.clear()
             session.invalid_count = 0
@@ -697,6 +695,11 @@ class Engine:
             # never a read-back, which is what the yes or no answers
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
         return reply
+
+
+def _has_answers(session: Session) -> bool:
+    """Whether the session holds answers to an operation under way (keys without "_" are answers)."""
+    return any(not key.startswith("_") for key in session.slots)
 
 
 def _stored_options(stored: Sequence[Any]) -> list[Option]:

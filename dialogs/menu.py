@@ -74,12 +74,10 @@ def _menu_options(turn: Turn) -> list[Choice]:
 
 def _account_typed(turn: Turn, text: str) -> str | Invalid:
     """A Customer Account Number typed at the main menu: the customer is on the way to verifying."""
-    if turn.session.verified:
-        return Invalid(Msg.of(N_("Sorry, please type one of these numbers:")))
-    number = parse_account(turn, text)
-    if isinstance(number, Invalid):
-        return Invalid(Msg.of(N_("Sorry, please type one of these numbers:")))
-    return _ACCOUNT + number
+    number = parse_account(turn, text) if not turn.session.verified else None
+    if isinstance(number, str):
+        return _ACCOUNT + number
+    return Invalid(Msg.of(N_("Sorry, please type one of these numbers:")))
 
 
 def _menu(turn: Turn, key: str) -> str:

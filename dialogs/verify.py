@@ -17,16 +17,11 @@ CODE_STATE = "verify.code"
 _CODE_HELP = N_(
     "The access code is sent to the primary contact named on the account. Please ask that person, or call {support}."
 )
-_NO_CODE_WORDS = frozenset(
-    {"QUEN", "QUEN MA", "QUEN ROI", "TOI QUEN", "KHONG CO", "KHONG CO MA", "CHUA CO", "CHUA CO MA", "KHONG BIET"}
-    | {"MAT MA", "KHONG NHO", "FORGOT", "I FORGOT", "FORGOT IT", "NO CODE", "DONT HAVE", "DON'T HAVE", "I DONT KNOW"}
-    | {"I DON'T KNOW", "I DON'T HAVE ONE", "WHAT CODE", "MA GI", "MA NAO", "LOST IT", "NONE"}
-)
 # a word of any of these in the answer makes it a sentence about the code, not a code ("tôi quên rồi",
 # "em không nhớ mã", "I forgot my code"): a stored code never has a space, so no code has such a word
 _NO_CODE_STEMS = frozenset(
     {"QUEN", "NHO", "KHONG", "CHUA", "BIET", "MAT", "MA", "FORGOT", "FORGET", "FORGOTTEN", "LOST", "DONT"}
-    | {"DON'T", "KNOW", "HAVE", "CODE", "NO", "WHAT", "HELP"}
+    | {"DON'T", "KNOW", "HAVE", "CODE", "NO", "NONE", "WHAT", "HELP"}
 )
 
 
@@ -53,9 +48,8 @@ def _parse_code(turn: Turn, text: str) -> str | Invalid:
     the help on where the code comes from, and never count toward the lockout.
     """
     words = tidy(fold(text))
-    if words in _NO_CODE_WORDS or any(word in _NO_CODE_STEMS for word in words.split()):
-        help_ = Msg.of(_CODE_HELP, utility=turn.settings.utility_name, support=turn.settings.support_phone)
-        return Invalid(help_, mistake=False)
+    if any(word in _NO_CODE_STEMS for word in words.split()):
+        return Invalid(Msg.of(_CODE_HELP, support=turn.settings.support_phone), mistake=False)
     code = "".join(fold_digits(text).split())
     if not 1 <= len(code) <= 64:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))

@@ -177,6 +177,17 @@ def test_the_level_is_the_one_configured(configured: Callable[[str], Written]) -
     assert written() == "ERROR bot: shown\n"
 
 
+SUNRISE = insert(table(CustomerAccount)).values(  # the customer the refused rows belong to
+    id=1,
+    number="700000002",
+    name="Sunrise Bakery Inc.",
+    access_code_hash="x",
+    failed_attempts=0,
+    credential_version=0,
+    updated_at=NOW,
+)
+
+
 def duplicate_phone(url: str) -> IntegrityError:
     """A real IntegrityError: the same phone twice for one customer account."""
     engine = make_engine(url)
@@ -191,17 +202,7 @@ def duplicate_phone(url: str) -> IntegrityError:
     }
     try:
         with engine.begin() as conn:
-            conn.execute(
-                insert(table(CustomerAccount)).values(
-                    id=1,
-                    number="700000002",
-                    name="Sunrise Bakery Inc.",
-                    access_code_hash="x",
-                    failed_attempts=0,
-                    credential_version=0,
-                    updated_at=NOW,
-                )
-            )
+            conn.execute(SUNRISE)
             conn.execute(insert(table(Contact)).values(**contact))
             conn.execute(insert(table(Contact)).values(**contact))
     except IntegrityError as exc:
@@ -238,17 +239,7 @@ def test_a_row_the_database_refused_is_logged_without_its_values(
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
-            conn.execute(
-                insert(table(CustomerAccount)).values(
-                    id=1,
-                    number="700000002",
-                    name="Sunrise Bakery Inc.",
-                    access_code_hash="x",
-                    failed_attempts=0,
-                    credential_version=0,
-                    updated_at=NOW,
-                )
-            )
+            conn.execute(SUNRISE)
             contact = {
                 "customer_id": 1,
                 "name": "Maria Lopez",
