@@ -207,8 +207,12 @@ def test_a_lock_held_elsewhere_delays_only_its_own_customer(
             other.rollback()
         assert SORRY in waited["reply"] and 0.9 < waited["seconds"] < 3.0
         assert len(during) >= 5
-        assert max(during) < statistics.median(before) + 0.05, (before, during)
-        assert max(health) < 0.05, health
+        # Blocked behind A, a turn of B would wait for the lock timeout (1 s). On this shared 2-core
+        # machine a single turn can still be slowed by the scheduler (once 0.22 s in CI), so the typical
+        # turn must be as fast as before and none may come near the lock's wait.
+        assert statistics.median(during) < statistics.median(before) + 0.05, (before, during)
+        assert max(during) < 0.5, during
+        assert statistics.median(health) < 0.05 and max(health) < 0.5, health
         assert "Cooling Centers" in a.say("3")  # the lock is gone: A goes on
     rows = query(pg.url(name), "SELECT version FROM sessions WHERE address = :a", a=a.number)
     assert rows[0].version == 3  # "", "2", then the "3" after the lock: the refused turn changed nothing
