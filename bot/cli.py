@@ -6,6 +6,7 @@ What the command prints for operators (import reports, errors) comes from the ca
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import json
@@ -581,10 +582,15 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="port to listen on")] = 8080,
     workers: Annotated[int, typer.Option("--workers", help="worker processes (PostgreSQL for more than 1)")] = 1,
+    polling: Annotated[
+        bool, typer.Option("--polling", help="fetch Telegram updates by long polling (no public URL needed)")
+    ] = False,
 ) -> None:
-    """Serve the webhooks (SMS now) over HTTP with uvicorn."""
+    """Serve the webhooks (SMS, Telegram) over HTTP with uvicorn."""
     import uvicorn
 
+    if polling:
+        os.environ["OUTAGEBOT_TELEGRAM_POLLING"] = "true"  # every worker's Settings reads it
     settings = _settings()
     catalogs = Catalogs()
     try:
@@ -619,6 +625,7 @@ def serve(
             ),
             to_stderr=True,
         )
+    _telegram_setup(settings, catalogs, workers)
     try:  # a port that is taken (or not ours to take) is one line and the configuration's exit code
         with socket.create_server((host, port)):
             pass
@@ -662,6 +669,37 @@ def serve(
             access_log=False,
             log_config=logging_config(settings.log_level, settings.log_format),
         )
+
+
+def _telegram_setup(settings: Settings, catalogs: Catalogs, workers: int) -> None:
+    """Say whether Telegram is on and how; set its webhook (or delete it for polling) and its commands."""
+    if not settings.telegram_enabled:
+        say(catalogs, settings, OP("Telegram is off: set OUTAGEBOT_TELEGRAM_TOKEN to turn it on."), to_stderr=True)
+        return
+    if settings.telegram_polling:
+        if workers > 1:
+            say(catalogs, settings, OP("--polling needs one worker: Telegram gives updates to one poller."), error=True)
+            raise typer.Exit(EXIT_USAGE)
+        webhook = None
+        say(catalogs, settings, OP("Telegram on: long polling (serve --polling)"), to_stderr=True)
+    elif not settings.telegram_webhook_ready:
+        _config_error(
+            settings,
+            catalogs.render(
+                OP(
+                    "Telegram's webhook needs OUTAGEBOT_PUBLIC_URL and OUTAGEBOT_TELEGRAM_SECRET "
+                    "(or run serve --polling)."
+                ),
+                settings.operator_language,
+            ),
+        )
+    else:
+        webhook = f"{(settings.public_url or '').rstrip('/')}/telegram/webhook"
+        say(catalogs, settings, OP("Telegram on: webhook {url}", url=Literal(webhook)), to_stderr=True)
+    from bot.telegram import announce
+
+    for problem in asyncio.run(announce(settings, catalogs, webhook)):
+        say(catalogs, settings, OP("Telegram: {problem}", problem=Literal(problem)), error=True)
 
 
 @cli.command("seed-demo", epilog=reads("pepper", "pepper_file", "scrypt_n"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from datetime import timedelta
 from pathlib import Path
@@ -59,6 +60,16 @@ class Settings(BaseSettings):
     twilio_messaging_service_sid: str | None = None
     twilio_api_url: str = "https://api.twilio.com"
     sms_max_body_bytes: int = Field(default=16_384, ge=1024)
+    telegram_token: SecretStr | None = Field(default=None, description="the bot's token from BotFather")
+    telegram_secret: SecretStr | None = Field(
+        default=None, description="the webhook's secret token (1-256 of A-Z a-z 0-9 _ -); Telegram sends it back"
+    )
+    telegram_api_url: str = Field(default="https://api.telegram.org", description="the Bot API's base URL")
+    telegram_max_body_bytes: int = Field(default=65_536, ge=4096)
+    telegram_polling: bool = Field(
+        default=False,
+        description="fetch Telegram updates by long polling (set by serve --polling) instead of the webhook",
+    )
     outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often due retries are sent")
     purge_interval_seconds: float = Field(
         default=3600.0, gt=0, description="how often serve purges what is past retention"
@@ -105,6 +116,13 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown region codes: {unknown or value!r}")
         return ",".join(codes)
 
+    @field_validator("telegram_secret")
+    @classmethod
+    def _secret_token_alphabet(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
+            raise ValueError("must be 1 to 256 of A-Z a-z 0-9 _ - (Telegram's secret_token)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _level_in_capitals(cls, value: object) -> object:
@@ -126,6 +144,16 @@ class Settings(BaseSettings):
             and self.twilio_auth_token
             and (self.twilio_from or self.twilio_messaging_service_sid)
         )
+
+    @property
+    def telegram_enabled(self) -> bool:
+        """Whether the Telegram channel is on (a token; the webhook also needs the public URL and secret)."""
+        return self.telegram_token is not None and bool(self.telegram_token.get_secret_value())
+
+    @property
+    def telegram_webhook_ready(self) -> bool:
+        """Whether Telegram can post updates to ``/telegram/webhook`` (else only ``serve --polling`` works)."""
+        return self.telegram_enabled and bool(self.public_url) and self.telegram_secret is not None
 
     @property
     def replay_retention(self) -> timedelta:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
+from bot.channels import buttons
 from bot.channels.base import Inbound, KeywordKind
 from bot.channels.segments import count_segments
 from bot.security import CodeChecks, CodeHasher, FailureAlarm, NeedsCheck, mask
@@ -55,6 +56,7 @@ _STILL_OPTED_OUT = N_(
 )
 _SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
 HELP_SEGMENTS = 2  # HELP with the current question stays within this many SMS segments, or drops the question
+_STALE_STATE = "(stale button)"  # the state a reply to a stale press names: the session's own is unchanged
 REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
 _MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
 
@@ -74,6 +76,9 @@ class Answer:
     enqueued: int = 0  # outbox messages the turn wrote (send them soon)
     failed: bool = False
     actions: tuple[str, ...] = ()  # the audit actions the committed turn wrote (verify.failure, ...)
+    keyboard: buttons.Keyboard | None = None  # the buttons' token and toggles (channels with buttons)
+    stale: bool = False  # a button of a question that has passed: nothing was done
+    secret: bool = False  # the message answered a secret question (the access code): remove it if possible
 
 
 @dataclass(slots=True)
@@ -219,21 +224,72 @@ class Conversation:
             limits=self.limits,
             read_only=state.optimistic,
         )
+        before = self.engine.states.get(stored.session.state)
+        secret = before is not None and before.secret and inbound.press is None
         reply = self._keyword(conn, inbound, stored, repo, now, render) if keyword else None
+        kept: buttons.Keyboard | None = None
+        if reply is None and inbound.press is not None:
+            reply, kept = self._press(stored, inbound, repo, now)
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
             text = "" if keyword and not keyword.passes_through else inbound.text
-            reply = self._step(stored, text, repo, now, locale_chosen=inbound.locale_chosen)
+            reply = self._step(stored, text, repo, now, locale_chosen=inbound.locale_chosen, rich=inbound.rich)
+        stale = reply.state == _STALE_STATE
+        keyboard = None
+        if inbound.rich and not stale:
+            keep = kept is not None and before is not None and reply.state == before.name
+            keyboard = buttons.issue(stored.session.slots, keep=keep)
         texts = render(reply)
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
-        return Answer(texts, reply, enqueued=repo.enqueued, actions=tuple(repo.actions))
+        return Answer(
+            texts,
+            reply,
+            enqueued=repo.enqueued,
+            actions=tuple(repo.actions),
+            keyboard=keyboard if not stale else buttons.current(stored.session.slots),
+            stale=stale,
+            secret=secret,
+        )
+
+    def _press(
+        self, stored: StoredSession, inbound: Inbound, repo: AccountsRepo, now: datetime
+    ) -> tuple[Reply | None, buttons.Keyboard | None]:
+        """A button press: the dialog's turn on what it stands for, or the same question shown again
+        (a toggle, a page), or, for a button of a question that has passed, a word that it has."""
+        assert inbound.press is not None
+        session = stored.session
+        kept = buttons.current(session.slots)
+        resolved = buttons.resolve(session.slots, inbound.press)
+        if resolved.stale:
+            return Reply((Msg.of(buttons.PASSED),), (), False, session.locale, _STALE_STATE), None
+        if resolved.text is not None:
+            return self._step(stored, resolved.text, repo, now, rich=True), None
+        reply = self._step(stored, "", repo, now, rich=True)
+        if resolved.nothing_picked:
+            reply = Reply(
+                (Msg.of(buttons.NOTHING_PICKED), *reply.messages[-1:]),
+                reply.choices,
+                reply.multi,
+                reply.locale,
+                reply.state,
+            )
+        return reply, kept
 
     def _step(
-        self, stored: StoredSession, text: str, repo: AccountsRepo, now: datetime, *, locale_chosen: bool = False
+        self,
+        stored: StoredSession,
+        text: str,
+        repo: AccountsRepo,
+        now: datetime,
+        *,
+        locale_chosen: bool = False,
+        rich: bool = False,
     ) -> Reply:
         """The dialog engine's turn on ``text``; a customer verified in it is kept with its credential version."""
         was = stored.session.customer_id
-        reply = self.engine.step(stored.session, text, repo, now, revoked=stored.revoked, locale_chosen=locale_chosen)
+        reply = self.engine.step(
+            stored.session, text, repo, now, revoked=stored.revoked, locale_chosen=locale_chosen, rich=rich
+        )
         if stored.session.customer_id is not None and stored.session.customer_id != was:
             stored.customer_version = repo.verified_version
         return reply

@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, select, update
 
 from bot import metrics
-from bot.channels.twilio_sender import Outcome, SendResult
+from bot.channels.base import Outcome, SendResult
 from bot.i18n import Catalogs
 from bot.security import mask
 from bot.storage import optouts

@@ -1,7 +1,10 @@
-"""The ASGI application that hosts every webhook: SMS (Twilio) now, Telegram later.
+"""The ASGI application that hosts every webhook: SMS (Twilio) and Telegram.
 
 Each webhook is authenticated before anything else: a request without a valid ``X-Twilio-Signature``
-for ``OUTAGEBOT_PUBLIC_URL`` + path gets 403 and changes nothing. Bodies over the limit get 413.
+for ``OUTAGEBOT_PUBLIC_URL`` + path, or without the ``X-Telegram-Bot-Api-Secret-Token`` we gave
+Telegram (compared in constant time), gets 403 and changes nothing. Bodies over the limit get 413.
+A Telegram update is processed before it is answered (``bot.telegram``), so Telegram sends it again
+only when we did not finish it, and the update's id makes that replay change nothing.
 
 Turns run from the event loop through a :class:`bot.storage.aio.Runner`: on SQLite in the loop itself
 (a turn is a fraction of a millisecond; a busy write lock is waited for with ``asyncio.sleep``), on
@@ -17,11 +20,14 @@ import asyncio
 import contextlib
 import functools
 import gc
+import hmac
+import json
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection, text
@@ -43,6 +49,11 @@ from bot.logs import RateLimitedLog, configure_logging
 from bot.storage.aio import Runner, runner_for
 from bot.storage.db import schema
 from bot.storage.retention import purge_expired
+
+if TYPE_CHECKING:
+    from telegram.request import BaseRequest
+
+    from bot.telegram import TelegramChannel
 
 log = logging.getLogger(__name__)
 rejected = RateLimitedLog(log)  # forged requests: the first logged at once, then a count a minute
@@ -136,8 +147,12 @@ class _Lazy:
         return self.runner
 
 
-def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlette:
-    """The web application for ``app``; SMS routes only when Twilio is configured."""
+def create_web(
+    app: App, clock: Callable[[], datetime] | None = None, *, telegram_request: BaseRequest | None = None
+) -> Starlette:
+    """The web application for ``app``: SMS routes when Twilio is configured; Telegram's webhook when
+    its token, secret and the public URL are (or long polling, with ``OUTAGEBOT_TELEGRAM_POLLING``).
+    ``telegram_request`` replaces python-telegram-bot's HTTP client (the tests' repairs)."""
     settings = app.settings
     now = clock or app.conversation.clock
     runner = _Lazy(app)
@@ -155,6 +170,19 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
             Route("/sms/inbound", _inbound(app, runner, validator, base, sender, now), methods=["POST"]),
             Route("/sms/status", _status(app, runner, validator, base, now), methods=["POST"]),
         ]
+    channel: TelegramChannel | None = None
+    if settings.telegram_enabled and (settings.telegram_polling or settings.telegram_webhook_ready):
+        from bot.telegram import TelegramChannel
+
+        async def kick() -> None:
+            if sender is not None:
+                await runner.get().blocking(_flush, app, sender, now)
+
+        channel = TelegramChannel(
+            app, runner.get, polling=settings.telegram_polling, request=telegram_request, after_enqueue=kick
+        )
+        if not settings.telegram_polling:
+            routes.append(Route("/telegram/webhook", _telegram(app, channel), methods=["POST"]))
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -169,6 +197,8 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
                 "SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                 "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)"
             )
+        if channel is not None:
+            await channel.start()
         periodic = asyncio.create_task(_periodic(app, runner.get(), sender, now, settings.outbox_interval_seconds))
         try:
             yield
@@ -176,6 +206,8 @@ def create_web(app: App, clock: Callable[[], datetime] | None = None) -> Starlet
             periodic.cancel()
             with contextlib.suppress(BaseException):
                 await periodic
+            if channel is not None:
+                await channel.stop()
             await runner.get().close()
 
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])
@@ -379,3 +411,40 @@ def _status(
         return Response(status_code=204)
 
     return status
+
+
+TELEGRAM_SECRET_HEADER = "x-telegram-bot-api-secret-token"  # noqa: S105 - a header name
+
+
+def _telegram(app: App, channel: TelegramChannel) -> Callable[[Request], object]:
+    """``POST /telegram/webhook``: the secret token first (403), then size (413) and JSON (400)."""
+    from telegram import Update
+
+    settings = app.settings
+    assert settings.telegram_secret is not None
+    secret = settings.telegram_secret.get_secret_value().encode("ascii")
+
+    async def webhook(request: Request) -> Response:
+        given = request.headers.get(TELEGRAM_SECRET_HEADER, "").encode("latin-1", "replace")
+        if not hmac.compare_digest(given, secret):
+            rejected.hit(request.url.path)
+            metrics.REJECTED.labels("secret").inc()
+            return Response(status_code=403)
+        try:
+            body = await _read_body(request, settings.telegram_max_body_bytes)
+        except BodyTooLarge:
+            metrics.REJECTED.labels("too_large").inc()
+            return Response(status_code=413)
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, channel.bot) if isinstance(data, dict) else None
+        except Exception as exc:  # not JSON, or not an update: nothing Telegram itself would send
+            log.warning("Telegram webhook: not an update (%s)", type(exc).__name__)
+            update = None
+        if update is None:
+            metrics.REJECTED.labels("bad_request").inc()
+            return Response(status_code=400)
+        await channel.feed(update)
+        return Response(status_code=200)
+
+    return webhook

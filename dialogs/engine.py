@@ -110,9 +110,11 @@ class DialogSettings:
 class Turn:
     """What a state's functions see: the session, the ports, the time, and a way to say things."""
 
-    __slots__ = ("brief", "headed", "messages", "now", "ports", "session", "settings")
+    __slots__ = ("brief", "headed", "messages", "now", "ports", "rich", "session", "settings")
 
-    def __init__(self, session: Session, ports: AccountsPort, now: datetime, settings: DialogSettings):
+    def __init__(
+        self, session: Session, ports: AccountsPort, now: datetime, settings: DialogSettings, *, rich: bool = False
+    ):
         self.session = session
         self.ports = ports
         self.now = now
@@ -120,6 +122,7 @@ class Turn:
         self.messages: list[Msg] = []
         self.brief: Msg | None = None
         self.headed = False
+        self.rich = rich  # the channel shows choices as buttons: whole lists, and choices under a brief line
 
     def head(self, msg: Msg) -> None:
         """Say ``msg`` as the heading of the next state's choices, instead of its prompt (one line
@@ -438,15 +441,18 @@ class Engine:
         *,
         revoked: bool = False,
         locale_chosen: bool = False,
+        rich: bool = False,
     ) -> Reply:
         """Advance ``session`` by one customer message and return what to answer.
 
         ``revoked`` says the verification no longer holds (the access code changed, the account was
         locked, or support revoked it): the session is signed out before anything else happens.
         ``locale_chosen`` says the session's language was chosen outside the dialog (``chat --lang``):
-        a first contact then skips the language question.
+        a first contact then skips the language question. ``rich`` says the channel shows choices
+        as buttons it pages itself (Telegram): a long list comes whole, and a brief line after a
+        finished task keeps the choices under it (buttons cost nothing, unlike SMS segments).
         """
-        turn = Turn(session, ports, now, self.settings)
+        turn = Turn(session, ports, now, self.settings, rich=rich)
         last_seen, session.last_seen_at = session.last_seen_at, now
         folded = fold(text[: self.settings.max_input_chars * 4])
         words = tidy(folded)
@@ -673,9 +679,9 @@ class Engine:
             session.slots.pop("_keys", None)
         if turn.brief is not None:
             turn.messages.append(turn.brief)
-            return Reply(tuple(turn.messages), (), state.multi, session.locale, state.name)
+            return Reply(tuple(turn.messages), numbered if turn.rich else (), state.multi, session.locale, state.name)
         footer = None
-        if state.paged:
+        if state.paged and not turn.rich:
             pages = self._pages(Msg.of(state.prompt, **params), numbered, session.locale, state)
             if len(pages) > 1:
                 page = int(session.slots.get("_page", 0)) % len(pages)

@@ -220,6 +220,35 @@ def twilio_api() -> Iterator[str]:
             next(generator)
 
 
+@dataclass(frozen=True)
+class TelegramPeers:
+    """telegram-test-api (the user's side: ``standin``) and the repairing proxy the bot talks to."""
+
+    standin: str
+    api: str
+    observed: Any
+
+
+@pytest.fixture(scope="session")
+def telegram_api() -> Iterator[TelegramPeers]:
+    """Telegram's Bot API as telegram-test-api plays it, behind the tests' repairing proxy."""
+    from tests.peers import telegram
+
+    if not (telegram.NODE_MODULES / "telegram-test-api").exists():
+        message = "Telegram stand-in not installed (run: npm ci)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    observed = telegram.Observed()
+    standin = telegram.start_standin()
+    upstream = next(standin)
+    proxy = telegram.start_proxy(upstream, observed)
+    yield TelegramPeers(upstream, next(proxy), observed)
+    for generator in (proxy, standin):
+        with contextlib.suppress(StopIteration):
+            next(generator)
+
+
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     """One line at the end: what this machine let the run cover, and what it skipped and why."""
     from tests.peers import twilio
@@ -232,6 +261,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         reasons[reason] = reasons.get(reason, 0) + 1
     postgres = ("PostgreSQL " + ("(the given server)" if PG_URL else "(throwaway servers)")) if not PG_MISSING else None
     prism = "the Twilio stand-in" if twilio.PRISM.exists() and twilio.SPEC.exists() else None
-    covered = ", ".join(part for part in ("SQLite", postgres, prism) if part)
+    standin = "the Telegram stand-in" if (ROOT / "node_modules" / "telegram-test-api").exists() else None
+    covered = ", ".join(part for part in ("SQLite", postgres, prism, standin) if part)
     missing = "; ".join(f"{n} skipped: {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
     terminalreporter.write_line(f"outagebot: ran on {covered}; " + (missing or "nothing skipped"))

@@ -6,6 +6,7 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bot.channels.buttons import Press
 from bot.channels.segments import count_segments
 from bot.i18n import Catalogs
 from dialogs.engine import Reply
@@ -54,8 +55,10 @@ class Inbound:
         locale_hint: the language the channel suggests for a new conversation, if any.
         external_id: the provider's message id: a replay is answered again and changes nothing.
         keyword: a subscription keyword the channel recognised in ``text``.
-        locale_chosen: ``locale_hint`` was chosen by the person (``chat --lang``), not guessed: a new
-            conversation starts in it without the language question.
+        locale_chosen: ``locale_hint`` was chosen by the person (``chat --lang``, Telegram's
+            ``language_code``), not guessed: a new conversation starts in it without the language question.
+        rich: the channel shows choices as buttons (``bot.channels.buttons``) and pages them itself.
+        press: the button pressed, when the message is a press rather than typed ``text``.
     """
 
     channel: str
@@ -65,6 +68,27 @@ class Inbound:
     external_id: str | None = None
     keyword: Keyword | None = None
     locale_chosen: bool = False
+    rich: bool = False
+    press: Press | None = None
+
+
+class Outcome(enum.Enum):
+    """What a send attempt (not a reply) means for the message, on every channel."""
+
+    ACCEPTED = "accepted"  # the provider took it; delivery reports may follow
+    OPTED_OUT = "opted_out"  # the recipient said STOP, or blocked the bot: record it, never retry there
+    PERMANENT = "permanent"  # invalid or not a mobile number, chat gone, ...: never retry
+    TRANSIENT = "transient"  # rate limit, provider or network trouble: retry later
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The outcome of one send, with the provider's message id or error code."""
+
+    outcome: Outcome
+    provider_id: str | None = None
+    error_code: int | None = None
+    retry_after: float | None = None
 
 
 def render_text(reply: Reply, catalogs: Catalogs) -> list[str]:

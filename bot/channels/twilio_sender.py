@@ -7,9 +7,7 @@ whose ``outcome`` tells the caller what to do next: done, never again, or later.
 
 from __future__ import annotations
 
-import enum
 import logging
-from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -18,6 +16,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
+from bot.channels.base import Outcome, SendResult
 from bot.config import Settings
 from bot.security import mask
 
@@ -27,25 +26,6 @@ TWILIO_API = "https://api.twilio.com"
 OPTED_OUT = 21610  # "Attempt to send to unsubscribed recipient"
 PERMANENT = {21211, 21212, 21214, 21217, 21219, 21407, 21408, 21606, 21612, 21614, 21635, 30003, 30005, 30006}
 TOO_MANY = 20429
-
-
-class Outcome(enum.Enum):
-    """What a send attempt means for the message."""
-
-    ACCEPTED = "accepted"  # Twilio queued it; status callbacks follow
-    OPTED_OUT = "opted_out"  # the recipient said STOP: record it, never retry
-    PERMANENT = "permanent"  # invalid or not a mobile number, ...: never retry
-    TRANSIENT = "transient"  # rate limit, Twilio or network trouble: retry later
-
-
-@dataclass(frozen=True, slots=True)
-class SendResult:
-    """The outcome of one send, with the provider's message id or error code."""
-
-    outcome: Outcome
-    provider_id: str | None = None
-    error_code: int | None = None
-    retry_after: float | None = None
 
 
 class ApiUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]

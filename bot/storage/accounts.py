@@ -437,7 +437,8 @@ class AccountsRepo:
         statement = (
             update(_co)
             .where(_co.c.id == contact_id, _co.c.customer_id == customer_id, column.is_not_distinct_from(old))
-            .values({field: new, "updated_at": self.now})
+            # a new number is not the one its Telegram chat shared: alerts go by SMS until it is shared
+            .values({field: new, "updated_at": self.now, **({"telegram_chat_id": None} if field == "phone" else {})})
             .returning(_co.c.language)
         )
         try:

@@ -100,7 +100,7 @@ class Contact(Base):
     phone: Mapped[str | None] = mapped_column(String(20), index=True, nullable=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     language: Mapped[str] = mapped_column(String(5), default="en")
-    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    telegram_chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True, nullable=True)
     opted_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

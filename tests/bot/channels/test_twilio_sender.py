@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from bot.channels.twilio_sender import Outcome, TwilioSender
+from bot.channels.base import Outcome
+from bot.channels.twilio_sender import TwilioSender
 from bot.config import Settings
 
 TWILIO = {

@@ -1,0 +1,360 @@
+"""The Telegram channel: python-telegram-bot's :class:`~telegram.ext.Application` as the Bot API client
+and update parser, our dialog engine as the only state machine.
+
+Updates arrive by webhook (``POST /telegram/webhook`` in ``bot.web``, which hands each one to
+:meth:`TelegramChannel.feed` and answers Telegram only once it is processed) or by long polling
+(``outagebot serve --polling``, PTB's own :class:`~telegram.ext.Updater`). Either way they go through
+the Application's update processor, :class:`PerChat`: one chat's updates one after the other, in
+order; different chats at once. Each is one turn (``bot.conversation``), in one transaction, under the
+update's id: a repeated ``update_id`` changes nothing and is answered nothing.
+
+After the turn is committed the reply is sent: a new message for typed text, the pressed message
+edited in place for a button. A message that carried the access code is deleted. A failure of the
+Bot API after the commit is logged; the customer's next message shows where the dialog is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
+from typing import Any
+
+from telegram import Bot, BotCommand, Message, ReplyKeyboardRemove, Update
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
+from telegram.request import BaseRequest
+
+from bot import metrics
+from bot.app import App
+from bot.channels import buttons, telegram
+from bot.channels.base import render_text
+from bot.channels.telegram import Incoming, Kind
+from bot.config import Settings
+from bot.i18n import Catalogs
+from bot.security import mask
+from bot.storage import telegram_links
+from bot.storage.aio import Runner
+from dialogs.fields import show_phone
+from dialogs.text import Msg
+
+log = logging.getLogger(__name__)
+
+
+class PerChat(BaseUpdateProcessor):
+    """Processes one chat's updates one after the other, and different chats' updates at once."""
+
+    def __init__(self, max_concurrent_updates: int = 256) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: Counter[int] = Counter()
+
+    async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._users[chat.id] += 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[chat.id] -= 1
+            if not self._users[chat.id]:
+                del self._users[chat.id]
+                self._locks.pop(chat.id, None)
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+Clock = Callable[[], datetime]
+
+
+class TelegramChannel:
+    """The Application, its handler, and what a turn's reply becomes on Telegram."""
+
+    def __init__(
+        self,
+        app: App,
+        runner: Callable[[], Runner],
+        *,
+        polling: bool = False,
+        request: BaseRequest | None = None,
+        after_enqueue: Callable[[], Coroutine[Any, Any, None]] | None = None,
+    ) -> None:
+        settings = app.settings
+        if settings.telegram_token is None:
+            raise ValueError("OUTAGEBOT_TELEGRAM_TOKEN is not set")
+        self.app, self.runner, self.polling = app, runner, polling
+        self.after_enqueue = after_enqueue
+        builder = (
+            ApplicationBuilder()
+            .token(settings.telegram_token.get_secret_value())
+            .base_url(settings.telegram_api_url.rstrip("/") + "/bot")
+            .concurrent_updates(PerChat())
+        )
+        if request is not None:
+            builder = builder.request(request)
+        else:
+            builder = builder.connection_pool_size(64).pool_timeout(5).connect_timeout(5).read_timeout(10)
+        if not polling:
+            builder = builder.updater(None)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self) -> Any:
+        """PTB's bot (an :class:`~telegram.ext.ExtBot`)."""
+        return self.application.bot
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Initialize the Application (and, with ``polling``, start fetching updates)."""
+        await self.application.initialize()
+        if self.polling:
+            assert self.application.updater is not None
+            await self.application.start()
+            await self.application.updater.start_polling(allowed_updates=list(telegram.ALLOWED_UPDATES), timeout=20)
+
+    async def stop(self) -> None:
+        """Stop polling (if it runs) and release the HTTP clients."""
+        if self.polling and self.application.updater is not None and self.application.updater.running:
+            await self.application.updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def feed(self, update: Update) -> None:
+        """Process one update from the webhook, through the per-chat processor, and wait for it."""
+        application = self.application
+        await application.update_processor.process_update(update, application.process_update(update))
+
+    # -- updates -----------------------------------------------------------------------------------
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.handle(update)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        error = context.error
+        log.error("Telegram update not handled: %s", type(error).__name__, exc_info=error)
+
+    async def handle(self, update: Update) -> None:
+        """Whatever ``update`` asks: a turn, a language choice, a phone to link, a chat to unlink."""
+        incoming = telegram.classify(update)
+        kind = incoming.kind
+        if kind is Kind.IGNORE:
+            return
+        if kind is Kind.TURN:
+            await self._turn(incoming)
+        elif kind is Kind.LANGUAGE:
+            catalogs = self.app.catalogs
+            text = catalogs.render(Msg.of(telegram.CHOOSE_LANGUAGE), incoming.locale)
+            await self._send(incoming.chat_id, text, telegram.language_keyboard(catalogs))
+        elif kind is Kind.UNKNOWN_PRESS:
+            await self._toast(incoming, self._say(incoming.locale, buttons.PASSED))
+        elif kind is Kind.CONTACT:
+            await self._contact(incoming, str(update.update_id))
+        elif kind is Kind.UNLINK:
+            await self._unlink(incoming, str(update.update_id))
+        elif kind is Kind.BLOCKED:
+            await self._blocked(incoming, str(update.update_id))
+
+    def _say(self, locale: str, msgid: str, **params: Any) -> str:
+        return self.app.catalogs.render(Msg.of(msgid, **params), locale)
+
+    async def _turn(self, incoming: Incoming) -> None:
+        inbound = incoming.inbound
+        assert inbound is not None
+        app, chat = self.app, incoming.chat_id
+        started = time.perf_counter()
+        answer = await app.conversation.answer_async(
+            inbound, lambda reply: render_text(reply, app.catalogs), self.runner()
+        )
+        metrics.observe_turn(
+            "telegram",
+            time.perf_counter() - started,
+            failed=answer.failed,
+            replayed=answer.replayed,
+            actions=answer.actions,
+        )
+        if answer.enqueued and self.after_enqueue is not None:
+            asyncio.get_running_loop().create_task(self.after_enqueue())
+        if answer.replayed or answer.reply is None:  # answered when it first came
+            if incoming.callback_id:
+                await self._toast(incoming, None)
+            return
+        reply = answer.reply
+        screen = telegram.screen(reply, app.catalogs, answer.keyboard, yes_no=app.engine.asks_yes_no(reply.state))
+        if answer.stale:
+            await self._toast(incoming, screen.text)
+            return
+        lines = []
+        if incoming.note:
+            lines.append(self._say(reply.locale, incoming.note))
+        if answer.secret and incoming.message_id is not None:
+            deleted = await self._delete(chat, incoming.message_id)
+            lines.append(self._say(reply.locale, telegram.CODE_DELETED if deleted else telegram.CODE_NOT_DELETED))
+        text = "\n".join([*lines, screen.text])[: telegram.MAX_TEXT]
+        if incoming.callback_id:
+            await self._toast(incoming, None)
+            if incoming.message_id is not None and await self._edit(chat, incoming.message_id, text, screen.markup):
+                return
+        await self._send(chat, text, screen.markup)
+        if incoming.start:
+            await self._offer_link(chat, reply.locale)
+
+    async def _offer_link(self, chat: int, locale: str) -> None:
+        """After /start: how to get alerts in this chat, or that they already come here."""
+        phone = await self.runner().read(lambda conn: telegram_links.linked_phone(conn, chat))
+        catalogs = self.app.catalogs
+        if phone is None:
+            text = self._say(locale, telegram.OFFER_LINK)
+            await self._send(chat, text, telegram.share_phone_keyboard(catalogs, locale))
+        else:
+            text = self._say(locale, telegram.LINKED_ALREADY, phone=show_phone(phone))
+            await self._send(chat, text, telegram.unlink_keyboard(catalogs, locale))
+
+    async def _contact(self, incoming: Incoming, update_id: str) -> None:
+        """A shared phone number: the sender's own links this chat to every contact with that number."""
+        chat, phone, catalogs = incoming.chat_id, incoming.phone, self.app.catalogs
+        if phone is None or not incoming.own:
+            await self._send(
+                chat,
+                self._say(incoming.locale, telegram.NOT_YOURS),
+                telegram.share_phone_keyboard(catalogs, incoming.locale),
+            )
+            return
+        now = self.app.conversation.clock()
+
+        def work(conn: Any) -> tuple[int, str] | None:
+            if not telegram_links.once(conn, update_id, now):
+                return None
+            locale = telegram_links.session_locale(conn, chat) or incoming.locale
+            return telegram_links.link(conn, chat, phone, now), locale
+
+        done = await self.runner().run(work)
+        if done is None:
+            return
+        count, locale = done
+        if count:
+            log.info("Telegram chat %s linked to %d contacts of %s", mask(str(chat)), count, mask(phone))
+            text = self._say(locale, telegram.LINKED, phone=show_phone(phone))
+            await self._send(chat, text, telegram.unlink_keyboard(catalogs, locale))
+        else:
+            support = self.app.settings.support_phone
+            text = self._say(locale, telegram.NOT_A_CONTACT, phone=show_phone(phone), support=support)
+            await self._send(chat, text, ReplyKeyboardRemove())
+
+    async def _unlink(self, incoming: Incoming, update_id: str) -> None:
+        chat, now = incoming.chat_id, self.app.conversation.clock()
+
+        def work(conn: Any) -> tuple[int, str] | None:
+            if not telegram_links.once(conn, update_id, now):
+                return None
+            locale = telegram_links.session_locale(conn, chat) or incoming.locale
+            return telegram_links.unlink(conn, chat, now), locale
+
+        done = await self.runner().run(work)
+        await self._toast(incoming, None)
+        if done is None:
+            return
+        count, locale = done
+        text = self._say(locale, telegram.UNLINKED if count else telegram.NOT_LINKED)
+        if incoming.message_id is None or not await self._edit(chat, incoming.message_id, text, None):
+            await self._send(chat, text, None)
+
+    async def _blocked(self, incoming: Incoming, update_id: str) -> None:
+        """The user blocked the bot: nothing sent there arrives, so its contacts get SMS again."""
+        chat, now = incoming.chat_id, self.app.conversation.clock()
+
+        def work(conn: Any) -> None:
+            if telegram_links.once(conn, update_id, now):
+                telegram_links.unlink(conn, chat, now, action="telegram.blocked")
+
+        await self.runner().run(work)
+
+    # -- the Bot API -------------------------------------------------------------------------------
+
+    async def _send(self, chat: int, text: str, markup: Any) -> Message | None:
+        try:
+            message: Message = await self.bot.send_message(chat, text, reply_markup=markup)
+        except Forbidden:
+            log.warning("Telegram chat %s blocked the bot", mask(str(chat)))
+            return None
+        except TelegramError as exc:
+            log.warning("Telegram reply to %s not sent: %s", mask(str(chat)), type(exc).__name__)
+            return None
+        return message
+
+    async def _edit(self, chat: int, message_id: int, text: str, markup: Any) -> bool:
+        """Edit our message in place; False when it cannot be (too old, deleted): send a new one then."""
+        try:
+            await self.bot.edit_message_text(text, chat_id=chat, message_id=message_id, reply_markup=markup)
+        except BadRequest as exc:
+            return "not modified" in str(exc).lower()  # the same text and buttons: nothing to change
+        except TelegramError as exc:
+            log.warning("Telegram edit in %s failed: %s", mask(str(chat)), type(exc).__name__)
+            return False
+        return True
+
+    async def _delete(self, chat: int, message_id: int) -> bool:
+        try:
+            return bool(await self.bot.delete_message(chat, message_id))
+        except TelegramError:
+            return False
+
+    async def _toast(self, incoming: Incoming, text: str | None) -> None:
+        """Answer the button press (stops the client's spinner), with a short notice if any."""
+        if incoming.callback_id is None:
+            return
+        try:
+            await self.bot.answer_callback_query(incoming.callback_id, text=text[:200] if text else None)
+        except TelegramError as exc:
+            log.info("callback answer failed: %s", type(exc).__name__)
+
+
+async def announce(settings: Settings, catalogs: Catalogs, webhook_url: str | None) -> list[str]:
+    """Set the command menus in both languages, and the webhook (or delete it, for polling).
+
+    Run once by ``outagebot serve`` before the workers start. Returns what failed, each as a short
+    line for the operator (never the token); nothing raises.
+    """
+    assert settings.telegram_token is not None
+    problems: list[str] = []
+    bot = Bot(settings.telegram_token.get_secret_value(), base_url=settings.telegram_api_url.rstrip("/") + "/bot")
+    try:
+        async with bot:
+            for locale in ("en", "vi"):
+                commands = [
+                    BotCommand(name, catalogs.render(Msg.of(about), locale)) for name, about, _ in telegram.COMMANDS
+                ]
+                try:
+                    await bot.set_my_commands(commands, language_code=None if locale == "en" else locale)
+                except TelegramError as exc:
+                    problems.append(f"setMyCommands ({locale}): {exc}")
+            secret = settings.telegram_secret
+            try:
+                if webhook_url is not None and secret is not None:
+                    await bot.set_webhook(
+                        webhook_url,
+                        secret_token=secret.get_secret_value(),
+                        allowed_updates=list(telegram.ALLOWED_UPDATES),
+                        max_connections=40,
+                    )
+                else:
+                    await bot.delete_webhook()
+            except TelegramError as exc:
+                problems.append(f"{'setWebhook' if webhook_url else 'deleteWebhook'}: {exc}")
+    except TelegramError as exc:  # the token is refused, or the Bot API is unreachable
+        problems.append(f"getMe: {exc}")
+    return problems
