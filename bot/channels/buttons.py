@@ -38,7 +38,7 @@ class Action(enum.Enum):
     NO = "n"
 
 
-_DATA = re.compile(r"([A-Za-z0-9_-]{4,16}):([a-z])([0-9]{0,4})")
+_DATA = re.compile(r"([A-Za-z0-9_-]{4,16}):([a-z])([0-9]{1,4})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +64,7 @@ class Press:
             action = Action(found.group(2))
         except ValueError:
             return None
-        return cls(found.group(1), action, int(found.group(3) or 0))
+        return cls(found.group(1), action, int(found.group(3)))
 
 
 @dataclass(frozen=True, slots=True)

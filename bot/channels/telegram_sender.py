@@ -14,11 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.channels.base import Outcome, SendResult
 from bot.security import mask
@@ -74,7 +76,9 @@ class TelegramSender:
         try:
             message = await self.bot.send_message(chat_id, text)
         except RetryAfter as exc:
-            wait = _seconds(exc.retry_after)
+            with warnings.catch_warnings():  # PTB 22 warns that the int becomes a timedelta: both are read
+                warnings.simplefilter("ignore", PTBDeprecationWarning)
+                wait = _seconds(exc.retry_after)
             self.pause(wait)
             log.warning("Telegram asks us to wait %.0f s (429)", wait)
             return SendResult(Outcome.TRANSIENT, error_code=429, retry_after=wait)

@@ -41,13 +41,34 @@ def _wide_customer(path: Path) -> Path:
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(
-            ["customer_account", "access_code", "customer_name", "service_account", "service_address", "outage_group",
-             "demand_kw", "contact_name", "contact_phone", "contact_email", "contact_language"]
+            [
+                "customer_account",
+                "access_code",
+                "customer_name",
+                "service_account",
+                "service_address",
+                "outage_group",
+                "demand_kw",
+                "contact_name",
+                "contact_phone",
+                "contact_email",
+                "contact_language",
+            ]
         )
         for i in range(1, 31):
             contact = ["Phạm Văn Đức", "(714) 555-0130", "", "vi"] if i == 1 else ["", "", "", ""]
-            writer.writerow([WIDE, "246810", "Chợ Lớn Market", f"3-030-{i:04d}", f"{100 + i} Bolsa Ave Westminster",
-                             "A012", "40", *contact])
+            writer.writerow(
+                [
+                    WIDE,
+                    "246810",
+                    "Chợ Lớn Market",
+                    f"3-030-{i:04d}",
+                    f"{100 + i} Bolsa Ave Westminster",
+                    "A012",
+                    "40",
+                    *contact,
+                ]
+            )
     return path
 
 
@@ -95,7 +116,11 @@ def test_a_vietnamese_customer_verifies_and_adds_a_contact_to_two_accounts_by_bu
     u.say("K")
     assert u.buttons() == ["1. Tiếng Việt", "2. Tiếng Anh"]
     u.press("Tiếng Việt")
-    assert u.buttons()[:3] == ["⬜ 1. *1001 9200 Bolsa Ave", "⬜ 2. *1002 15400 Brookhurst St", "⬜ 3. *1003 10130 Westminster Ave"]
+    assert u.buttons()[:3] == [
+        "⬜ 1. *1001 9200 Bolsa Ave",
+        "⬜ 2. *1002 15400 Brookhurst St",
+        "⬜ 3. *1003 10130 Westminster Ave",
+    ]
     u.press("1. *1001")
     u.press("3. *1003")
     u.press("3. *1003")  # changed her mind
@@ -200,7 +225,9 @@ def test_a_button_of_a_question_that_has_passed_does_nothing(running: Running) -
     notices = [p.get("text") for name, p in running.peers.observed.calls if name == "answerCallbackQuery"]
     assert "câu hỏi trước" in (notices[-1] or "")
     u.press("Xóa khỏi tài khoản", contacts_menu)
-    assert "câu hỏi trước" in ([p.get("text") for n, p in running.peers.observed.calls if n == "answerCallbackQuery"][-1] or "")
+    assert "câu hỏi trước" in (
+        [p.get("text") for n, p in running.peers.observed.calls if n == "answerCallbackQuery"][-1] or ""
+    )
     after = running.rows(select(ChatSession.state, ChatSession.slots).where(ChatSession.address == str(u.chat_id)))
     assert after == before
 
@@ -224,7 +251,9 @@ def test_forged_button_data_acts_on_nothing(running: Running, data: str) -> None
     u.press_data(data, u.screen)
     after = running.rows(select(ChatSession.state, ChatSession.slots).where(ChatSession.address == str(u.chat_id)))
     assert after == before
-    assert running.rows(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "contact.add")) == [(0,)]
+    assert running.rows(select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "contact.add")) == [
+        (0,)
+    ]
 
 
 def test_sharing_ones_own_phone_links_the_contacts_and_unlinking_undoes_it(running: Running) -> None:
@@ -240,7 +269,9 @@ def test_sharing_ones_own_phone_links_the_contacts_and_unlinking_undoes_it(runni
     assert "đang được gửi" in u.say("/start", answers=2)  # /start tells where the alerts go
     assert "không còn" in u.press("Tắt cảnh báo")
     assert running.rows(select(Contact.telegram_chat_id).where(Contact.phone == "+17145550101")) == [(None,)]
-    actions = running.rows(select(AuditEntry.action).where(AuditEntry.action.like("telegram.%")).order_by(AuditEntry.id))
+    actions = running.rows(
+        select(AuditEntry.action).where(AuditEntry.action.like("telegram.%")).order_by(AuditEntry.id)
+    )
     assert [a for (a,) in actions] == ["telegram.link", "telegram.unlink"]
 
 
@@ -249,15 +280,24 @@ def test_a_number_that_is_no_contact_links_nothing(running: Running) -> None:
     u.say("/start", answers=2)
     answer = u.share_phone("+17145550999")
     assert "not an alert contact" in answer and "1-800-990-7788" in answer
-    assert running.rows(select(func.count()).select_from(Contact).where(Contact.telegram_chat_id.is_not(None))) == [(0,)]
+    assert running.rows(select(func.count()).select_from(Contact).where(Contact.telegram_chat_id.is_not(None))) == [
+        (0,)
+    ]
 
 
 def test_a_sticker_gets_a_short_helpful_reply_and_the_question_again(running: Running) -> None:
     u = running.user("en")
     u.say("/menu")
     mark = running.peers.observed.mark()
-    sticker = {"file_id": "CAAC", "file_unique_id": "u1", "type": "regular", "width": 512, "height": 512,
-               "is_animated": False, "is_video": False}
+    sticker = {
+        "file_id": "CAAC",
+        "file_unique_id": "u1",
+        "type": "regular",
+        "width": 512,
+        "height": 512,
+        "is_animated": False,
+        "is_video": False,
+    }
     u.client.post(f"{running.peers.standin}/sendMessage", json=u._message(sticker=sticker)).raise_for_status()
     u._wait(mark, lambda calls: any(name == "sendMessage" for name, _ in calls))
     assert "only typed messages" in u.screen.text and "Main menu" in u.screen.text
