@@ -23,7 +23,15 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
-from telegram import Bot, BotCommand, Message, ReplyKeyboardRemove, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    InlineKeyboardMarkup,
+    Message,
+    ReplyKeyboardMarkup,
+    ReplyKeyboardRemove,
+    Update,
+)
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
@@ -110,6 +118,8 @@ class TelegramChannel:
         self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
         self.application.add_error_handler(self._on_error)
+        # update_id -> the Bot API call that answers it in the webhook's response (see feed)
+        self._responses: dict[int, dict[str, Any] | None] = {}
 
     @property
     def bot(self) -> Any:
@@ -134,10 +144,28 @@ class TelegramChannel:
             await self.application.stop()
         await self.application.shutdown()
 
-    async def feed(self, update: Update) -> None:
-        """Process one update from the webhook, through the per-chat processor, and wait for it."""
-        application = self.application
-        await application.update_processor.process_update(update, application.process_update(update))
+    async def feed(self, update: Update) -> dict[str, Any] | None:
+        """Process one update from the webhook, through the per-chat processor, and wait for it.
+
+        Returns the Bot API call to put in the webhook's response, if any: Telegram makes that call
+        when it gets the response, so the common reply (one message answering typed text) costs no
+        request of ours. Calls whose result we need (an edit that may fail, a deletion) are made here.
+        """
+        application, key = self.application, update.update_id
+        self._responses[key] = None
+        try:
+            await application.update_processor.process_update(update, application.process_update(update))
+            return self._responses.get(key)
+        finally:
+            self._responses.pop(key, None)
+
+    async def _last(self, incoming: Incoming, method: str, params: dict[str, Any]) -> bool:
+        """Make ``method`` the answer in the webhook's response (True), when the update came by webhook
+        and has none yet; otherwise the caller makes the call itself (False)."""
+        if incoming.update_id not in self._responses or self._responses[incoming.update_id] is not None:
+            return False
+        self._responses[incoming.update_id] = {"method": method, **params}
+        return True
 
     # -- updates -----------------------------------------------------------------------------------
 
@@ -159,7 +187,7 @@ class TelegramChannel:
         elif kind is Kind.LANGUAGE:
             catalogs = self.app.catalogs
             text = catalogs.render(Msg.of(telegram.CHOOSE_LANGUAGE), incoming.locale)
-            await self._send(incoming.chat_id, text, telegram.language_keyboard(catalogs))
+            await self._reply(incoming, text, telegram.language_keyboard(catalogs))
         elif kind is Kind.UNKNOWN_PRESS:
             await self._toast(incoming, self._say(incoming.locale, buttons.PASSED))
         elif kind is Kind.CONTACT:
@@ -206,30 +234,34 @@ class TelegramChannel:
             lines.append(self._say(reply.locale, telegram.CODE_DELETED if deleted else telegram.CODE_NOT_DELETED))
         text = "\n".join([*lines, screen.text])[: telegram.MAX_TEXT]
         if incoming.callback_id:
-            await self._toast(incoming, None)
             if incoming.message_id is not None and await self._edit(chat, incoming.message_id, text, screen.markup):
+                await self._toast(incoming, None)
                 return
-        await self._send(chat, text, screen.markup)
+            await self._toast(incoming, None)
         if incoming.start:
-            await self._offer_link(chat, reply.locale)
+            await self._send(chat, text, screen.markup)
+            await self._offer_link(incoming, reply.locale)
+            return
+        await self._reply(incoming, text, screen.markup)
 
-    async def _offer_link(self, chat: int, locale: str) -> None:
+    async def _offer_link(self, incoming: Incoming, locale: str) -> None:
         """After /start: how to get alerts in this chat, or that they already come here."""
+        chat = incoming.chat_id
         phone = await self.runner().read(lambda conn: telegram_links.linked_phone(conn, chat))
         catalogs = self.app.catalogs
         if phone is None:
             text = self._say(locale, telegram.OFFER_LINK)
-            await self._send(chat, text, telegram.share_phone_keyboard(catalogs, locale))
+            await self._reply(incoming, text, telegram.share_phone_keyboard(catalogs, locale))
         else:
             text = self._say(locale, telegram.LINKED_ALREADY, phone=show_phone(phone))
-            await self._send(chat, text, telegram.unlink_keyboard(catalogs, locale))
+            await self._reply(incoming, text, telegram.unlink_keyboard(catalogs, locale))
 
     async def _contact(self, incoming: Incoming, update_id: str) -> None:
         """A shared phone number: the sender's own links this chat to every contact with that number."""
         chat, phone, catalogs = incoming.chat_id, incoming.phone, self.app.catalogs
         if phone is None or not incoming.own:
-            await self._send(
-                chat,
+            await self._reply(
+                incoming,
                 self._say(incoming.locale, telegram.NOT_YOURS),
                 telegram.share_phone_keyboard(catalogs, incoming.locale),
             )
@@ -249,11 +281,11 @@ class TelegramChannel:
         if count:
             log.info("Telegram chat %s linked to %d contacts of %s", mask(str(chat)), count, mask(phone))
             text = self._say(locale, telegram.LINKED, phone=show_phone(phone))
-            await self._send(chat, text, telegram.unlink_keyboard(catalogs, locale))
+            await self._reply(incoming, text, telegram.unlink_keyboard(catalogs, locale))
         else:
             support = self.app.settings.support_phone
             text = self._say(locale, telegram.NOT_A_CONTACT, phone=show_phone(phone), support=support)
-            await self._send(chat, text, ReplyKeyboardRemove())
+            await self._reply(incoming, text, telegram.REMOVE_KEYBOARD)
 
     async def _unlink(self, incoming: Incoming, update_id: str) -> None:
         chat, now = incoming.chat_id, self.app.conversation.clock()
@@ -285,9 +317,17 @@ class TelegramChannel:
 
     # -- the Bot API -------------------------------------------------------------------------------
 
-    async def _send(self, chat: int, text: str, markup: Any) -> Message | None:
+    async def _reply(self, incoming: Incoming, text: str, markup: telegram.Markup | None) -> None:
+        """The last message answering ``incoming``: in the webhook's response when it can be."""
+        params: dict[str, Any] = {"chat_id": incoming.chat_id, "text": text}
+        if markup is not None:
+            params["reply_markup"] = markup
+        if not await self._last(incoming, "sendMessage", params):
+            await self._send(incoming.chat_id, text, markup)
+
+    async def _send(self, chat: int, text: str, markup: telegram.Markup | None) -> Message | None:
         try:
-            message: Message = await self.bot.send_message(chat, text, reply_markup=markup)
+            message: Message = await self.bot.send_message(chat, text, reply_markup=_markup(markup))
         except Forbidden:
             log.warning("Telegram chat %s blocked the bot", mask(str(chat)))
             return None
@@ -296,10 +336,10 @@ class TelegramChannel:
             return None
         return message
 
-    async def _edit(self, chat: int, message_id: int, text: str, markup: Any) -> bool:
+    async def _edit(self, chat: int, message_id: int, text: str, markup: telegram.Markup | None) -> bool:
         """Edit our message in place; False when it cannot be (too old, deleted): send a new one then."""
         try:
-            await self.bot.edit_message_text(text, chat_id=chat, message_id=message_id, reply_markup=markup)
+            await self.bot.edit_message_text(text, chat_id=chat, message_id=message_id, reply_markup=_markup(markup))
         except BadRequest as exc:
             return "not modified" in str(exc).lower()  # the same text and buttons: nothing to change
         except TelegramError as exc:
@@ -317,10 +357,26 @@ class TelegramChannel:
         """Answer the button press (stops the client's spinner), with a short notice if any."""
         if incoming.callback_id is None:
             return
+        params: dict[str, Any] = {"callback_query_id": incoming.callback_id}
+        if text:
+            params["text"] = text[:200]
+        if await self._last(incoming, "answerCallbackQuery", params):
+            return
         try:
             await self.bot.answer_callback_query(incoming.callback_id, text=text[:200] if text else None)
         except TelegramError as exc:
             log.info("callback answer failed: %s", type(exc).__name__)
+
+
+def _markup(markup: telegram.Markup | None) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
+    """A reply markup as python-telegram-bot's object, for a call we make ourselves."""
+    if markup is None:
+        return None
+    if "inline_keyboard" in markup:
+        return InlineKeyboardMarkup.de_json(markup, None)
+    if "keyboard" in markup:
+        return ReplyKeyboardMarkup.de_json(markup, None)
+    return ReplyKeyboardRemove()
 
 
 async def announce(settings: Settings, catalogs: Catalogs, webhook_url: str | None) -> list[str]:

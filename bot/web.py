@@ -447,7 +447,9 @@ def _telegram(app: App, channel: TelegramChannel) -> Callable[[Request], object]
         except Exception as exc:  # an update of a shape this library does not read: taken, not retried
             log.warning("Telegram update %d not read: %s", data["update_id"], type(exc).__name__)
             return Response(status_code=200)
-        await channel.feed(update)
-        return Response(status_code=200)
+        call = await channel.feed(update)
+        if call is None:
+            return Response(status_code=200)
+        return Response(json.dumps(call, ensure_ascii=False), media_type="application/json")
 
     return webhook

@@ -12,16 +12,11 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import phonenumbers
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    Update,
-)
+from telegram import Update
 from telegram.constants import ChatMemberStatus, ChatType
 
 from bot.channels.base import Inbound
@@ -105,6 +100,7 @@ class Incoming:
     phone: str | None = None
     own: bool = False
     start: bool = False
+    update_id: int = 0
 
 
 IGNORE = Incoming(Kind.IGNORE)
@@ -139,6 +135,11 @@ def _command(text: str) -> str | None:
 
 def classify(update: Update) -> Incoming:
     """What ``update`` asks of us. Never raises: anything unexpected is :data:`IGNORE` or a note."""
+    incoming = _classify(update)
+    return incoming if incoming is IGNORE else replace(incoming, update_id=update.update_id)
+
+
+def _classify(update: Update) -> Incoming:
     update_id = str(update.update_id)
     member = update.my_chat_member
     if member is not None:
@@ -206,33 +207,32 @@ def classify(update: Update) -> Incoming:
     return turn(typed.get(command, text))
 
 
+Markup = dict[str, Any]  # a reply_markup as the Bot API's JSON (built as plain data: it is on the hot path)
+
+
+def _button(text: str, data: str) -> dict[str, str]:
+    return {"text": text, "callback_data": data}
+
+
 @dataclass(frozen=True, slots=True)
 class Screen:
     """A reply as Telegram shows it: the text and its buttons."""
 
     text: str
-    markup: InlineKeyboardMarkup | None
+    markup: Markup | None
 
 
 def _label(catalogs: Catalogs, choice: Choice, number: int, locale: str) -> str:
     return f"{number}. {catalogs.render(choice.label, locale)}"
 
 
-def _nav(catalogs: Catalogs, token: str, page: int, pages: int, locale: str) -> list[InlineKeyboardButton]:
+def _nav(catalogs: Catalogs, token: str, page: int, pages: int, locale: str) -> list[dict[str, str]]:
     row = []
     if page > 0:
-        row.append(
-            InlineKeyboardButton(
-                catalogs.render(Msg.of(PREVIOUS), locale), callback_data=_data(token, Action.PAGE, page - 1)
-            )
-        )
-    row.append(InlineKeyboardButton(f"{page + 1}/{pages}", callback_data=_data(token, Action.PAGE, page)))
+        row.append(_button(catalogs.render(Msg.of(PREVIOUS), locale), _data(token, Action.PAGE, page - 1)))
+    row.append(_button(f"{page + 1}/{pages}", _data(token, Action.PAGE, page)))
     if page + 1 < pages:
-        row.append(
-            InlineKeyboardButton(
-                catalogs.render(Msg.of(NEXT), locale), callback_data=_data(token, Action.PAGE, page + 1)
-            )
-        )
+        row.append(_button(catalogs.render(Msg.of(NEXT), locale), _data(token, Action.PAGE, page + 1)))
     return row
 
 
@@ -252,7 +252,7 @@ def screen(reply: Reply, catalogs: Catalogs, keyboard: Keyboard | None, *, yes_n
     if keyboard is None:
         return Screen(text, None)
     token = keyboard.token
-    rows: list[list[InlineKeyboardButton]] = []
+    rows: list[list[dict[str, str]]] = []
     choices: Sequence[Choice] = reply.choices
     if choices:
         pages = max(1, math.ceil(len(choices) / PAGE_ROWS))
@@ -264,49 +264,47 @@ def screen(reply: Reply, catalogs: Catalogs, keyboard: Keyboard | None, *, yes_n
             label = _label(catalogs, choice, choice.number or index + 1, locale)
             if reply.multi:
                 mark = "\N{WHITE HEAVY CHECK MARK}" if choice.key in picked else "\N{WHITE LARGE SQUARE}"
-                rows.append([InlineKeyboardButton(f"{mark} {label}", callback_data=_data(token, Action.TOGGLE, index))])
+                rows.append([_button(f"{mark} {label}", _data(token, Action.TOGGLE, index))])
             else:
-                rows.append([InlineKeyboardButton(label, callback_data=_data(token, Action.PICK, index))])
+                rows.append([_button(label, _data(token, Action.PICK, index))])
         if pages > 1:
             rows.append(_nav(catalogs, token, page, pages, locale))
         if reply.multi:
             rows.append(
                 [
-                    InlineKeyboardButton(catalogs.render(Msg.of(ALL), locale), callback_data=_data(token, Action.ALL)),
-                    InlineKeyboardButton(
+                    _button(catalogs.render(Msg.of(ALL), locale), _data(token, Action.ALL)),
+                    _button(
                         f"{catalogs.render(Msg.of(DONE), locale)} ({len(picked)})",
-                        callback_data=_data(token, Action.DONE),
+                        _data(token, Action.DONE),
                     ),
                 ]
             )
     elif yes_no:
         rows.append(
             [
-                InlineKeyboardButton(catalogs.render(Msg.of(YES), locale), callback_data=_data(token, Action.YES)),
-                InlineKeyboardButton(catalogs.render(Msg.of(NO), locale), callback_data=_data(token, Action.NO)),
+                _button(catalogs.render(Msg.of(YES), locale), _data(token, Action.YES)),
+                _button(catalogs.render(Msg.of(NO), locale), _data(token, Action.NO)),
             ]
         )
-    return Screen(text or "…", InlineKeyboardMarkup(rows) if rows else None)
+    return Screen(text or "…", {"inline_keyboard": rows} if rows else None)
 
 
-def share_phone_keyboard(catalogs: Catalogs, locale: str) -> ReplyKeyboardMarkup:
+def share_phone_keyboard(catalogs: Catalogs, locale: str) -> Markup:
     """The keyboard with the one button that shares the user's own phone number."""
-    button = KeyboardButton(catalogs.render(Msg.of(SHARE_PHONE), locale), request_contact=True)
-    return ReplyKeyboardMarkup([[button]], resize_keyboard=True, one_time_keyboard=True)
+    button = {"text": catalogs.render(Msg.of(SHARE_PHONE), locale), "request_contact": True}
+    return {"keyboard": [[button]], "resize_keyboard": True, "one_time_keyboard": True}
 
 
-def language_keyboard(catalogs: Catalogs) -> InlineKeyboardMarkup:
+REMOVE_KEYBOARD: Markup = {"remove_keyboard": True}
+
+
+def language_keyboard(catalogs: Catalogs) -> Markup:
     """Tiếng Việt and English, each in its own language."""
-    return InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton(catalogs.render(c.label, c.key), callback_data=f"lang:{c.key}")]
-            for c in FIRST_LANGUAGE_CHOICES
-        ]
-    )
+    return {
+        "inline_keyboard": [[_button(catalogs.render(c.label, c.key), f"lang:{c.key}")] for c in FIRST_LANGUAGE_CHOICES]
+    }
 
 
-def unlink_keyboard(catalogs: Catalogs, locale: str) -> InlineKeyboardMarkup:
+def unlink_keyboard(catalogs: Catalogs, locale: str) -> Markup:
     """The button that stops alerts in this chat."""
-    return InlineKeyboardMarkup(
-        [[InlineKeyboardButton(catalogs.render(Msg.of(STOP_ALERTS_HERE), locale), callback_data=UNLINK)]]
-    )
+    return {"inline_keyboard": [[_button(catalogs.render(Msg.of(STOP_ALERTS_HERE), locale), UNLINK)]]}

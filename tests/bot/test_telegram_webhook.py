@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
@@ -48,6 +49,7 @@ def tg_app(database_url: str, telegram_api: TelegramPeers) -> Iterator[App]:
 @pytest.fixture
 def client(tg_app: App) -> Iterator[TestClient]:
     with TestClient(create_web(tg_app), base_url="http://127.0.0.1:8080") as test_client:
+        test_client.bot_api = tg_app.settings.telegram_api_url  # type: ignore[attr-defined]
         yield test_client
 
 
@@ -67,11 +69,22 @@ def message(chat: int, update_id: int | None = None, chat_type: str = "private",
 
 
 def post(client: TestClient, update: Any, secret: str | None = SECRET, raw: bytes | None = None) -> int:
+    """Post as Telegram does, and, as Telegram does, make the Bot API call the response names, if any."""
+    return deliver(client, update, secret, raw).status_code
+
+
+def deliver(client: TestClient, update: Any, secret: str | None = SECRET, raw: bytes | None = None) -> httpx.Response:
     headers = {HEADER: secret} if secret is not None else {}
     content = raw if raw is not None else json.dumps(update).encode()
-    return client.post(
+    response = client.post(
         "/telegram/webhook", content=content, headers={**headers, "content-type": "application/json"}
-    ).status_code
+    )
+    if response.status_code == 200 and response.content:
+        call = dict(response.json())
+        method = call.pop("method")
+        api = client.bot_api  # type: ignore[attr-defined]
+        httpx.post(f"{api}/bot{TOKEN}/{method}", json=call, timeout=10).raise_for_status()
+    return response
 
 
 def sent_to(peers: TelegramPeers, chat: int, mark: int = 0) -> list[dict[str, Any]]:
@@ -134,6 +147,21 @@ def test_a_replayed_phone_share_links_and_audits_once(
         lambda conn: conn.execute(select(Contact.telegram_chat_id).where(Contact.phone == "+17145550102")).all()
     )
     assert linked == [(chat,)]
+
+
+def test_the_reply_to_typed_text_rides_in_the_webhooks_response(
+    client: TestClient, tg_app: App, telegram_api: TelegramPeers
+) -> None:
+    """Telegram makes the call the response names: the common reply costs no request of ours."""
+    chat = next(CHATS)
+    mark = telegram_api.observed.mark()
+    response = client.post("/telegram/webhook", json=message(chat, text="hello"), headers={HEADER: SECRET})
+    assert sent_to(telegram_api, chat, mark) == []  # nothing sent by us
+    call = response.json()
+    assert (call["method"], call["chat_id"]) == ("sendMessage", chat)
+    assert call["text"].startswith("Main menu:") and call["reply_markup"]["inline_keyboard"][0][0]["text"].startswith(
+        "1. "
+    )
 
 
 @pytest.mark.parametrize(

@@ -88,7 +88,7 @@ def test_commands_stand_for_what_could_be_typed(body: str, said: str, start: boo
 def test_language_is_a_choice_of_two_buttons() -> None:
     assert classify(text("/language")).kind is Kind.LANGUAGE
     markup = telegram.language_keyboard(CATALOGS)
-    assert [[b.text for b in row] for row in markup.inline_keyboard] == [["Tiếng Việt"], ["English"]]
+    assert [[b["text"] for b in row] for row in markup["inline_keyboard"]] == [["Tiếng Việt"], ["English"]]
 
 
 @pytest.mark.parametrize("chat_type", ["group", "supergroup", "channel"])
@@ -125,7 +125,7 @@ def accounts(n: int) -> tuple[Choice, ...]:
 
 def buttons(shown: telegram.Screen) -> list[list[tuple[str, str]]]:
     assert shown.markup is not None
-    return [[(b.text, str(b.callback_data)) for b in row] for row in shown.markup.inline_keyboard]
+    return [[(b["text"], b["callback_data"]) for b in row] for row in shown.markup["inline_keyboard"]]
 
 
 def test_a_hundred_accounts_are_toggled_eight_a_page() -> None:
