@@ -77,8 +77,13 @@ asyncio.run(main())
 
 def update(update_id: int, chat: int, text: str) -> str:
     person = {"id": chat, "is_bot": False, "first_name": "An", "language_code": "en"}
-    message = {"message_id": update_id, "date": 1_700_000_000, "chat": {"id": chat, "type": "private"},
-               "from": person, "text": text}
+    message = {
+        "message_id": update_id,
+        "date": 1_700_000_000,
+        "chat": {"id": chat, "type": "private"},
+        "from": person,
+        "text": text,
+    }
     return json.dumps({"update_id": update_id, "message": message}, separators=(",", ":"))
 
 
@@ -130,8 +135,19 @@ def main() -> None:
                 for db_name, url, workers in databases:
                     port = sms.free_port()
                     floor = start(
-                        [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port), "--workers",
-                         str(workers), "--log-level", "warning", "--no-access-log"],
+                        [
+                            sys.executable,
+                            "-m",
+                            "uvicorn",
+                            "floor_app:app",
+                            "--port",
+                            str(port),
+                            "--workers",
+                            str(workers),
+                            "--log-level",
+                            "warning",
+                            "--no-access-log",
+                        ],
                         tmp,
                     )
                     sms.wait_for(port)
@@ -146,7 +162,10 @@ def main() -> None:
                         f"sqlite:///{tmp}/bench.db" if url == "sqlite" else url,
                         workers,
                     )
-                    for route, script in (("SMS /sms/inbound", sms_script), ("Telegram /telegram/webhook", telegram_script)):
+                    for route, script in (
+                        ("SMS /sms/inbound", sms_script),
+                        ("Telegram /telegram/webhook", telegram_script),
+                    ):
                         target.prepare()
                         port = sms.free_port()
                         env = {
@@ -163,7 +182,9 @@ def main() -> None:
                         sms.wait_for(port)
                         time.sleep(1.0)  # setWebhook and the commands are set before the workers start
                         try:
-                            rows.append((f"{route}, {target.label}", sms.wrk(port, script, args.seconds, args.connections)))
+                            rows.append(
+                                (f"{route}, {target.label}", sms.wrk(port, script, args.seconds, args.connections))
+                            )
                         finally:
                             sms.stop(server)
         finally:

@@ -39,13 +39,13 @@ from telegram.request import BaseRequest
 from bot import metrics
 from bot.app import App
 from bot.channels import buttons, telegram
-from bot.channels.base import render_text
 from bot.channels.telegram import Incoming, Kind
 from bot.config import Settings
 from bot.i18n import Catalogs
 from bot.security import mask
 from bot.storage import telegram_links
 from bot.storage.aio import Runner
+from dialogs.engine import Reply
 from dialogs.fields import show_phone
 from dialogs.text import Msg
 
@@ -205,9 +205,9 @@ class TelegramChannel:
         assert inbound is not None
         app, chat = self.app, incoming.chat_id
         started = time.perf_counter()
-        answer = await app.conversation.answer_async(
-            inbound, lambda reply: render_text(reply, app.catalogs), self.runner()
-        )
+        # A replayed update is answered nothing (it was answered when it first came), so the replay
+        # memory keeps no text: the reply is rendered once, for Telegram, below.
+        answer = await app.conversation.answer_async(inbound, _nothing_to_remember, self.runner())
         metrics.observe_turn(
             "telegram",
             time.perf_counter() - started,
@@ -366,6 +366,10 @@ class TelegramChannel:
             await self.bot.answer_callback_query(incoming.callback_id, text=text[:200] if text else None)
         except TelegramError as exc:
             log.info("callback answer failed: %s", type(exc).__name__)
+
+
+def _nothing_to_remember(reply: Reply) -> list[str]:
+    return []
 
 
 def _markup(markup: telegram.Markup | None) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None:
