@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import sms_webhook as sms  # noqa: E402 - the SMS bench's requests, wrk runner and processes
+import sms_webhook as sms
 
 ROOT = sms.ROOT
 SECRET = "bench-secret"
