@@ -134,15 +134,20 @@ def repairing_proxy(upstream: str, observed: Observed) -> Starlette:
         token, _, name = path.rpartition("/")
         raw = await request.body()
         params = _params(raw, request.headers.get("content-type", ""))
-        with observed.lock:
-            observed.calls.append((name, params))
+
+        def seen() -> None:  # after its effect is in the chat's view, so that a waiting user sees both
+            with observed.lock:
+                observed.calls.append((name, params))
+
         chat = params.get("chat_id")
         if isinstance(chat, str) and chat.lstrip("-").isdigit():
             chat = int(chat)
         if chat in FAULTS:
+            seen()
             status, body = FAULTS[chat]
             return JSONResponse(body, status_code=status)
         if name in _OURS:
+            seen()
             return JSONResponse({"ok": True, "result": [] if name.startswith("get") else True})
         timeout = float(params.get("timeout") or 0) if name == "getUpdates" else 0.0
         deadline = time.monotonic() + min(timeout, 5.0)
@@ -150,6 +155,7 @@ def repairing_proxy(upstream: str, observed: Observed) -> Starlette:
             while True:
                 if name == "getUpdates" and await request.is_disconnected():
                     # a poller that stopped: fetching now would mark the next poller's updates read
+                    seen()
                     return JSONResponse({"ok": True, "result": []})
                 answer = await client.post(f"{upstream}/bot{token}/{name}", json=params)
                 try:
@@ -161,8 +167,10 @@ def repairing_proxy(upstream: str, observed: Observed) -> Starlette:
                 try:
                     await asyncio.sleep(0.03)
                 except asyncio.CancelledError:  # the proxy is stopping: end the long poll quietly
+                    seen()
                     return JSONResponse({"ok": True, "result": []})
         if "ok" not in data:  # the stand-in's error shape
+            seen()
             return JSONResponse(
                 {"ok": False, "error_code": 400, "description": f"Bad Request: {data.get('message')}"}, status_code=400
             )
@@ -177,6 +185,7 @@ def repairing_proxy(upstream: str, observed: Observed) -> Starlette:
         elif isinstance(result, dict):
             _seconds(result)
         _observe(observed, name, params, data.get("result"))
+        seen()
         return JSONResponse(data)
 
     return Starlette(routes=[Route("/bot{rest:path}", method, methods=["GET", "POST"])])
