@@ -39,6 +39,8 @@ WEB = "tests/bot/test_web.py"
 OUTBOX = "tests/bot/test_outbox.py"
 TYPING = "tests/bot/test_typing.py"
 VERIFY = "tests/bot/test_verify.py"
+TG = "tests/bot/test_telegram.py"
+TG_WEBHOOK = "tests/bot/test_telegram_webhook.py"
 
 MUTANTS = (
     Mutant(
@@ -426,6 +428,58 @@ MUTANTS = (
         "self.menu if menu or state.cancel is None else state.cancel",
         "self.menu",
         ("tests/bot/test_conversation.py::test_menu_and_cancel_abandon_the_operation_and_save_nothing",),
+    ),
+    Mutant(
+        "telegram-secret",
+        "bot/web.py",
+        "        if not hmac.compare_digest(given, secret):",
+        "        if False:",
+        (f"{TG_WEBHOOK}::test_a_missing_or_forged_secret_is_refused_and_changes_nothing",),
+    ),
+    Mutant(
+        "stale-buttons",
+        "bot/channels/buttons.py",
+        "    if keyboard is None or not secrets.compare_digest(keyboard.token, press.token):",
+        "    if keyboard is None:",
+        (
+            f"{TG}::test_a_button_of_a_question_that_has_passed_does_nothing",
+            f"{TG}::test_forged_button_data_acts_on_nothing",
+        ),
+    ),
+    Mutant(
+        "button-rows-bounded",
+        "bot/channels/buttons.py",
+        "    if not 0 <= press.index < len(rows):\n        return STALE",
+        "    if False:\n        return STALE",
+        ("tests/bot/channels/test_buttons.py::test_a_press_of_another_keyboard_is_stale_and_changes_nothing",),
+    ),
+    Mutant(
+        "someone-elses-phone",
+        "bot/channels/telegram.py",
+        "        own = contact.user_id is not None and contact.user_id == sender.id",
+        "        own = True",
+        (f"{TG}::test_sharing_ones_own_phone_links_the_contacts_and_unlinking_undoes_it",),
+    ),
+    Mutant(
+        "telegram-link-twice",
+        "bot/storage/telegram_links.py",
+        "        return False\n    replays.remember(conn, CHANNEL, update_id, [], now)\n    return True",
+        "        return True\n    return True",  # the replay's primary key alone would fail the second one loudly
+        (f"{TG_WEBHOOK}::test_a_replayed_phone_share_links_and_audits_once",),
+    ),
+    Mutant(
+        "edited-number-keeps-link",
+        "bot/storage/accounts.py",
+        '**({"telegram_chat_id": None} if field == "phone" else {})',
+        "**{}",
+        ("tests/bot/storage/test_telegram_links.py::test_a_contact_whose_number_is_edited_loses_its_link",),
+    ),
+    Mutant(
+        "code-left-in-chat",
+        "bot/conversation.py",
+        "        secret = before is not None and before.secret and inbound.press is None",
+        "        secret = False",
+        (f"{TG}::test_a_vietnamese_customer_verifies_and_adds_a_contact_to_two_accounts_by_buttons",),
     ),
 )
 

@@ -48,7 +48,7 @@ YES = N_("Yes")
 NO = N_("No")
 DONE = N_("Done")
 ALL = N_("All")
-PREVIOUS = N_("◀ Back")
+PREVIOUS = N_("◀ Previous")
 NEXT = N_("More ▶")
 SHARE_PHONE = N_("Share my phone number")
 STOP_ALERTS_HERE = N_("Turn off alerts in this chat")
@@ -59,9 +59,9 @@ CODE_NOT_DELETED = N_("For your safety, please delete the message with your acce
 CHOOSE_LANGUAGE = N_("Please choose a language:")
 OFFER_LINK = N_("To get rotating outage alerts in this chat, tap the button below to share your phone number.")
 LINKED = N_("Thank you. Rotating outage alerts for {phone} will come to this chat, and by SMS if Telegram fails.")
-LINKED_ALREADY = N_("Rotating outage alerts for {phone} come to this chat.")
+LINKED_ALREADY = N_("Rotating outage alerts for {phone} already come to this chat.")
 NOT_A_CONTACT = N_(
-    "The number {phone} is not an alert contact of any account. The account holder can add it in the menu "
+    "{phone} is not the number of any alert contact. The account holder can add it in the menu "
     "(Alert contacts), or call {support}."
 )
 NOT_YOURS = N_("Please share your own number with the button below.")

@@ -129,7 +129,7 @@ def test_a_vietnamese_customer_verifies_and_adds_a_contact_to_two_accounts_by_bu
         "✅ 1. *1001 9200 Bolsa Ave",
         "✅ 2. *1002 15400 Brookhurst St",
         "⬜ 3. *1003 10130 Westminster Ave",
-        "Tất cả",
+        "TẤT CẢ",
         "Xong (2)",
     ]
     readback = u.press("Xong")
@@ -266,7 +266,7 @@ def test_sharing_ones_own_phone_links_the_contacts_and_unlinking_undoes_it(runni
     assert running.rows(select(Contact.telegram_chat_id).where(Contact.phone == "+17145550101")) == [(u.chat_id,)]
     audit = running.rows(select(AuditEntry.action, AuditEntry.customer_id).where(AuditEntry.action.like("telegram.%")))
     assert [a for a, _ in audit] == ["telegram.link"]
-    assert "đang được gửi" in u.say("/start", answers=2)  # /start tells where the alerts go
+    assert "đã được đăng ký" in u.say("/start", answers=2)  # /start tells where the alerts go
     assert "không còn" in u.press("Tắt cảnh báo")
     assert running.rows(select(Contact.telegram_chat_id).where(Contact.phone == "+17145550101")) == [(None,)]
     actions = running.rows(
@@ -279,7 +279,7 @@ def test_a_number_that_is_no_contact_links_nothing(running: Running) -> None:
     u = running.user("en")
     u.say("/start", answers=2)
     answer = u.share_phone("+17145550999")
-    assert "not an alert contact" in answer and "1-800-990-7788" in answer
+    assert "not the number of any alert contact" in answer and "1-800-990-7788" in answer
     assert running.rows(select(func.count()).select_from(Contact).where(Contact.telegram_chat_id.is_not(None))) == [
         (0,)
     ]

@@ -136,7 +136,7 @@ def test_a_hundred_accounts_are_toggled_eight_a_page() -> None:
         f"{'✅' if i in (50, 51) else '⬜'} {i}. *{1000 + i} {i} Bolsa Ave" for i in range(49, 57)
     ]
     assert [text for text, _ in rows[8]] == ["◀ Trang trước", "7/13", "Trang sau ▶"]
-    assert [text for text, _ in rows[9]] == ["Tất cả", "Xong (2)"]
+    assert [text for text, _ in rows[9]] == ["TẤT CẢ", "Xong (2)"]
     assert rows[0][0][1] == "tok12345:t48"  # the row's place in the session's list, nothing else
     assert all(len(data.encode()) <= 64 for row in rows for _, data in row)
     last = buttons(screen(reply, CATALOGS, Keyboard("tok12345", (), 99)))  # a page past the end: the last
