@@ -55,11 +55,11 @@ def import_demo(env: dict[str, str]) -> None:
 class Server:
     """``outagebot serve`` with ``workers`` processes; stopped (and its stderr kept) on exit."""
 
-    def __init__(self, env: dict[str, str], workers: int = 1) -> None:
+    def __init__(self, env: dict[str, str], workers: int = 1, args: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "serve", "--port", str(self.port), "--workers", str(workers)],
+            [sys.executable, "-m", "bot", "serve", "--port", str(self.port), "--workers", str(workers), *args],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import csv
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from bot.storage.models import AuditEntry, ChatSession, Contact, ContactAssignme
 from bot.web import create_web
 from tests.conftest import DEMO, TelegramPeers, make_settings
 from tests.peers.telegram import TOKEN, User
+from tests.serving import PUBLIC, Server, environment, import_demo
 
 WIDE = "700000030"  # a customer with 30 service accounts (imported by the fixture)
 
@@ -301,3 +304,82 @@ def test_a_sticker_gets_a_short_helpful_reply_and_the_question_again(running: Ru
     u.client.post(f"{running.peers.standin}/sendMessage", json=u._message(sticker=sticker)).raise_for_status()
     u._wait(mark, lambda calls: any(name == "sendMessage" for name, _ in calls))
     assert "only typed messages" in u.screen.text and "Main menu" in u.screen.text
+
+
+# -- outagebot serve, as an operator starts it ---------------------------------------------------------
+
+
+def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languages(
+    tmp_path: Path, telegram_api: TelegramPeers
+) -> None:
+    env = environment(
+        f"sqlite:///{tmp_path}/serve.db",
+        OUTAGEBOT_TELEGRAM_TOKEN=TOKEN,
+        OUTAGEBOT_TELEGRAM_SECRET="serve-Secret_1",
+        OUTAGEBOT_TELEGRAM_API_URL=telegram_api.api,
+    )
+    import_demo(env)
+    mark = telegram_api.observed.mark()
+    with Server(env) as server:
+        calls = telegram_api.observed.since(mark)
+        [webhook] = [params for name, params in calls if name == "setWebhook"]
+        assert webhook["url"] == f"{PUBLIC}/telegram/webhook" and webhook["secret_token"] == "serve-Secret_1"
+        assert webhook["allowed_updates"] == ["message", "edited_message", "callback_query", "my_chat_member"]
+        menus = {params.get("language_code"): params["commands"] for name, params in calls if name == "setMyCommands"}
+        assert set(menus) == {None, "vi"}
+        assert [c["command"] for c in menus["vi"]] == ["start", "menu", "help", "language", "cancel"]
+        assert menus["vi"][1]["description"] == "Menu chính" and menus[None][1]["description"] == "Main menu"
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 42, "type": "private"},
+                "from": {"id": 42, "is_bot": False, "first_name": "An", "language_code": "vi"},
+                "text": "/menu",
+            },
+        }
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "serve-Secret_1"}
+        answer = server.client.post("/telegram/webhook", json=update, headers=headers)
+        assert answer.json()["text"].startswith("Menu chính")
+        assert server.client.post("/telegram/webhook", json=update).status_code == 403
+    assert f"Telegram on: webhook {PUBLIC}/telegram/webhook" in server.stderr
+    assert "SMS webhooks on" in server.stderr
+
+
+def test_serve_polling_answers_without_a_public_address(tmp_path: Path, telegram_api: TelegramPeers) -> None:
+    env = environment(
+        f"sqlite:///{tmp_path}/poll.db", OUTAGEBOT_TELEGRAM_TOKEN=TOKEN, OUTAGEBOT_TELEGRAM_API_URL=telegram_api.api
+    )
+    import_demo(env)
+    mark = telegram_api.observed.mark()
+    with Server(env, args=("--polling",)):
+        assert "deleteWebhook" in [name for name, _ in telegram_api.observed.since(mark)]
+        person = User(telegram_api.standin, telegram_api.observed, language_code="en")
+        assert person.say("/menu").startswith("Main menu")
+    person.close()
+
+
+def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "serve", "--port", "1", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_serve_refuses_a_telegram_it_could_not_run(tmp_path: Path) -> None:
+    env = environment(f"sqlite:///{tmp_path}/no.db", OUTAGEBOT_TELEGRAM_TOKEN=TOKEN)
+    env.pop("OUTAGEBOT_PUBLIC_URL")
+    refused = _serve(env)
+    assert refused.returncode == 4
+    assert "Telegram's webhook needs OUTAGEBOT_PUBLIC_URL and OUTAGEBOT_TELEGRAM_SECRET" in refused.stderr
+    bad_secret = _serve({**env, "OUTAGEBOT_TELEGRAM_SECRET": "no spaces allowed"})
+    assert bad_secret.returncode == 4 and "OUTAGEBOT_TELEGRAM_SECRET" in bad_secret.stderr + bad_secret.stdout
+    postgres = {**env, "OUTAGEBOT_DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none"}
+    two = _serve(postgres, "--polling", "--workers", "2")
+    assert two.returncode == 2 and "--polling needs one worker" in two.stderr
+    off = {k: v for k, v in env.items() if k != "OUTAGEBOT_TELEGRAM_TOKEN"}
+    assert "Telegram is off" in _serve(off).stderr
