@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import sms_webhook as sms
 
 ROOT = sms.ROOT
-SECRET = "bench-secret"
+SECRET = "bench-secret-token-0001"
 TOKEN = "123:bench"
 ADDRESSES = 2000
 FLOOR_APP = """

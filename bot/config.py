@@ -62,7 +62,7 @@ class Settings(BaseSettings):
     sms_max_body_bytes: int = Field(default=16_384, ge=1024)
     telegram_token: SecretStr | None = Field(default=None, description="the bot's token from BotFather")
     telegram_secret: SecretStr | None = Field(
-        default=None, description="the webhook's secret token (1-256 of A-Z a-z 0-9 _ -); Telegram sends it back"
+        default=None, description="the webhook's secret token (16-256 of A-Z a-z 0-9 _ -); Telegram sends it back"
     )
     telegram_api_url: str = Field(default="https://api.telegram.org", description="the Bot API's base URL")
     telegram_max_body_bytes: int = Field(default=65_536, ge=4096)
@@ -119,8 +119,10 @@ class Settings(BaseSettings):
     @field_validator("telegram_secret")
     @classmethod
     def _secret_token_alphabet(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value.get_secret_value()):
-            raise ValueError("must be 1 to 256 of A-Z a-z 0-9 _ - (Telegram's secret_token)")
+        # Telegram takes 1 to 256 characters; the secret is the webhook's only authentication, so a
+        # guessable one is refused
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()):
+            raise ValueError("must be 16 to 256 of A-Z a-z 0-9 _ - (Telegram's secret_token; make it random)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -54,7 +54,7 @@ _OPTED_IN = N_("{utility}: you will get rotating outage alert messages again. Re
 _STILL_OPTED_OUT = N_(
     "{utility}: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: {support}"
 )
-_SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
+SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
 HELP_SEGMENTS = 2  # HELP with the current question stays within this many SMS segments, or drops the question
 _STALE_STATE = "(stale button)"  # the state a reply to a stale press names: the session's own is unchanged
 REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
@@ -91,6 +91,7 @@ class _Attempts:
     locale: str | None = None
     needs: list[NeedsCheck] = field(default_factory=list)
     failures: int = 0
+    secret: bool = False  # the message answers a secret question (known once the session is read)
 
 
 class Conversation:
@@ -158,7 +159,7 @@ class Conversation:
             state.needs.append(exc)
             return exc
         state.failures += 1
-        if state.failures >= self.attempts or not _retryable(exc):
+        if state.failures >= self.attempts or not retryable(exc):
             return self._failed(inbound, exc, state, render)
         if not (state.optimistic and isinstance(exc, LostUpdate)):  # expected now and then: not worth a line
             log.warning("turn for %s:%s retried after %s", inbound.channel, mask(inbound.address), type(exc).__name__)
@@ -174,9 +175,9 @@ class Conversation:
             exc_info=exc,
         )
         locale = state.locale or inbound.locale_hint or "en"
-        message = Msg.of(_SORRY, support=self.engine.settings.support_phone)
+        message = Msg.of(SORRY, support=self.engine.settings.support_phone)
         reply = Reply((message,), (), False, locale, "")
-        return Answer(render(reply), reply, failed=True)
+        return Answer(render(reply), reply, failed=True, secret=state.secret)
 
     # -- the turn --------------------------------------------------------------------------------
 
@@ -226,6 +227,7 @@ class Conversation:
         )
         before = self.engine.states.get(stored.session.state)
         secret = before is not None and before.secret and inbound.press is None
+        state.secret = secret
         reply = self._keyword(conn, inbound, stored, repo, now, render) if keyword else None
         kept: buttons.Keyboard | None = None
         if reply is None and inbound.press is not None:
@@ -389,7 +391,7 @@ def _means_right(inbound: Inbound) -> bool:
 _RETRY_SQLSTATES = {"40001", "40P01"}
 
 
-def _retryable(exc: BaseException) -> bool:
+def retryable(exc: BaseException) -> bool:
     """Whether running the whole turn again can succeed (and cannot apply anything twice)."""
     if isinstance(exc, LostUpdate):
         return True

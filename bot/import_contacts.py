@@ -275,6 +275,8 @@ def _write_contacts(conn: Connection, plan: _Plan, audit: ImportAudit, now: date
         audit("import.contact.update", cid, contact_id=target.id, changes=diff)
     for shape, params in by_shape.items():
         values: dict[str, Any] = {k: bindparam(f"b_{k}") for k in shape}
+        if "phone" in shape:  # the new number never shared a Telegram chat: its alerts go by SMS
+            values["telegram_chat_id"] = None
         conn.execute(
             update(_co).where(_co.c.id == bindparam("b_id")).values(**values, updated_at=bindparam("b_at")), params
         )

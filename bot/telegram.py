@@ -21,8 +21,9 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
-from typing import Any
+from typing import Any, Final, TypeVar
 
+from sqlalchemy import Connection
 from telegram import (
     Bot,
     BotCommand,
@@ -41,6 +42,7 @@ from bot.app import App
 from bot.channels import buttons, telegram
 from bot.channels.telegram import Incoming, Kind
 from bot.config import Settings
+from bot.conversation import SORRY, retryable
 from bot.i18n import Catalogs
 from bot.security import mask
 from bot.storage import telegram_links
@@ -84,6 +86,9 @@ class PerChat(BaseUpdateProcessor):
 
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
+TRY_AGAIN: Final = "try again"  # feed()'s answer when nothing was applied: the webhook says 503
+_ATTEMPTS = 3  # a link change meeting a lost connection or a lost race runs again, as turns do
 
 
 class TelegramChannel:
@@ -120,6 +125,7 @@ class TelegramChannel:
         self.application.add_error_handler(self._on_error)
         # update_id -> the Bot API call that answers it in the webhook's response (see feed)
         self._responses: dict[int, dict[str, Any] | None] = {}
+        self._again: set[int] = set()  # webhook updates to be delivered again (nothing was applied)
 
     @property
     def bot(self) -> Any:
@@ -144,20 +150,49 @@ class TelegramChannel:
             await self.application.stop()
         await self.application.shutdown()
 
-    async def feed(self, update: Update) -> dict[str, Any] | None:
+    async def feed(self, update: Update) -> dict[str, Any] | str | None:
         """Process one update from the webhook, through the per-chat processor, and wait for it.
 
         Returns the Bot API call to put in the webhook's response, if any: Telegram makes that call
         when it gets the response, so the common reply (one message answering typed text) costs no
         request of ours. Calls whose result we need (an edit that may fail, a deletion) are made here.
+        :data:`TRY_AGAIN` when the database could not take the update and nothing was applied.
         """
         application, key = self.application, update.update_id
         self._responses[key] = None
         try:
             await application.update_processor.process_update(update, application.process_update(update))
+            if key in self._again:
+                return TRY_AGAIN
             return self._responses.get(key)
         finally:
             self._responses.pop(key, None)
+            self._again.discard(key)
+
+    async def _durably(self, incoming: Incoming, work: Callable[[Connection], T]) -> T | None:
+        """Run a change that is not a dialog turn (a link, an unlink) in its own transaction, again after
+        a lost connection or a lost race; None when the database cannot take it. Then nothing was
+        applied: a webhook update is answered 503, so that Telegram delivers it again later; with
+        polling (which cannot be asked again) the person is told, as a turn would tell them."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return await self.runner().run(work)
+            except Exception as exc:
+                if attempt < _ATTEMPTS and retryable(exc):
+                    continue
+                log.warning(
+                    "Telegram update %d for %s not applied: %s",
+                    incoming.update_id,
+                    mask(str(incoming.chat_id)),
+                    type(exc).__name__,
+                )
+                break
+        if incoming.update_id in self._responses:
+            self._again.add(incoming.update_id)
+            return None
+        sorry = self._say(incoming.locale, SORRY, support=self.app.settings.support_phone)
+        await self._send(incoming.chat_id, sorry, None)
+        return None
 
     async def _last(self, incoming: Incoming, method: str, params: dict[str, Any]) -> bool:
         """Make ``method`` the answer in the webhook's response (True), when the update came by webhook
@@ -229,7 +264,8 @@ class TelegramChannel:
         lines = []
         if incoming.note:
             lines.append(self._say(reply.locale, incoming.note))
-        if answer.secret and incoming.message_id is not None:
+        secret = answer.secret or (answer.failed and await self._at_secret_question(incoming))
+        if secret and incoming.typed and incoming.message_id is not None:
             deleted = await self._delete(chat, incoming.message_id)
             lines.append(self._say(reply.locale, telegram.CODE_DELETED if deleted else telegram.CODE_NOT_DELETED))
         text = "\n".join([*lines, screen.text])[: telegram.MAX_TEXT]
@@ -243,6 +279,18 @@ class TelegramChannel:
             await self._offer_link(incoming, reply.locale)
             return
         await self._reply(incoming, text, screen.markup)
+
+    async def _at_secret_question(self, incoming: Incoming) -> bool:
+        """After a failed turn: whether the chat was at the access-code question (a read, which a busy
+        writer does not block); when even that fails, whether the text could be a code."""
+        chat = incoming.chat_id
+        try:
+            state = await self.runner().read(lambda conn: telegram_links.session_state(conn, chat))
+        except Exception:
+            text = incoming.inbound.text if incoming.inbound is not None else ""
+            return any(ch.isdigit() for ch in text)
+        found = self.app.engine.states.get(state or "")
+        return found is not None and found.secret
 
     async def _offer_link(self, incoming: Incoming, locale: str) -> None:
         """After /start: how to get alerts in this chat, or that they already come here."""
@@ -274,7 +322,7 @@ class TelegramChannel:
             locale = telegram_links.session_locale(conn, chat) or incoming.locale
             return telegram_links.link(conn, chat, phone, now), locale
 
-        done = await self.runner().run(work)
+        done = await self._durably(incoming, work)
         if done is None:
             return
         count, locale = done
@@ -296,7 +344,9 @@ class TelegramChannel:
             locale = telegram_links.session_locale(conn, chat) or incoming.locale
             return telegram_links.unlink(conn, chat, now), locale
 
-        done = await self.runner().run(work)
+        done = await self._durably(incoming, work)
+        if incoming.update_id in self._again:
+            return
         await self._toast(incoming, None)
         if done is None:
             return
@@ -313,7 +363,7 @@ class TelegramChannel:
             if telegram_links.once(conn, update_id, now):
                 telegram_links.unlink(conn, chat, now, action="telegram.blocked")
 
-        await self.runner().run(work)
+        await self._durably(incoming, work)
 
     # -- the Bot API -------------------------------------------------------------------------------
 

@@ -420,6 +420,8 @@ def _telegram(app: App, channel: TelegramChannel) -> Callable[[Request], object]
     """``POST /telegram/webhook``: the secret token first (403), then size (413) and JSON (400)."""
     from telegram import Update
 
+    from bot.telegram import TRY_AGAIN
+
     settings = app.settings
     assert settings.telegram_secret is not None
     secret = settings.telegram_secret.get_secret_value().encode("ascii")
@@ -437,7 +439,7 @@ def _telegram(app: App, channel: TelegramChannel) -> Callable[[Request], object]
             return Response(status_code=413)
         try:
             data = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested deeper than the parser goes
             data = None
         if not isinstance(data, dict) or type(data.get("update_id")) is not int:  # nothing Telegram sends
             metrics.REJECTED.labels("bad_request").inc()
@@ -448,6 +450,8 @@ def _telegram(app: App, channel: TelegramChannel) -> Callable[[Request], object]
             log.warning("Telegram update %d not read: %s", data["update_id"], type(exc).__name__)
             return Response(status_code=200)
         call = await channel.feed(update)
+        if call is TRY_AGAIN:  # the database could not take it and nothing was applied: Telegram retries
+            return Response(status_code=503)
         if call is None:
             return Response(status_code=200)
         return Response(json.dumps(call, ensure_ascii=False), media_type="application/json")

@@ -101,6 +101,7 @@ class Incoming:
     own: bool = False
     start: bool = False
     update_id: int = 0
+    typed: bool = False  # plain text the person typed (not a command, a button, a sticker): it may hold a code
 
 
 IGNORE = Incoming(Kind.IGNORE)
@@ -129,8 +130,8 @@ def _command(text: str) -> str | None:
     """The command a message starts with ("/menu@OutageBot" is "menu"), or None."""
     if not text.startswith("/"):
         return None
-    word = text[1:].split(maxsplit=1)[0] if len(text) > 1 else ""
-    return word.split("@", 1)[0].lower()
+    words = text[1:].split(maxsplit=1)
+    return words[0].split("@", 1)[0].lower() if words else ""
 
 
 def classify(update: Update) -> Incoming:
@@ -183,9 +184,9 @@ def _classify(update: Update) -> Incoming:
         return IGNORE
     chat_id, locale, message_id = current.chat.id, locale_of(sender.language_code), current.message_id
 
-    def turn(text: str, note: str | None = None, start: bool = False) -> Incoming:
+    def turn(text: str, note: str | None = None, start: bool = False, typed: bool = False) -> Incoming:
         inbound = Inbound(CHANNEL, str(chat_id), text, locale, update_id, locale_chosen=True, rich=True)
-        return Incoming(Kind.TURN, chat_id, locale, inbound, message_id, note=note, start=start)
+        return Incoming(Kind.TURN, chat_id, locale, inbound, message_id, note=note, start=start, typed=typed)
 
     if message is None:
         return turn("", EDITED)
@@ -198,7 +199,7 @@ def _classify(update: Update) -> Incoming:
         return turn("", NOT_TEXT)  # stickers, photos, voice, files, locations, ...
     command = _command(text)
     if command is None:
-        return turn(text)
+        return turn(text, typed=True)
     if command == "language":
         return Incoming(Kind.LANGUAGE, chat_id, locale, message_id=message_id)
     typed = {name: said for name, _, said in COMMANDS}

@@ -40,7 +40,18 @@ def _audit_each(conn: Connection, chat_id: int, now: datetime, action: str, cust
 
 
 def link(conn: Connection, chat_id: int, phone: str, now: datetime) -> int:
-    """Link every contact numbered ``phone`` to ``chat_id``; how many contacts have that number."""
+    """Link every contact numbered ``phone`` to ``chat_id``; how many contacts have that number.
+
+    A Telegram account has one phone number: contacts linked to this chat by a number it shared before
+    (the person changed numbers) are unlinked first, and go back to SMS.
+    """
+    before = conn.execute(
+        update(_co)
+        .where(_co.c.telegram_chat_id == chat_id, _co.c.phone.is_distinct_from(phone))
+        .values(telegram_chat_id=None, updated_at=now)
+        .returning(_co.c.customer_id)
+    ).all()
+    _audit_each(conn, chat_id, now, "telegram.unlink", Counter(row[0] for row in before))
     rows = conn.execute(
         update(_co)
         .where(_co.c.phone == phone)
@@ -72,6 +83,12 @@ def linked_phone(conn: Connection, chat_id: int) -> str | None:
 def session_locale(conn: Connection, chat_id: int) -> str | None:
     """The language the chat's conversation is in, if it has one."""
     row = conn.execute(select(_s.c.locale).where(_s.c.channel == CHANNEL, _s.c.address == str(chat_id))).first()
+    return None if row is None else str(row[0])
+
+
+def session_state(conn: Connection, chat_id: int) -> str | None:
+    """The dialog state the chat's conversation is at, if it has one."""
+    row = conn.execute(select(_s.c.state).where(_s.c.channel == CHANNEL, _s.c.address == str(chat_id))).first()
     return None if row is None else str(row[0])
 
 

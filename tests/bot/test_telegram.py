@@ -315,7 +315,7 @@ def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languag
     env = environment(
         f"sqlite:///{tmp_path}/serve.db",
         OUTAGEBOT_TELEGRAM_TOKEN=TOKEN,
-        OUTAGEBOT_TELEGRAM_SECRET="serve-Secret_1",
+        OUTAGEBOT_TELEGRAM_SECRET="serve-Secret_token_1",
         OUTAGEBOT_TELEGRAM_API_URL=telegram_api.api,
     )
     import_demo(env)
@@ -323,7 +323,7 @@ def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languag
     with Server(env) as server:
         calls = telegram_api.observed.since(mark)
         [webhook] = [params for name, params in calls if name == "setWebhook"]
-        assert webhook["url"] == f"{PUBLIC}/telegram/webhook" and webhook["secret_token"] == "serve-Secret_1"
+        assert webhook["url"] == f"{PUBLIC}/telegram/webhook" and webhook["secret_token"] == "serve-Secret_token_1"
         assert webhook["allowed_updates"] == ["message", "edited_message", "callback_query", "my_chat_member"]
         menus = {params.get("language_code"): params["commands"] for name, params in calls if name == "setMyCommands"}
         assert set(menus) == {None, "vi"}
@@ -339,7 +339,7 @@ def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languag
                 "text": "/menu",
             },
         }
-        headers = {"X-Telegram-Bot-Api-Secret-Token": "serve-Secret_1"}
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "serve-Secret_token_1"}
         answer = server.client.post("/telegram/webhook", json=update, headers=headers)
         assert answer.json()["text"].startswith("Menu chính")
         assert server.client.post("/telegram/webhook", json=update).status_code == 403

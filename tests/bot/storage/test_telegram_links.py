@@ -70,3 +70,18 @@ def test_a_contact_whose_number_is_edited_loses_its_link(app: App) -> None:
     app.db.run(lambda conn: telegram_links.link(conn, 778, "+17145550199", NOW))
     chat.run("3", "2", "1", "Bích", "Y")
     assert links(app)["Bích"] == 778
+
+
+def test_a_chat_that_shares_a_new_number_is_unlinked_from_the_old_one(app: App) -> None:
+    """One Telegram account has one phone number: the person changed numbers."""
+    app.db.run(lambda conn: telegram_links.link(conn, 888, "+17145550101", NOW))
+    app.db.run(lambda conn: telegram_links.link(conn, 888, "+17145550102", NOW))
+    assert links(app)["Nguyễn Văn An"] is None and links(app)["Trần Thị Bích"] == 888
+    actions = app.db.read(
+        lambda conn: (
+            conn.execute(select(AuditEntry.action).where(AuditEntry.channel == "telegram").order_by(AuditEntry.id))
+            .scalars()
+            .all()
+        )
+    )
+    assert actions == ["telegram.link", "telegram.unlink", "telegram.link"]
