@@ -89,6 +89,7 @@ Clock = Callable[[], datetime]
 T = TypeVar("T")
 TRY_AGAIN: Final = "try again"  # feed()'s answer when nothing was applied: the webhook says 503
 _ATTEMPTS = 3  # a link change meeting a lost connection or a lost race runs again, as turns do
+RETRY_START_SECONDS = 15  # while Telegram cannot be reached at start, how often to try again
 
 
 class TelegramChannel:
@@ -126,6 +127,9 @@ class TelegramChannel:
         # update_id -> the Bot API call that answers it in the webhook's response (see feed)
         self._responses: dict[int, dict[str, Any] | None] = {}
         self._again: set[int] = set()  # webhook updates to be delivered again (nothing was applied)
+        self._started = False
+        self._starting = asyncio.Lock()
+        self._retrying: asyncio.Task[None] | None = None
 
     @property
     def bot(self) -> Any:
@@ -135,15 +139,45 @@ class TelegramChannel:
     # -- lifecycle ---------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Initialize the Application (and, with ``polling``, start fetching updates)."""
-        await self.application.initialize()
-        if self.polling:
-            assert self.application.updater is not None
-            await self.application.start()
-            await self.application.updater.start_polling(allowed_updates=list(telegram.ALLOWED_UPDATES), timeout=20)
+        """Initialize the Application (and, with ``polling``, start fetching updates).
+
+        Telegram unreachable, or the token refused, must not take SMS down with it: the failure is
+        logged and the start is tried again every :data:`RETRY_START_SECONDS` (and by each webhook
+        update, which gets 503 until then, so that Telegram delivers it again later).
+        """
+        if not await self._ensure_started():
+            self._retrying = asyncio.get_running_loop().create_task(self._keep_starting())
+
+    async def _ensure_started(self) -> bool:
+        if self._started:
+            return True
+        async with self._starting:
+            if self._started:
+                return True
+            try:
+                await self.application.initialize()  # getMe: the token and the Bot API checked
+                if self.polling:
+                    assert self.application.updater is not None
+                    await self.application.start()
+                    await self.application.updater.start_polling(
+                        allowed_updates=list(telegram.ALLOWED_UPDATES), timeout=20
+                    )
+            except Exception as exc:
+                log.error("Telegram could not start (%s): tried again in %d s", type(exc).__name__, RETRY_START_SECONDS)
+                return False
+            self._started = True
+            return True
+
+    async def _keep_starting(self) -> None:
+        while not await self._ensure_started():
+            await asyncio.sleep(RETRY_START_SECONDS)
 
     async def stop(self) -> None:
         """Stop polling (if it runs) and release the HTTP clients."""
+        if self._retrying is not None:
+            self._retrying.cancel()
+        if not self._started:
+            return
         if self.polling and self.application.updater is not None and self.application.updater.running:
             await self.application.updater.stop()
         if self.application.running:
@@ -158,6 +192,8 @@ class TelegramChannel:
         request of ours. Calls whose result we need (an edit that may fail, a deletion) are made here.
         :data:`TRY_AGAIN` when the database could not take the update and nothing was applied.
         """
+        if not await self._ensure_started():
+            return TRY_AGAIN
         application, key = self.application, update.update_id
         self._responses[key] = None
         try:
@@ -226,11 +262,11 @@ class TelegramChannel:
         elif kind is Kind.UNKNOWN_PRESS:
             await self._toast(incoming, self._say(incoming.locale, buttons.PASSED))
         elif kind is Kind.CONTACT:
-            await self._contact(incoming, str(update.update_id))
+            await self._contact(incoming, incoming.external_id)
         elif kind is Kind.UNLINK:
-            await self._unlink(incoming, str(update.update_id))
+            await self._unlink(incoming, incoming.external_id)
         elif kind is Kind.BLOCKED:
-            await self._blocked(incoming, str(update.update_id))
+            await self._blocked(incoming, incoming.external_id)
 
     def _say(self, locale: str, msgid: str, **params: Any) -> str:
         return self.app.catalogs.render(Msg.of(msgid, **params), locale)

@@ -103,6 +103,17 @@ class Incoming:
     update_id: int = 0
     typed: bool = False  # plain text the person typed (not a command, a button, a sticker): it may hold a code
 
+    @property
+    def external_id(self) -> str:
+        """The update's id as the replay guard keeps it: within its chat, so that update ids of another
+        bot once served from the same database can never pass for replays of this one's."""
+        return external_id(self.chat_id, self.update_id)
+
+
+def external_id(chat_id: int, update_id: int) -> str:
+    """``chat:update``: at most 42 characters, within ``processed_messages.external_id``'s 64."""
+    return f"{chat_id}:{update_id}"
+
 
 IGNORE = Incoming(Kind.IGNORE)
 
@@ -141,7 +152,6 @@ def classify(update: Update) -> Incoming:
 
 
 def _classify(update: Update) -> Incoming:
-    update_id = str(update.update_id)
     member = update.my_chat_member
     if member is not None:
         if member.chat.type == ChatType.PRIVATE and member.new_chat_member.status == ChatMemberStatus.BANNED:
@@ -156,22 +166,21 @@ def _classify(update: Update) -> Incoming:
         chat_id = chat.id if chat is not None else query.from_user.id
         locale = locale_of(query.from_user.language_code)
         message_id = message.message_id if message is not None else None
+        uid = external_id(chat_id, update.update_id)
 
         def pressed(kind: Kind, inbound: Inbound | None = None) -> Incoming:
             return Incoming(kind, chat_id, locale, inbound, message_id, callback_id=query.id)
 
         if query.data in LANGUAGE_PRESSES:
             said = LANGUAGE_PRESSES[query.data]
-            return pressed(
-                Kind.TURN, Inbound(CHANNEL, str(chat_id), said, locale, update_id, locale_chosen=True, rich=True)
-            )
+            return pressed(Kind.TURN, Inbound(CHANNEL, str(chat_id), said, locale, uid, locale_chosen=True, rich=True))
         if query.data == UNLINK:
             return pressed(Kind.UNLINK)
         press = Press.parse(query.data or "")
         if press is None:
             return pressed(Kind.UNKNOWN_PRESS)
         return pressed(
-            Kind.TURN, Inbound(CHANNEL, str(chat_id), "", locale, update_id, locale_chosen=True, rich=True, press=press)
+            Kind.TURN, Inbound(CHANNEL, str(chat_id), "", locale, uid, locale_chosen=True, rich=True, press=press)
         )
     edited = update.edited_message
     message = update.message
@@ -183,9 +192,10 @@ def _classify(update: Update) -> Incoming:
     if current.chat.type != ChatType.PRIVATE or sender is None or sender.is_bot:
         return IGNORE
     chat_id, locale, message_id = current.chat.id, locale_of(sender.language_code), current.message_id
+    uid = external_id(chat_id, update.update_id)
 
     def turn(text: str, note: str | None = None, start: bool = False, typed: bool = False) -> Incoming:
-        inbound = Inbound(CHANNEL, str(chat_id), text, locale, update_id, locale_chosen=True, rich=True)
+        inbound = Inbound(CHANNEL, str(chat_id), text, locale, uid, locale_chosen=True, rich=True)
         return Incoming(Kind.TURN, chat_id, locale, inbound, message_id, note=note, start=start, typed=typed)
 
     if message is None:

@@ -22,7 +22,7 @@ from bot.storage.models import AuditEntry, ChatSession, Contact, ContactAssignme
 from bot.web import create_web
 from tests.conftest import DEMO, TelegramPeers, make_settings
 from tests.peers.telegram import TOKEN, User
-from tests.serving import PUBLIC, Server, environment, import_demo
+from tests.serving import PUBLIC, Phone, Server, environment, import_demo
 
 WIDE = "700000030"  # a customer with 30 service accounts (imported by the fixture)
 
@@ -358,6 +358,34 @@ def test_serve_polling_answers_without_a_public_address(tmp_path: Path, telegram
         person = User(telegram_api.standin, telegram_api.observed, language_code="en")
         assert person.say("/menu").startswith("Main menu")
     person.close()
+
+
+def test_serve_keeps_sms_up_while_telegram_cannot_be_reached(tmp_path: Path) -> None:
+    """The Bot API down (or the token refused) at start: SMS is served, Telegram updates get 503 (so
+    that Telegram delivers them again) until the start, tried again every few seconds, succeeds."""
+    env = environment(
+        f"sqlite:///{tmp_path}/down.db",
+        OUTAGEBOT_TELEGRAM_TOKEN=TOKEN,
+        OUTAGEBOT_TELEGRAM_SECRET="down-Secret_token_1",
+        OUTAGEBOT_TELEGRAM_API_URL="http://127.0.0.1:9",
+    )
+    import_demo(env)
+    with Server(env) as server:
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": 42, "type": "private"},
+                "from": {"id": 42, "is_bot": False, "first_name": "An"},
+                "text": "/menu",
+            },
+        }
+        headers = {"X-Telegram-Bot-Api-Secret-Token": "down-Secret_token_1"}
+        assert server.client.post("/telegram/webhook", json=update, headers=headers).status_code == 503
+        assert "Main menu" in Phone(server.base, "+17145550188").run("", "2")  # SMS still answers
+        assert server.healthz()[0] == 200
+    assert "Telegram: getMe" in server.stderr and "Telegram could not start" in server.stderr
 
 
 def _serve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

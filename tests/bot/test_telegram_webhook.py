@@ -134,6 +134,18 @@ def test_a_replayed_update_changes_once_and_is_answered_once(
     )
 
 
+def test_an_update_id_seen_in_another_chat_is_no_replay(
+    client: TestClient, tg_app: App, telegram_api: TelegramPeers
+) -> None:
+    """Update ids are the bot's; a database that once served another bot (its ids start anew) must not
+    take this bot's updates for replays, nor fail on them."""
+    first, second = next(CHATS), next(CHATS)
+    mark = telegram_api.observed.mark()
+    assert post(client, message(first, update_id=777, text="/menu")) == 200
+    assert post(client, message(second, update_id=777, text="/menu")) == 200
+    assert len(sent_to(telegram_api, first, mark)) == 1 and len(sent_to(telegram_api, second, mark)) == 1
+
+
 def test_a_replayed_phone_share_links_and_audits_once(
     client: TestClient, tg_app: App, telegram_api: TelegramPeers
 ) -> None:

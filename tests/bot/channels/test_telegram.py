@@ -81,7 +81,7 @@ def test_commands_stand_for_what_could_be_typed(body: str, said: str, start: boo
     assert incoming.kind is Kind.TURN and incoming.inbound is not None
     assert (incoming.inbound.text, incoming.start) == (said, start)
     inbound = incoming.inbound
-    assert (inbound.channel, inbound.address, inbound.external_id) == ("telegram", "5", "42")
+    assert (inbound.channel, inbound.address, inbound.external_id) == ("telegram", "5", "5:42")  # within its chat
     assert inbound.rich and inbound.locale_chosen and inbound.locale_hint == "vi"
 
 
