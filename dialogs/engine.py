@@ -633,14 +633,18 @@ class Engine:
         turn.say(hint)
         return self._enter(turn, state.name)
 
-    def _pages(self, prompt: Msg, rows: tuple[Choice, ...], locale: str, state: State) -> list[tuple[Choice, ...]]:
-        """``rows`` cut into pages, each as many rows as fit beside the prompt and the footer (the
-        same cut every time, so a page shows the same rows whenever it is shown)."""
+    def _pages(
+        self, prompt: Msg | tuple[Msg, ...], rows: tuple[Choice, ...], locale: str, state: State
+    ) -> list[tuple[Choice, ...]]:
+        """``rows`` cut into pages, each as many rows as fit beside the prompt (or the messages said
+        instead of it) and the footer (the same cut every time, so a page shows the same rows
+        whenever it is shown)."""
+        head = prompt if isinstance(prompt, tuple) else (prompt,)
         if self.fits is None:
             size = self.settings.page_rows.get(locale, 3)
             return [rows[i : i + size] for i in range(0, len(rows), size)] or [()]
         footers = [Msg.of(footer, page=999, pages=999) for footer in (_MORE, _LAST_PAGE)]
-        whole = Reply((prompt,), rows, state.multi, locale, state.name)
+        whole = Reply(head, rows, state.multi, locale, state.name)
         if self.fits(whole):
             return [rows]
         pages: list[tuple[Choice, ...]] = []
@@ -648,7 +652,7 @@ class Engine:
         while start < len(rows):
             end = start + 1
             while end < len(rows) and all(
-                self.fits(Reply((prompt,), rows[start : end + 1], state.multi, locale, state.name, footer))
+                self.fits(Reply(head, rows[start : end + 1], state.multi, locale, state.name, footer))
                 for footer in footers
             ):
                 end += 1
@@ -681,14 +685,9 @@ class Engine:
             turn.messages.append(turn.brief)
             return Reply(tuple(turn.messages), numbered if turn.rich else (), state.multi, session.locale, state.name)
         footer = None
+        every = numbered
         if state.paged and not turn.rich:
-            pages = self._pages(Msg.of(state.prompt, **params), numbered, session.locale, state)
-            if len(pages) > 1:
-                page = int(session.slots.get("_page", 0)) % len(pages)
-                session.slots["_page"] = page
-                numbered = pages[page]
-                more = _LAST_PAGE if page + 1 == len(pages) else _MORE
-                footer = Msg.of(more, page=page + 1, pages=len(pages))
+            numbered, footer = self._page(Msg.of(state.prompt, **params), every, turn, state)
         said = tuple(turn.messages)
         if turn.headed and numbered:
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
@@ -699,8 +698,34 @@ class Engine:
             # a hint or help came first and says what to type here: the question is left out rather
             # than the reply growing past its budget (it is the same question, asked just before);
             # never a read-back, which is what the yes or no answers
-            return Reply(said, numbered, state.multi, session.locale, state.name, footer)
+            bare = Reply(said, numbered, state.multi, session.locale, state.name, footer)
+            if self.fits(bare) or not numbered:
+                return bare
+            if state.paged and not turn.rich:  # a page cut to fit beside the help (rows keep their numbers)
+                kept = session.slots.get("_page")
+                rows, footer = self._page(said, every, turn, state)
+                paged = Reply(said, rows, state.multi, session.locale, state.name, footer)
+                if self.fits(paged):
+                    return paged
+                if kept is None:
+                    session.slots.pop("_page", None)
+                else:
+                    session.slots["_page"] = kept
+            # not even a row beside a long help: the help alone (the list, shown just before, still works)
+            return Reply(said, (), state.multi, session.locale, state.name)
         return reply
+
+    def _page(
+        self, head: Msg | tuple[Msg, ...], rows: tuple[Choice, ...], turn: Turn, state: State
+    ) -> tuple[tuple[Choice, ...], Msg | None]:
+        """The page of ``rows`` the session is at, cut to fit beside ``head``, and its footer."""
+        pages = self._pages(head, rows, turn.session.locale, state)
+        if len(pages) == 1:
+            return pages[0], None
+        page = int(turn.session.slots.get("_page") or 0) % len(pages)
+        turn.session.slots["_page"] = page
+        more = _LAST_PAGE if page + 1 == len(pages) else _MORE
+        return pages[page], Msg.of(more, page=page + 1, pages=len(pages))
 
 
 def _has_answers(session: Session) -> bool:

@@ -374,3 +374,19 @@ def test_a_first_message_that_is_the_account_number_is_not_asked_for_again(
     assert words in chat.say(choice) and chat.state == "verify.code"
     chat.say("731562" if first.endswith("2") else "482913")
     assert chat.state == "contacts.menu"
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+@pytest.mark.parametrize("state", ["unlink.contact", "unlink.accounts", "all.contacts", "all.action", "list.contacts"])
+def test_help_at_a_list_stays_within_two_segments(app: App, state: str, locale: str) -> None:
+    """ "?" twice at a list of Vietnamese names: the help, and as many rows as fit beside it (none, when
+    not one does); the list still answers (found by the property test: 3 segments before)."""
+    from tests.paths import chat_at
+
+    chat = chat_at(app, state, locale, address="+17145550177")
+    for _ in range(2):
+        reply = chat.say("?")
+        assert count_segments(reply).count <= 2, reply
+        assert chat.state == state
+    chat.say("1")
+    assert chat.state != state, chat.last_text  # the list, not shown beside the help, still answers
