@@ -41,6 +41,7 @@ TYPING = "tests/bot/test_typing.py"
 VERIFY = "tests/bot/test_verify.py"
 TG = "tests/bot/test_telegram.py"
 TG_WEBHOOK = "tests/bot/test_telegram_webhook.py"
+TG_ATTACKS = "tests/bot/test_telegram_attacks.py"
 
 MUTANTS = (
     Mutant(
@@ -480,6 +481,34 @@ MUTANTS = (
         "        secret = before is not None and before.secret and inbound.press is None",
         "        secret = False",
         (f"{TG}::test_a_vietnamese_customer_verifies_and_adds_a_contact_to_two_accounts_by_buttons",),
+    ),
+    Mutant(
+        "telegram-link-lost",
+        "bot/telegram.py",
+        "            self._again.add(incoming.update_id)",
+        "            pass",
+        (f"{TG_ATTACKS}::test_a_link_change_the_database_could_not_take_is_asked_for_again_not_dropped",),
+    ),
+    Mutant(
+        "telegram-down-stops-serve",
+        "bot/telegram.py",
+        '            except Exception as exc:\n                log.error("Telegram could not start',
+        '            except ValueError as exc:\n                log.error("Telegram could not start',
+        (f"{TG}::test_serve_keeps_sms_up_while_telegram_cannot_be_reached",),
+    ),
+    Mutant(
+        "guessable-secret",
+        "bot/config.py",
+        'r"[A-Za-z0-9_-]{16,256}"',
+        'r"[A-Za-z0-9_-]{1,256}"',
+        (f"{TG_ATTACKS}::test_a_guessable_webhook_secret_is_refused",),
+    ),
+    Mutant(
+        "help-beside-a-long-list",
+        "dialogs/engine.py",
+        "            return Reply(said, (), state.multi, session.locale, state.name)",
+        "            return bare",
+        (f"{TYPING}::test_help_at_a_list_stays_within_two_segments",),
     ),
 )
 
