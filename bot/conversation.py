@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Render = Callable[[Reply], list[str]]
+Screen = Callable[[Reply, "buttons.Keyboard | None"], list[str]]  # a reply with its buttons (Telegram)
 
 # SMS keywords' answers. Each names the utility: carriers require it, and customers trust it.
 _HELP = N_("{utility}: rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
@@ -56,7 +57,7 @@ _STILL_OPTED_OUT = N_(
 )
 SORRY = N_("Sorry, something went wrong and nothing was changed. Please try again, or call {support}.")
 HELP_SEGMENTS = 2  # HELP with the current question stays within this many SMS segments, or drops the question
-_STALE_STATE = "(stale button)"  # the state a reply to a stale press names: the session's own is unchanged
+STALE_STATE = "(stale button)"  # the state a reply to a stale press names: the session's own is unchanged
 REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
 _MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
 
@@ -134,12 +135,17 @@ class Conversation:
                 if outcome is not None:
                     state.checks.add(outcome.code, outcome.stored)
 
-    async def answer_async(self, inbound: Inbound, render: Render, runner: Runner) -> Answer:
-        """Run one turn from an event loop: database waits and code checks never block the loop."""
+    async def answer_async(
+        self, inbound: Inbound, render: Render, runner: Runner, *, screen: Screen | None = None
+    ) -> Answer:
+        """Run one turn from an event loop: database waits and code checks never block the loop.
+
+        ``screen`` renders the reply with its buttons for a channel that has them: what it returns is
+        what a replay of the message is answered with."""
         state = _Attempts(CodeChecks(self.hasher), optimistic=runner.autocommits and not inbound.keyword)
         while True:
             try:
-                work = functools.partial(self.turn, inbound=inbound, render=render, state=state)
+                work = functools.partial(self.turn, inbound=inbound, render=render, state=state, screen=screen)
                 return await (runner.autocommit(work) if state.optimistic else runner.run(work))
             except Exception as exc:
                 outcome = self._after(inbound, exc, state, render)
@@ -181,7 +187,9 @@ class Conversation:
 
     # -- the turn --------------------------------------------------------------------------------
 
-    def turn(self, conn: Connection, *, inbound: Inbound, render: Render, state: _Attempts) -> Answer:
+    def turn(
+        self, conn: Connection, *, inbound: Inbound, render: Render, state: _Attempts, screen: Screen | None = None
+    ) -> Answer:
         """One turn inside the caller's transaction on ``conn``.
 
         Raises :class:`NeedsCheck` (before writing anything that stays) when a code check is missing.
@@ -229,19 +237,20 @@ class Conversation:
         secret = before is not None and before.secret and inbound.press is None
         state.secret = secret
         reply = self._keyword(conn, inbound, stored, repo, now, render) if keyword else None
-        kept: buttons.Keyboard | None = None
         if reply is None and inbound.press is not None:
-            reply, kept = self._press(stored, inbound, repo, now)
+            reply = self._press(stored, inbound, repo, now)
         if reply is None:
             # a keyword with nothing to do: START shows where the conversation is; YES is a yes
             text = "" if keyword and not keyword.passes_through else inbound.text
             reply = self._step(stored, text, repo, now, locale_chosen=inbound.locale_chosen, rich=inbound.rich)
-        stale = reply.state == _STALE_STATE
+        stale = reply.state == STALE_STATE
         keyboard = None
         if inbound.rich and not stale:
-            keep = kept is not None and before is not None and reply.state == before.name
+            # the same question keeps its buttons and ticks (a toggle, a page, a language switch, "?");
+            # any other question gets a new token, and every button shown before it is stale
+            keep = before is not None and reply.state == before.name
             keyboard = buttons.issue(stored.session.slots, keep=keep)
-        texts = render(reply)
+        texts = screen(reply, keyboard) if screen is not None else render(reply)
         save(conn, stored, (inbound.channel, inbound.external_id, texts, now) if inbound.external_id else None)
         return Answer(
             texts,
@@ -253,19 +262,16 @@ class Conversation:
             secret=secret,
         )
 
-    def _press(
-        self, stored: StoredSession, inbound: Inbound, repo: AccountsRepo, now: datetime
-    ) -> tuple[Reply | None, buttons.Keyboard | None]:
+    def _press(self, stored: StoredSession, inbound: Inbound, repo: AccountsRepo, now: datetime) -> Reply:
         """A button press: the dialog's turn on what it stands for, or the same question shown again
         (a toggle, a page), or, for a button of a question that has passed, a word that it has."""
         assert inbound.press is not None
         session = stored.session
-        kept = buttons.current(session.slots)
         resolved = buttons.resolve(session.slots, inbound.press)
         if resolved.stale:
-            return Reply((Msg.of(buttons.PASSED),), (), False, session.locale, _STALE_STATE), None
+            return Reply((Msg.of(buttons.PASSED),), (), False, session.locale, STALE_STATE)
         if resolved.text is not None:
-            return self._step(stored, resolved.text, repo, now, rich=True), None
+            return self._step(stored, resolved.text, repo, now, rich=True)
         reply = self._step(stored, "", repo, now, rich=True)
         if resolved.nothing_picked:
             reply = Reply(
@@ -275,7 +281,7 @@ class Conversation:
                 reply.locale,
                 reply.state,
             )
-        return reply, kept
+        return reply
 
     def _step(
         self,

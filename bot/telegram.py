@@ -16,6 +16,7 @@ Bot API after the commit is logged; the customer's next message shows where the 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections import Counter
@@ -40,9 +41,10 @@ from telegram.request import BaseRequest
 from bot import metrics
 from bot.app import App
 from bot.channels import buttons, telegram
+from bot.channels.buttons import Keyboard
 from bot.channels.telegram import Incoming, Kind
 from bot.config import Settings
-from bot.conversation import SORRY, retryable
+from bot.conversation import SORRY, STALE_STATE, retryable
 from bot.i18n import Catalogs
 from bot.security import mask
 from bot.storage import telegram_links
@@ -276,9 +278,12 @@ class TelegramChannel:
         assert inbound is not None
         app, chat = self.app, incoming.chat_id
         started = time.perf_counter()
-        # A replayed update is answered nothing (it was answered when it first came), so the replay
-        # memory keeps no text: the reply is rendered once, for Telegram, below.
-        answer = await app.conversation.answer_async(inbound, _nothing_to_remember, self.runner())
+        # The reply as Telegram shows it is remembered under the update, in the turn's transaction:
+        # Telegram delivers an update again only when our answer did not reach it, and then gets the
+        # same one (a replay changes nothing, like a repeated MessageSid).
+        answer = await app.conversation.answer_async(
+            inbound, _nothing_to_remember, self.runner(), screen=self._remembered
+        )
         metrics.observe_turn(
             "telegram",
             time.perf_counter() - started,
@@ -288,9 +293,8 @@ class TelegramChannel:
         )
         if answer.enqueued and self.after_enqueue is not None:
             asyncio.get_running_loop().create_task(self.after_enqueue())
-        if answer.replayed or answer.reply is None:  # answered when it first came
-            if incoming.callback_id:
-                await self._toast(incoming, None)
+        if answer.replayed or answer.reply is None:
+            await self._again_as_before(incoming, answer.texts)
             return
         reply = answer.reply
         screen = telegram.screen(reply, app.catalogs, answer.keyboard, yes_no=app.engine.asks_yes_no(reply.state))
@@ -305,6 +309,9 @@ class TelegramChannel:
             deleted = await self._delete(chat, incoming.message_id)
             lines.append(self._say(reply.locale, telegram.CODE_DELETED if deleted else telegram.CODE_NOT_DELETED))
         text = "\n".join([*lines, screen.text])[: telegram.MAX_TEXT]
+        if incoming.callback_id and answer.failed:  # the question and its buttons stay: press again
+            await self._toast(incoming, text)
+            return
         if incoming.callback_id:
             if incoming.message_id is not None and await self._edit(chat, incoming.message_id, text, screen.markup):
                 await self._toast(incoming, None)
@@ -315,6 +322,34 @@ class TelegramChannel:
             await self._offer_link(incoming, reply.locale)
             return
         await self._reply(incoming, text, screen.markup)
+
+    def _remembered(self, reply: Reply, keyboard: Keyboard | None) -> list[str]:
+        """What a replay of this update is answered with: the reply's screen (nothing for a stale press,
+        which acted on nothing and was answered on its button)."""
+        if reply.state == STALE_STATE:
+            return []
+        yes_no = self.app.engine.asks_yes_no(reply.state)
+        shown = telegram.screen(reply, self.app.catalogs, keyboard, yes_no=yes_no)
+        return [json.dumps({"text": shown.text, "reply_markup": shown.markup}, ensure_ascii=False)]
+
+    async def _again_as_before(self, incoming: Incoming, texts: list[str]) -> None:
+        """A replayed update: the remembered screen again, where the first answer may not have arrived
+        (a new message in the webhook's response; the pressed message edited again, which changes
+        nothing if it had been)."""
+        try:
+            shown = json.loads(texts[0]) if texts else None
+        except (ValueError, TypeError):
+            shown = None
+        if not isinstance(shown, dict) or not isinstance(shown.get("text"), str):
+            await self._toast(incoming, None)
+            return
+        markup = shown.get("reply_markup") if isinstance(shown.get("reply_markup"), dict) else None
+        if incoming.callback_id:
+            if incoming.message_id is not None:
+                await self._edit(incoming.chat_id, incoming.message_id, shown["text"], markup)
+            await self._toast(incoming, None)
+            return
+        await self._reply(incoming, shown["text"], markup)
 
     async def _at_secret_question(self, incoming: Incoming) -> bool:
         """After a failed turn: whether the chat was at the access-code question (a read, which a busy

@@ -213,7 +213,12 @@ def _add_confirm(turn: Turn, yes: bool) -> str:
     if _phone_taken(turn, contact.phone):  # taken meanwhile: everything else typed stays
         turn.say(Msg.of(_TAKEN_NEXT))
         return "add.phone"
-    ids = [int(i) for i in s["accounts"]]
+    # only what the read-back named: a service account moved to another customer meanwhile (a
+    # re-import) is neither saved nor counted
+    own = {a.id for a in turn.ports.service_accounts(turn.customer_id)}
+    ids = [int(i) for i in s["accounts"] if int(i) in own]
+    if not ids:
+        return "add.accounts"
     result = turn.ports.add_contact(turn.customer_id, contact, ids)
     if result.outcome is Outcome.DUPLICATE:
         _say_taken(turn, contact.phone, result.other_name or "")
@@ -660,6 +665,7 @@ def _table() -> tuple[State, ...]:
             "add.accounts",
             _add_confirm_params,
             "add.phone",
+            "add.accounts",
         ),
         # 2. add an existing contact to other service accounts
         State(

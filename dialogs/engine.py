@@ -694,7 +694,7 @@ class Engine:
         reply = Reply(
             (*said, Msg.of(state.prompt, **params)), numbered, state.multi, session.locale, state.name, footer
         )
-        if said and not state.yes_no and self.fits is not None and not self.fits(reply):
+        if said and not state.yes_no and self.fits is not None and not turn.rich and not self.fits(reply):
             # a hint or help came first and says what to type here: the question is left out rather
             # than the reply growing past its budget (it is the same question, asked just before);
             # never a read-back, which is what the yes or no answers

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 import warnings
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
@@ -48,31 +49,54 @@ class TelegramSender:
         self.per_chat = per_chat_seconds
         self.on_blocked = on_blocked
         self.clock = clock
-        self._next = 0.0  # the earliest time the next send may start
-        self._chats: dict[int, float] = {}  # chat -> the earliest time its next send may start
+        self._next = 0.0  # the earliest time the next send may start (30 a second overall)
+        self._paused_until = 0.0  # after a 429: no send before this
+        self._last: dict[int, float] = {}  # chat -> when its last send left
+        self._chats: dict[int, asyncio.Lock] = {}  # one send at a time to a chat
+        self._users: Counter[int] = Counter()  # sends waiting for or holding each chat's lock
         self._lock = asyncio.Lock()
 
-    async def _slot(self, chat_id: int) -> None:
-        """Wait for this send's turn: the overall spacing, this chat's, and any 429 pause."""
-        async with self._lock:
-            now = self.clock()
-            overall = max(now, self._next)  # a place in the overall 30 a second
-            self._next = overall + self.gap
-            start = max(overall, self._chats.get(chat_id, 0.0))  # and a second after this chat's last
-            self._chats[chat_id] = start + self.per_chat
-            if len(self._chats) > 10_000:  # forget chats whose spacing has passed
-                self._chats = {c: t for c, t in self._chats.items() if t > now}
-        delay = start - self.clock()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async def _overall(self) -> None:
+        """Wait for a place in the overall rate, taken when the send is about to leave (not earlier,
+        so that a chat's own wait never lands its send on another's place), and for any 429 pause,
+        checked again right before the send leaves."""
+        while True:
+            async with self._lock:
+                now = self.clock()
+                start = max(now, self._next, self._paused_until)
+                if start <= now:
+                    self._next = now + self.gap
+                    return
+            await asyncio.sleep(start - now)
 
     def pause(self, seconds: float) -> None:
-        """Hold every send for ``seconds`` (Telegram's ``retry_after``)."""
-        self._next = max(self._next, self.clock() + seconds)
+        """Hold every send, those already waiting included, for ``seconds`` (Telegram's ``retry_after``)."""
+        self._paused_until = max(self._paused_until, self.clock() + seconds)
 
     async def send(self, chat_id: int, text: str) -> SendResult:
         """Send ``text`` to ``chat_id``; never raises for a Telegram or network failure."""
-        await self._slot(chat_id)
+        lock = self._chats.setdefault(chat_id, asyncio.Lock())
+        self._users[chat_id] += 1
+        try:
+            async with lock:
+                wait = self._last.get(chat_id, float("-inf")) + self.per_chat - self.clock()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                await self._overall()
+                try:
+                    return await self._send(chat_id, text)
+                finally:
+                    self._last[chat_id] = self.clock()
+        finally:
+            self._users[chat_id] -= 1
+            if not self._users[chat_id]:  # nobody else waiting for this chat: forget it once its second passed
+                del self._users[chat_id]
+                self._chats.pop(chat_id, None)
+                if len(self._last) > 10_000:
+                    now = self.clock()
+                    self._last = {c: t for c, t in self._last.items() if t + self.per_chat > now}
+
+    async def _send(self, chat_id: int, text: str) -> SendResult:
         try:
             message = await self.bot.send_message(chat_id, text)
         except RetryAfter as exc:
