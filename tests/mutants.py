@@ -42,6 +42,7 @@ VERIFY = "tests/bot/test_verify.py"
 TG = "tests/bot/test_telegram.py"
 TG_WEBHOOK = "tests/bot/test_telegram_webhook.py"
 TG_ATTACKS = "tests/bot/test_telegram_attacks.py"
+TG_ATTACKS_2 = "tests/bot/test_telegram_attacks_2.py"
 
 MUTANTS = (
     Mutant(
@@ -509,6 +510,27 @@ MUTANTS = (
         "            return Reply(said, (), state.multi, session.locale, state.name)",
         "            return bare",
         (f"{TYPING}::test_help_at_a_list_stays_within_two_segments",),
+    ),
+    Mutant(
+        "telegram-replay-unanswered",
+        "bot/telegram.py",
+        "            await self._again_as_before(incoming, answer.texts)",
+        "            await self._toast(incoming, None)",
+        (f"{TG_WEBHOOK}::test_a_replayed_update_changes_once_and_is_answered_once",),
+    ),
+    Mutant(
+        "sender-past-a-429",
+        "bot/channels/telegram_sender.py",
+        "start = max(now, self._next, self._paused_until)",
+        "start = max(now, self._next)",
+        (f"{TG_ATTACKS_2}::test_a_429_holds_the_sends_already_waiting_for_their_place",),
+    ),
+    Mutant(
+        "ticks-lost-on-the-same-question",
+        "bot/conversation.py",
+        "            keep = before is not None and reply.state == before.name",
+        "            keep = False",
+        (f"{TG_ATTACKS_2}::test_a_language_switch_in_a_multi_select_keeps_the_ticked_accounts",),
     ),
 )
 
