@@ -268,8 +268,9 @@ class Target:
         return process
 
 
-def floor(tmp: Path, port: int, workers: int) -> subprocess.Popen[Any]:
-    (tmp / "floor_app.py").write_text(FLOOR_APP, encoding="utf-8")
+def floor(tmp: Path, port: int, workers: int, app: str = FLOOR_APP) -> subprocess.Popen[Any]:
+    """A bare Starlette route (``app``, the SMS one by default) on the same uvicorn setup."""
+    (tmp / "floor_app.py").write_text(app, encoding="utf-8")
     process = subprocess.Popen(
         [
             sys.executable,

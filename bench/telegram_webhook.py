@@ -122,7 +122,6 @@ def main() -> None:
         telegram_script, sms_script = tmp / "telegram.lua", tmp / "sms.lua"
         lua_script(telegram_script, args.requests)
         sms.lua_script(sms_script, args.requests)
-        (tmp / "floor_app.py").write_text(FLOOR_APP, encoding="utf-8")
         (tmp / "bot_api.py").write_text(BOT_API, encoding="utf-8")
         api_port = sms.free_port()
         api = start([sys.executable, "bot_api.py", str(api_port)], tmp)
@@ -134,23 +133,7 @@ def main() -> None:
             for _run in range(args.runs):
                 for db_name, url, workers in databases:
                     port = sms.free_port()
-                    floor = start(
-                        [
-                            sys.executable,
-                            "-m",
-                            "uvicorn",
-                            "floor_app:app",
-                            "--port",
-                            str(port),
-                            "--workers",
-                            str(workers),
-                            "--log-level",
-                            "warning",
-                            "--no-access-log",
-                        ],
-                        tmp,
-                    )
-                    sms.wait_for(port)
+                    floor = sms.floor(tmp, port, workers, FLOOR_APP)
                     try:
                         figures = sms.wrk(port, telegram_script, args.seconds, args.connections)
                         rows.append((f"floor, {workers} worker(s)", figures))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, insert, select, update
 
 from bot.storage import replays
 from bot.storage.models import AuditEntry, ChatSession, Contact, table
@@ -39,39 +39,31 @@ def _audit_each(conn: Connection, chat_id: int, now: datetime, action: str, cust
         )
 
 
+def _set_chat(
+    conn: Connection, chat_id: int, now: datetime, action: str, where: ColumnElement[bool], to: int | None
+) -> int:
+    """Point the contacts ``where`` selects at chat ``to`` (None: SMS only), audited once per customer."""
+    rows = conn.execute(
+        update(_co).where(where).values(telegram_chat_id=to, updated_at=now).returning(_co.c.customer_id)
+    ).all()
+    _audit_each(conn, chat_id, now, action, Counter(row[0] for row in rows))
+    return len(rows)
+
+
 def link(conn: Connection, chat_id: int, phone: str, now: datetime) -> int:
     """Link every contact numbered ``phone`` to ``chat_id``; how many contacts have that number.
 
     A Telegram account has one phone number: contacts linked to this chat by a number it shared before
     (the person changed numbers) are unlinked first, and go back to SMS.
     """
-    before = conn.execute(
-        update(_co)
-        .where(_co.c.telegram_chat_id == chat_id, _co.c.phone.is_distinct_from(phone))
-        .values(telegram_chat_id=None, updated_at=now)
-        .returning(_co.c.customer_id)
-    ).all()
-    _audit_each(conn, chat_id, now, "telegram.unlink", Counter(row[0] for row in before))
-    rows = conn.execute(
-        update(_co)
-        .where(_co.c.phone == phone)
-        .values(telegram_chat_id=chat_id, updated_at=now)
-        .returning(_co.c.customer_id)
-    ).all()
-    _audit_each(conn, chat_id, now, "telegram.link", Counter(row[0] for row in rows))
-    return len(rows)
+    others = (_co.c.telegram_chat_id == chat_id) & _co.c.phone.is_distinct_from(phone)
+    _set_chat(conn, chat_id, now, "telegram.unlink", others, None)
+    return _set_chat(conn, chat_id, now, "telegram.link", _co.c.phone == phone, chat_id)
 
 
 def unlink(conn: Connection, chat_id: int, now: datetime, action: str = "telegram.unlink") -> int:
     """Stop alerts in ``chat_id`` (its contacts are alerted by SMS again); how many contacts it had."""
-    rows = conn.execute(
-        update(_co)
-        .where(_co.c.telegram_chat_id == chat_id)
-        .values(telegram_chat_id=None, updated_at=now)
-        .returning(_co.c.customer_id)
-    ).all()
-    _audit_each(conn, chat_id, now, action, Counter(row[0] for row in rows))
-    return len(rows)
+    return _set_chat(conn, chat_id, now, action, _co.c.telegram_chat_id == chat_id, None)
 
 
 def linked_phone(conn: Connection, chat_id: int) -> str | None:

@@ -17,11 +17,12 @@ from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from bot.app import App, build
+from bot.cis_csv import COLUMNS
 from bot.importer import import_file
 from bot.storage.models import AuditEntry, ChatSession, Contact, ContactAssignment, ServiceAccount
 from bot.web import create_web
 from tests.conftest import DEMO, TelegramPeers, make_settings
-from tests.peers.telegram import TOKEN, User
+from tests.peers.telegram import STICKER, TOKEN, User
 from tests.serving import PUBLIC, Phone, Server, environment, import_demo
 
 WIDE = "700000030"  # a customer with 30 service accounts (imported by the fixture)
@@ -43,21 +44,7 @@ def _wide_customer(path: Path) -> Path:
     """30 service accounts of one customer, one contact on the first."""
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(
-            [
-                "customer_account",
-                "access_code",
-                "customer_name",
-                "service_account",
-                "service_address",
-                "outage_group",
-                "demand_kw",
-                "contact_name",
-                "contact_phone",
-                "contact_email",
-                "contact_language",
-            ]
-        )
+        writer.writerow(COLUMNS)
         for i in range(1, 31):
             contact = ["Phạm Văn Đức", "(714) 555-0130", "", "vi"] if i == 1 else ["", "", "", ""]
             writer.writerow(
@@ -292,15 +279,7 @@ def test_a_sticker_gets_a_short_helpful_reply_and_the_question_again(running: Ru
     u = running.user("en")
     u.say("/menu")
     mark = running.peers.observed.mark()
-    sticker = {
-        "file_id": "CAAC",
-        "file_unique_id": "u1",
-        "type": "regular",
-        "width": 512,
-        "height": 512,
-        "is_animated": False,
-        "is_video": False,
-    }
+    sticker = STICKER
     u.client.post(f"{running.peers.standin}/sendMessage", json=u._message(sticker=sticker)).raise_for_status()
     u._wait(mark, lambda calls: any(name == "sendMessage" for name, _ in calls))
     assert "only typed messages" in u.screen.text and "Main menu" in u.screen.text

@@ -23,7 +23,7 @@ from bot.importer import import_file
 from bot.storage.models import AuditEntry, ChatSession, Contact, ProcessedMessage
 from bot.web import create_web
 from tests.conftest import DEMO, TelegramPeers, make_settings
-from tests.peers.telegram import TOKEN
+from tests.peers.telegram import STICKER, TOKEN
 
 SECRET = "webhook-Secret_token-1"
 HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -217,15 +217,7 @@ def test_a_body_over_the_limit_gets_413(client: TestClient) -> None:
 
 
 def _sticker() -> dict[str, Any]:
-    return {
-        "file_id": "CAAC",
-        "file_unique_id": "u1",
-        "type": "regular",
-        "width": 512,
-        "height": 512,
-        "is_animated": False,
-        "is_video": False,
-    }
+    return dict(STICKER)
 
 
 def _photo() -> list[dict[str, Any]]:

@@ -56,6 +56,16 @@ _EDITS = {"editMessageText", "editMessageReplyMarkup"}
 # methods whose result is True on the Bot API (an edit of a bot's message: the Message or True); the
 # stand-in answers null
 _TRUE = _EDITS | {"deleteMessage", "answerCallbackQuery", "setWebhook", "deleteWebhook"}
+# a sticker as Telegram sends one, for the tests of what is not text
+STICKER: dict[str, Any] = {
+    "file_id": "CAAC",
+    "file_unique_id": "u1",
+    "type": "regular",
+    "width": 512,
+    "height": 512,
+    "is_animated": False,
+    "is_video": False,
+}
 _OURS = {"setMyCommands", "getMyCommands", "deleteMyCommands", "getWebhookInfo", "setChatMenuButton"}
 
 
