@@ -288,6 +288,13 @@ def test_a_sticker_gets_a_short_helpful_reply_and_the_question_again(running: Ru
 # -- outagebot serve, as an operator starts it ---------------------------------------------------------
 
 
+def _menu_update(language: str | None = None) -> dict[str, Any]:
+    """/menu from chat 42, as Telegram posts it."""
+    person = {"id": 42, "is_bot": False, "first_name": "An", **({"language_code": language} if language else {})}
+    message = {"message_id": 1, "date": 0, "chat": {"id": 42, "type": "private"}, "from": person, "text": "/menu"}
+    return {"update_id": 1, "message": message}
+
+
 def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languages(
     tmp_path: Path, telegram_api: TelegramPeers
 ) -> None:
@@ -308,16 +315,7 @@ def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languag
         assert set(menus) == {None, "vi"}
         assert [c["command"] for c in menus["vi"]] == ["start", "menu", "help", "language", "cancel"]
         assert menus["vi"][1]["description"] == "Menu chính" and menus[None][1]["description"] == "Main menu"
-        update = {
-            "update_id": 1,
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "chat": {"id": 42, "type": "private"},
-                "from": {"id": 42, "is_bot": False, "first_name": "An", "language_code": "vi"},
-                "text": "/menu",
-            },
-        }
+        update = _menu_update("vi")
         headers = {"X-Telegram-Bot-Api-Secret-Token": "serve-Secret_token_1"}
         answer = server.client.post("/telegram/webhook", json=update, headers=headers)
         assert answer.json()["text"].startswith("Menu chính")
@@ -350,16 +348,7 @@ def test_serve_keeps_sms_up_while_telegram_cannot_be_reached(tmp_path: Path) -> 
     )
     import_demo(env)
     with Server(env) as server:
-        update = {
-            "update_id": 1,
-            "message": {
-                "message_id": 1,
-                "date": 0,
-                "chat": {"id": 42, "type": "private"},
-                "from": {"id": 42, "is_bot": False, "first_name": "An"},
-                "text": "/menu",
-            },
-        }
+        update = _menu_update()
         headers = {"X-Telegram-Bot-Api-Secret-Token": "down-Secret_token_1"}
         assert server.client.post("/telegram/webhook", json=update, headers=headers).status_code == 503
         assert "Main menu" in Phone(server.base, "+17145550188").run("", "2")  # SMS still answers

@@ -27,13 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.peers.twilio import ROOT, free_port, wait_for_port
+from tests.peers.twilio import ROOT, free_port, serve_in_thread, wait_for_port
 
 TOKEN = "123456789:TEST-outagebot-token"
 NODE_MODULES = ROOT / "node_modules"
@@ -225,19 +224,7 @@ def _observe(observed: Observed, name: str, params: dict[str, Any], result: Any)
 
 def start_proxy(upstream: str, observed: Observed) -> Iterator[str]:
     """Serve the repairing proxy on a free loopback port, in a thread; yields its Bot API base URL."""
-    port = free_port()
-    config = uvicorn.Config(
-        repairing_proxy(upstream, observed), host="127.0.0.1", port=port, log_level="error", timeout_graceful_shutdown=1
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    return serve_in_thread(repairing_proxy(upstream, observed), timeout_graceful_shutdown=1)
 
 
 _ids = itertools.count(1)

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -106,8 +107,13 @@ def fault_layer(upstream: str) -> Starlette:
 
 def start_fault_layer(upstream: str) -> Iterator[str]:
     """Serve the fault layer on a free loopback port, in a thread; yields its base URL."""
+    return serve_in_thread(fault_layer(upstream))
+
+
+def serve_in_thread(app: Starlette, **config: Any) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on a free loopback port, in a thread; yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(fault_layer(upstream), host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
