@@ -257,7 +257,7 @@ class Conversation:
             reply,
             enqueued=repo.enqueued,
             actions=tuple(repo.actions),
-            keyboard=keyboard if not stale else buttons.current(stored.session.slots),
+            keyboard=keyboard,
             stale=stale,
             secret=secret,
         )

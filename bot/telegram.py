@@ -264,11 +264,13 @@ class TelegramChannel:
         elif kind is Kind.UNKNOWN_PRESS:
             await self._toast(incoming, self._say(incoming.locale, buttons.PASSED))
         elif kind is Kind.CONTACT:
-            await self._contact(incoming, incoming.external_id)
+            await self._contact(incoming)
         elif kind is Kind.UNLINK:
-            await self._unlink(incoming, incoming.external_id)
-        elif kind is Kind.BLOCKED:
-            await self._blocked(incoming, incoming.external_id)
+            await self._unlink(incoming)
+        elif kind is Kind.BLOCKED:  # nothing sent there arrives: its contacts get SMS again
+            await self._link_change(
+                incoming, lambda conn, now: telegram_links.unlink(conn, incoming.chat_id, now, "telegram.blocked")
+            )
 
     def _say(self, locale: str, msgid: str, **params: Any) -> str:
         return self.app.catalogs.render(Msg.of(msgid, **params), locale)
@@ -297,7 +299,10 @@ class TelegramChannel:
             await self._again_as_before(incoming, answer.texts)
             return
         reply = answer.reply
-        screen = telegram.screen(reply, app.catalogs, answer.keyboard, yes_no=app.engine.asks_yes_no(reply.state))
+        # rendered once, in the turn (what a replay gets); rendered here only when nothing was kept
+        screen = _kept_screen(answer.texts) or telegram.screen(
+            reply, app.catalogs, answer.keyboard, yes_no=app.engine.asks_yes_no(reply.state)
+        )
         if answer.stale:
             await self._toast(incoming, screen.text)
             return
@@ -336,20 +341,16 @@ class TelegramChannel:
         """A replayed update: the remembered screen again, where the first answer may not have arrived
         (a new message in the webhook's response; the pressed message edited again, which changes
         nothing if it had been)."""
-        try:
-            shown = json.loads(texts[0]) if texts else None
-        except (ValueError, TypeError):
-            shown = None
-        if not isinstance(shown, dict) or not isinstance(shown.get("text"), str):
+        shown = _kept_screen(texts)
+        if shown is None:
             await self._toast(incoming, None)
             return
-        markup = shown.get("reply_markup") if isinstance(shown.get("reply_markup"), dict) else None
         if incoming.callback_id:
             if incoming.message_id is not None:
-                await self._edit(incoming.chat_id, incoming.message_id, shown["text"], markup)
+                await self._edit(incoming.chat_id, incoming.message_id, shown.text, shown.markup)
             await self._toast(incoming, None)
             return
-        await self._reply(incoming, shown["text"], markup)
+        await self._reply(incoming, shown.text, shown.markup)
 
     async def _at_secret_question(self, incoming: Incoming) -> bool:
         """After a failed turn: whether the chat was at the access-code question (a read, which a busy
@@ -375,7 +376,23 @@ class TelegramChannel:
             text = self._say(locale, telegram.LINKED_ALREADY, phone=show_phone(phone))
             await self._reply(incoming, text, telegram.unlink_keyboard(catalogs, locale))
 
-    async def _contact(self, incoming: Incoming, update_id: str) -> None:
+    async def _link_change(
+        self, incoming: Incoming, change: Callable[[Connection, datetime], int]
+    ) -> tuple[int, str] | None:
+        """Apply a change of the chat's links once per update, in its own transaction (see
+        :meth:`_durably`): how many contacts it touched and the chat's language, or None when the
+        update was applied before or could not be now."""
+        now = self.app.conversation.clock()
+
+        def work(conn: Connection) -> tuple[int, str] | None:
+            if not telegram_links.once(conn, incoming.external_id, now):
+                return None
+            locale = telegram_links.session_locale(conn, incoming.chat_id) or incoming.locale
+            return change(conn, now), locale
+
+        return await self._durably(incoming, work)
+
+    async def _contact(self, incoming: Incoming) -> None:
         """A shared phone number: the sender's own links this chat to every contact with that number."""
         chat, phone, catalogs = incoming.chat_id, incoming.phone, self.app.catalogs
         if phone is None or not incoming.own:
@@ -385,15 +402,7 @@ class TelegramChannel:
                 telegram.share_phone_keyboard(catalogs, incoming.locale),
             )
             return
-        now = self.app.conversation.clock()
-
-        def work(conn: Any) -> tuple[int, str] | None:
-            if not telegram_links.once(conn, update_id, now):
-                return None
-            locale = telegram_links.session_locale(conn, chat) or incoming.locale
-            return telegram_links.link(conn, chat, phone, now), locale
-
-        done = await self._durably(incoming, work)
+        done = await self._link_change(incoming, lambda conn, now: telegram_links.link(conn, chat, phone, now))
         if done is None:
             return
         count, locale = done
@@ -406,16 +415,9 @@ class TelegramChannel:
             text = self._say(locale, telegram.NOT_A_CONTACT, phone=show_phone(phone), support=support)
             await self._reply(incoming, text, telegram.REMOVE_KEYBOARD)
 
-    async def _unlink(self, incoming: Incoming, update_id: str) -> None:
-        chat, now = incoming.chat_id, self.app.conversation.clock()
-
-        def work(conn: Any) -> tuple[int, str] | None:
-            if not telegram_links.once(conn, update_id, now):
-                return None
-            locale = telegram_links.session_locale(conn, chat) or incoming.locale
-            return telegram_links.unlink(conn, chat, now), locale
-
-        done = await self._durably(incoming, work)
+    async def _unlink(self, incoming: Incoming) -> None:
+        chat = incoming.chat_id
+        done = await self._link_change(incoming, lambda conn, now: telegram_links.unlink(conn, chat, now))
         if incoming.update_id in self._again:
             return
         await self._toast(incoming, None)
@@ -425,16 +427,6 @@ class TelegramChannel:
         text = self._say(locale, telegram.UNLINKED if count else telegram.NOT_LINKED)
         if incoming.message_id is None or not await self._edit(chat, incoming.message_id, text, None):
             await self._send(chat, text, None)
-
-    async def _blocked(self, incoming: Incoming, update_id: str) -> None:
-        """The user blocked the bot: nothing sent there arrives, so its contacts get SMS again."""
-        chat, now = incoming.chat_id, self.app.conversation.clock()
-
-        def work(conn: Any) -> None:
-            if telegram_links.once(conn, update_id, now):
-                telegram_links.unlink(conn, chat, now, action="telegram.blocked")
-
-        await self._durably(incoming, work)
 
     # -- the Bot API -------------------------------------------------------------------------------
 
@@ -487,6 +479,18 @@ class TelegramChannel:
             await self.bot.answer_callback_query(incoming.callback_id, text=text[:200] if text else None)
         except TelegramError as exc:
             log.info("callback answer failed: %s", type(exc).__name__)
+
+
+def _kept_screen(texts: list[str]) -> telegram.Screen | None:
+    """The screen a turn kept for replays (``TelegramChannel._remembered``), if it kept one."""
+    try:
+        shown = json.loads(texts[0]) if texts else None
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(shown, dict) or not isinstance(shown.get("text"), str):
+        return None
+    markup = shown.get("reply_markup")
+    return telegram.Screen(shown["text"], markup if isinstance(markup, dict) else None)
 
 
 def _nothing_to_remember(reply: Reply) -> list[str]:
