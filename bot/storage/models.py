@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -191,12 +193,39 @@ class OptOut(Base):
 
 
 class OutboundMessage(Base):
-    """A message we send that is not a direct reply (opt-in notices now, alerts later), and its fate."""
+    """The deliveries table: every message we send that is not a direct reply, and its fate.
+
+    Opt-in notices (``kind`` ``optin_notice``, one row each, written in the turn that adds the contact)
+    and alert deliveries (``kind`` ``alert``, planned set-based by :mod:`bot.storage.alerts`, one row
+    per alert and destination) are claimed, paced, sent, retried and tracked by the same dispatcher
+    (:mod:`bot.dispatch`).
+    """
 
     __tablename__ = "outbound_messages"
     __table_args__ = (
-        Index("ix_outbound_messages_status", "status", "next_attempt_at"),
-        Index("ix_outbound_messages_customer_created", "customer_id", "created_at"),
+        # What the dispatcher claims: only rows that may still be sent are in it, in the order they fall due.
+        Index(
+            "ix_outbound_messages_due",
+            "next_attempt_at",
+            sqlite_where=text("status IN ('pending', 'sending')"),
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+        Index(
+            "ix_outbound_messages_customer_created",
+            "customer_id",
+            "created_at",
+            sqlite_where=text("customer_id IS NOT NULL"),
+            postgresql_where=text("customer_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_outbound_messages_provider_id",
+            "provider_id",
+            unique=True,
+            sqlite_where=text("provider_id IS NOT NULL"),
+            postgresql_where=text("provider_id IS NOT NULL"),
+        ),
+        # One message per alert and destination, whoever and however many times it is planned.
+        UniqueConstraint("alert_id", "destination", name="uq_outbound_messages_alert_destination"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -207,12 +236,91 @@ class OutboundMessage(Base):
     locale: Mapped[str] = mapped_column(String(5))
     params: Mapped[dict[str, object]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="pending")
-    provider_id: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    provider_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Alert deliveries only:
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), nullable=True)
+    # Who the message is for, whatever channel carries it: the phone number (E.164), or "tg:" and the
+    # chat for a Telegram subscriber with no number we know. One row per alert and destination.
+    destination: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    fallback_address: Mapped[str | None] = mapped_column(String(128), nullable=True)  # SMS, if Telegram fails
+    segments: Mapped[int | None] = mapped_column(Integer, nullable=True)  # SMS segments of what was sent
+    reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # why it failed, for operators
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)  # when the provider took it
+
+
+class Alert(Base):
+    """A rotating-outage alert an operator (or the outage-management system) issued for outage groups."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("created_by", "idempotency_key", name="uq_alerts_created_by_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # advance, started, restored, cancelled, test
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    note_en: Mapped[str | None] = mapped_column(Text, nullable=True)
+    note_vi: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # restored / cancelled: the advance or started alert they answer; they go to exactly its recipients.
+    follows_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="sending")  # sending, cancelled
+    recipients: Mapped[int] = mapped_column(Integer, default=0)  # deliveries planned
+    created_by: Mapped[str] = mapped_column(String(100))  # "cli:<user>" or "api:<token name>"
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_digest: Mapped[str | None] = mapped_column(String(64), nullable=True)  # what that key asked for
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class AlertGroup(Base):
+    """The rotating outage groups an alert is for."""
+
+    __tablename__ = "alert_groups"
+
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True)
+    outage_group: Mapped[str] = mapped_column(String(20), primary_key=True, index=True)
+
+
+class Subscription(Base):
+    """An SMS number or Telegram chat that asked for a group's alerts without being a contact."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("channel", "address", "outage_group", name="uq_subscriptions_channel_address_group"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16))  # sms, telegram
+    address: Mapped[str] = mapped_column(String(128))  # E.164 number or chat id
+    outage_group: Mapped[str] = mapped_column(String(20), index=True)
+    locale: Mapped[str] = mapped_column(String(5))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ApiToken(Base):
+    """A bearer token of the outage-management system's HTTP API; only its keyed hash is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(128), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class SendPacing(Base):
+    """The shared send budget of one channel and sender: the earliest time (Unix seconds) its next unit
+    may leave. Every worker reserves its sends here, so the rate holds across all of them together."""
+
+    __tablename__ = "send_pacing"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    next_at: Mapped[float] = mapped_column(Float(precision=53))
 
 
 class ImportSnapshot(Base):
