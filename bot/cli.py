@@ -589,10 +589,15 @@ def serve(
     polling: Annotated[
         bool, typer.Option("--polling", help="fetch Telegram updates by long polling (no public URL needed)")
     ] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="send no alerts or notices here (run `outagebot worker` instead)")
+    ] = False,
 ) -> None:
-    """Serve the webhooks (SMS, Telegram) over HTTP with uvicorn."""
+    """Serve the webhooks (SMS, Telegram) over HTTP with uvicorn, with a dispatcher for alerts and notices."""
     import uvicorn
 
+    if no_worker:
+        os.environ["OUTAGEBOT_SERVE_DISPATCH"] = "false"
     if polling:
         os.environ["OUTAGEBOT_TELEGRAM_POLLING"] = "true"  # every worker's Settings reads it
     settings = _settings()
@@ -1139,3 +1144,6 @@ def main() -> None:
         if DEBUG["on"]:
             raise
         _database_error(exc)
+
+
+from bot import cli_alerts as _cli_alerts  # noqa: E402, F401  (its commands: alert ..., worker)
