@@ -21,7 +21,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Connection, select
 
-from bot import worker
 from bot.alerts import SMS_SEGMENTS, Alert, Texts
 from bot.app import App
 from bot.channels.segments import count_segments
@@ -289,6 +288,8 @@ def _watch(app: App, alert_id: int, catalogs: Catalogs, *, quiet: bool) -> store
     settings = app.settings
     lang = settings.operator_language
 
+    from bot import worker
+
     async def run() -> stored.Progress:
         stop = asyncio.Event()
         sending = asyncio.create_task(worker.work(app, stop=stop))
@@ -531,6 +532,8 @@ def worker_command(
 
     Run as many as needed, on as many machines, against one PostgreSQL database.
     """
+    from bot import worker
+
     settings, catalogs = _settings(), Catalogs()
     app = _app()
     names = worker.channels(app)
