@@ -13,6 +13,7 @@ from bot.i18n import Catalogs
 from bot.storage.alerts import KINDS, Account
 
 TEXTS = Texts(Catalogs(), ZoneInfo("America/Los_Angeles"), "SCE", "1-800-990-7788")
+LONGEST = Texts(Catalogs(), ZoneInfo("America/Los_Angeles"), "Southern Calif. Edison", "1-800-990-7788")  # 24 max
 START = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # 2:00 PM in Los Angeles
 END = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)
 # Service accounts as a CIS names them, the longest streets the bot shortens to 24 characters.
@@ -33,13 +34,15 @@ def test_every_kind_has_a_template() -> None:
 @pytest.mark.parametrize("locale", ["vi", "en"])
 @pytest.mark.parametrize("accounts", [1, 2, 3, 5, 20])
 def test_an_sms_alert_fits_its_budget_and_names_the_utility(kind: str, locale: str, accounts: int) -> None:
-    text = TEXTS.render(Alert(kind, START, END), locale, ACCOUNTS[:accounts], [], budget=SMS_SEGMENTS[locale])
+    text = LONGEST.render(Alert(kind, START, END), locale, ACCOUNTS[:accounts], [], budget=SMS_SEGMENTS[locale])
     segments = count_segments(text)
     assert segments.count <= SMS_SEGMENTS[locale], text
-    assert text.startswith("SCE: ") and "1-800-990-7788" in text
+    assert text.startswith("Southern Calif. Edison: ") and "1-800-990-7788" in text
     if locale == "en":
         assert segments.encoding == "GSM-7", text  # no Unicode dash or space from Babel doubles its cost
     assert ("*1001" in text) or (f"{accounts} " in text), text  # the account named, or counted
+    groups = LONGEST.render(Alert(kind, START, END), locale, [], ["A012", "B007", "C104"], budget=SMS_SEGMENTS[locale])
+    assert count_segments(groups).count <= SMS_SEGMENTS[locale], groups
 
 
 def test_accounts_are_named_while_they_fit_and_counted_after() -> None:
