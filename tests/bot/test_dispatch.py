@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import threading
 from collections.abc import Iterator
@@ -14,8 +15,9 @@ from bot.app import App, build
 from bot.importer import import_file
 from bot.storage import alerts, optouts, pacing
 from bot.storage.models import AuditEntry, Contact, OutboundMessage, SendPacing, table
+from bot.worker import Senders
 from tests.conftest import DEMO, Clock, TelegramPeers, make_settings
-from tests.dispatching import dispatch_once, drain
+from tests.dispatching import dispatch_once, drain, runner
 from tests.peers import telegram, twilio
 
 _m = table(OutboundMessage)
@@ -199,3 +201,24 @@ def test_reservations_from_many_workers_at_once_never_overlap(app: App) -> None:
     assert len(spans) == 40 and spans[0][0] == pytest.approx(now)
     assert all(a[1] <= b[0] + 1e-9 for a, b in itertools.pairwise(spans))
     assert spans[-1][1] == pytest.approx(now + 4.0)
+
+
+def test_a_delivery_cancelled_after_its_claim_is_not_sent(app: App, clock: Clock) -> None:
+    alert = send(app, "advance", ("A012", "A013", "C104"))
+    senders = Senders(app)
+    dispatcher = senders.dispatcher(app, runner(app))
+    claimed = app.db.run(dispatcher._claim)  # a worker holds the batch ...
+    assert len(claimed) == 3
+    with app.db.transaction() as conn:  # ... when the operator cancels
+        assert alerts.cancel(conn, alert, clock()) == 3
+    texts = app.db.read(lambda conn: dispatcher._render(conn, claimed))
+
+    async def go() -> None:
+        try:
+            await dispatcher._channel("sms", [(job, texts[job.id]) for job in claimed])
+        finally:
+            await senders.close()
+
+    asyncio.run(go())
+    assert twilio.SENT == []
+    assert {s for _, _, s in deliveries(app, alert).values()} == {"cancelled"}
