@@ -30,18 +30,25 @@ def test_every_kind_has_a_template() -> None:
     assert set(TEMPLATES) == set(KINDS)
 
 
+OVERNIGHT = datetime(2026, 11, 29, 13, 0, tzinfo=UTC)  # 5:00 AM the next day: two dates to read
+TWO_DAYS = datetime(2026, 11, 30, 13, 0, tzinfo=UTC)  # longer than any rotating outage, still within budget
+
+
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("locale", ["vi", "en"])
 @pytest.mark.parametrize("accounts", [1, 2, 3, 5, 20])
-def test_an_sms_alert_fits_its_budget_and_names_the_utility(kind: str, locale: str, accounts: int) -> None:
-    text = LONGEST.render(Alert(kind, START, END), locale, ACCOUNTS[:accounts], [], budget=SMS_SEGMENTS[locale])
+@pytest.mark.parametrize("end", [END, OVERNIGHT, TWO_DAYS])
+def test_an_sms_alert_fits_its_budget_and_names_the_utility(
+    kind: str, locale: str, accounts: int, end: datetime
+) -> None:
+    text = LONGEST.render(Alert(kind, START, end), locale, ACCOUNTS[:accounts], [], budget=SMS_SEGMENTS[locale])
     segments = count_segments(text)
     assert segments.count <= SMS_SEGMENTS[locale], text
     assert text.startswith("Southern Calif. Edison: ") and "1-800-990-7788" in text
     if locale == "en":
         assert segments.encoding == "GSM-7", text  # no Unicode dash or space from Babel doubles its cost
     assert ("*1001" in text) or (f"{accounts} " in text), text  # the account named, or counted
-    groups = LONGEST.render(Alert(kind, START, END), locale, [], ["A012", "B007", "C104"], budget=SMS_SEGMENTS[locale])
+    groups = LONGEST.render(Alert(kind, START, end), locale, [], ["A012", "B007", "C104"], budget=SMS_SEGMENTS[locale])
     assert count_segments(groups).count <= SMS_SEGMENTS[locale], groups
 
 
@@ -61,7 +68,7 @@ def test_telegram_has_no_budget_and_names_every_account() -> None:
 def test_the_window_is_in_the_utility_zone_in_each_language() -> None:
     alert = Alert("advance", START, END)
     assert TEXTS.when(alert, "en") == "Sat, Nov 28, 2:00 PM-4:00 PM"
-    assert TEXTS.when(alert, "vi") == "14:00-16:00 Thứ 7, 28 thg 11"
+    assert TEXTS.when(alert, "vi") == "14:00-16:00 Thứ 7, 28 tháng 11"
     overnight = Alert("advance", START, datetime(2026, 11, 29, 18, 0, tzinfo=UTC))
     assert TEXTS.when(overnight, "en") == "Sat, Nov 28 2:00 PM to Sun, Nov 29 10:00 AM"
 
