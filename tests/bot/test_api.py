@@ -27,6 +27,7 @@ from starlette.testclient import TestClient
 from bot.api_openapi import OPENAPI
 from bot.app import App, build
 from bot.storage import api_tokens
+from bot.storage.db import make_engine
 from bot.storage.models import Alert, OutboundMessage
 from bot.web import create_web
 from tests.conftest import PG_CTL, Clock, make_settings, need_postgres
@@ -84,10 +85,10 @@ class Oms:
 def without_new_tables(url: str) -> None:
     """PostgreSQL's test database is shared: start with no alerts, tokens or subscriptions."""
     if url.startswith("postgresql"):
-        app_engine = build(make_settings(url), migrate_db=False)
-        with app_engine.db.engine.begin() as conn:
+        engine = make_engine(url)
+        with engine.begin() as conn:
             conn.execute(text(f"TRUNCATE {NEW_TABLES} RESTART IDENTITY CASCADE"))
-        app_engine.close()
+        engine.dispose()
 
 
 @pytest.fixture
