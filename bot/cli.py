@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModu
 
 from bot.app import App, build
 from bot.channels.base import Inbound, render_text
+from bot.cli_api import api_token_cli
 from bot.config import ConfigError, Settings
 from bot.exporter import LeftOut, export_contacts
 from bot.i18n import OP, OPN, Catalogs
@@ -1033,6 +1034,7 @@ def outbox_command(
 
 sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions.")
 cli.add_typer(sessions_cli, name="sessions")
+cli.add_typer(api_token_cli, name="api-token")
 
 
 @sessions_cli.command("revoke", epilog=reads())
