@@ -39,12 +39,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator, compare
 
-<<<<<<< HEAD
 from bot import metrics, outbox, worker
-=======
-from bot import metrics, outbox
 from bot.api import api_routes
->>>>>>> http-api
 from bot.app import App
 from bot.channels import sms
 from bot.channels.base import render_text
@@ -165,13 +161,9 @@ def create_web(
         Route("/readyz", _readyz(app, runner), methods=["GET"]),
         Route("/metrics", _metrics(app, runner), methods=["GET"]),
     ]
-<<<<<<< HEAD
+    routes += api_routes(app, runner.get, now)  # the outage-management system's API (bot.api)
     dispatching = _Dispatching()
     sms_on = False
-=======
-    routes += api_routes(app, runner.get, now)  # the outage-management system's API (bot.api)
-    sender: TwilioSender | None = None
->>>>>>> http-api
     if settings.sms_enabled and settings.twilio_auth_token is not None:
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
         base = (settings.public_url or "").rstrip("/")
