@@ -57,8 +57,8 @@ _o = table(OptOut)
 _s = table(Subscription)
 
 LATE = 0.1  # seconds a paced send may leave after its slot; later, it is queued again
-# Sends are spaced at this share of the configured rate: with a send up to LATE after its slot, no
-# one-second window can then hold more than the configured number.
+# Sends are spaced at this share of the configured rate at most; SMS, whose messages cost up to 3
+# segments at once, at less (Dispatcher._rate), so that no one-second window holds more than the rate.
 HEADROOM = 0.85
 CHUNK_SECONDS = 1.0  # the budget one chunk reserves at most
 RETRY_CAP = 600.0  # seconds: the longest backoff between tries
@@ -315,8 +315,14 @@ class Dispatcher:
     # ---- send -----------------------------------------------------------------------------------
 
     def _rate(self, channel: str) -> float:
+        """Units a second to space sends at. A window of one second can hold the sends of 1 + LATE
+        seconds of spacing plus one whole message (all its segments leave at its slot), so the spacing
+        leaves room for both: (rate - largest) / (1 + LATE), and HEADROOM at most."""
         per_second = self.settings.sms_per_second if channel == "sms" else self.settings.telegram_per_second
-        return per_second * HEADROOM
+        largest = max(SMS_SEGMENTS.values()) if channel == "sms" else 1
+        if per_second <= largest:  # one long message alone exceeds so low a rate: nothing better to do
+            return per_second * HEADROOM
+        return min(per_second * HEADROOM, (per_second - largest) / (1 + LATE))
 
     def _key(self, channel: str) -> str:
         sender = self.sms if channel == "sms" else self.telegram

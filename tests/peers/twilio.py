@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import uvicorn
@@ -79,27 +79,59 @@ def start_prism() -> Iterator[str]:
 SENT: list[str] = []  # every recipient the layer was asked to send to, in order (for counting in tests)
 
 
+class Arrival(NamedTuple):
+    """One message the layer was asked to send: its recipient, when it arrived (``time.monotonic()``),
+    its body, and the HTTP status it was answered (2xx: the provider took it; recorded once answered)."""
+
+    to: str
+    at: float
+    body: str
+    status: int
+
+    @property
+    def accepted(self) -> bool:
+        return 200 <= self.status < 300
+
+
+ARRIVALS: list[Arrival] = []  # the same requests, as answered (to count duplicates and rates)
+
+
 def fault_layer(upstream: str) -> Starlette:
+    clients: list[httpx.AsyncClient] = []
+
     async def messages(request: Request) -> Response:
+        arrived = time.monotonic()
         body = await request.body()
         form = dict(httpx.QueryParams(body.decode()))
         SENT.append(form.get("To", ""))
+
+        def answered(status: int) -> None:
+            ARRIVALS.append(Arrival(form.get("To", ""), arrived, form.get("Body", ""), status))
+
         fault = FAULTS.get(form.get("To", ""))
         if fault == "timeout":
             await asyncio.sleep(5)
+            answered(504)
             return Response(status_code=504)
         if isinstance(fault, tuple):
             status, code, message = fault
+            answered(status)
             return JSONResponse(
                 {"code": code, "message": message, "more_info": "", "status": status}, status_code=status
             )
-        async with httpx.AsyncClient() as client:
-            answer = await client.request(
+        if not clients:  # one client for the layer's life (made in its loop): a new one costs ~0.1 s here
+            clients.append(httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=64)))
+        try:
+            answer = await clients[0].request(
                 request.method,
                 upstream + request.url.path,
                 content=body,
                 headers={k: v for k, v in request.headers.items() if k != "host"},
             )
+        except httpx.HTTPError:
+            answered(502)
+            raise
+        answered(answer.status_code)
         return Response(answer.content, status_code=answer.status_code, media_type=answer.headers.get("content-type"))
 
     return Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", messages, methods=["POST"])])
