@@ -30,7 +30,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, select, text
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -57,7 +57,6 @@ KEY_MAX = 200
 TOKEN_MAX = 256
 MAX_ID = 2**31 - 1
 ATTEMPTS = 3  # a lost connection or a deadlock before the commit: run the transaction again
-PLAN_SECONDS = 60  # PostgreSQL: what planning a large alert may take (turns get a few seconds)
 CHALLENGE = 'Bearer realm="outagebot"'
 FIELDS = frozenset({"kind", "groups", "start", "end", "note"})
 _a = table(Alert)
@@ -355,8 +354,6 @@ class Api:
                 created = alerts.create(conn, _normalized(wanted), at, created_by, idempotency_key=key)
             else:
                 checked = alerts.check(conn, wanted, at)
-                if conn.dialect.name == "postgresql":
-                    conn.execute(text(f"SET LOCAL statement_timeout = {PLAN_SECONDS * 1000}"))
                 created = alerts.create(conn, checked, at, created_by, idempotency_key=key)
             return created, alerts.get(conn, created.id)
 

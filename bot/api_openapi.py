@@ -171,7 +171,7 @@ OPENAPI: dict[str, Any] = {
                     "note": {"type": "object", "properties": {"en": _NOTE, "vi": _NOTE}},
                     "recipients": {"type": "integer", "description": "deliveries planned"},
                     "follows": {"type": ["integer", "null"], "description": "the alert a restored/cancelled answers"},
-                    "status": {"enum": ["sending", "cancelled"]},
+                    "status": {"enum": ["active", "cancelled"]},
                     "created_by": {"type": "string", "examples": ["api:oms"]},
                     "created_at": _MOMENT,
                     "cancelled_at": {**_MOMENT, "type": ["string", "null"]},

@@ -247,7 +247,7 @@ def alert_send(
         if not typer.confirm(catalogs.render(OP("Send this alert now?"), settings.operator_language), err=True):
             say(catalogs, settings, OP("Nothing was sent."), to_stderr=True)
             raise typer.Exit(EXIT_BAD_DATA)
-    app = _app()
+    app = _app(batch=True)  # planning a large alert is no turn: longer waits for locks
     try:
         try:
             created = app.db.run(lambda conn: stored.create(conn, checked, datetime.now(UTC), _operator()))

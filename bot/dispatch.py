@@ -84,6 +84,7 @@ class Job:
     alert_id: int | None
     destination: str | None
     fallback: str | None
+    lease: datetime  # the row's next_attempt_at as this claim set it: the row is ours while it holds
 
 
 @dataclass(slots=True)
@@ -242,7 +243,7 @@ class Dispatcher:
                 _m.c.fallback_address,
             )
         ).all()
-        jobs = [Job(*row) for row in rows]
+        jobs = [Job(*row, lease) for row in rows]  # type: ignore[call-arg]
         jobs.sort(key=lambda j: j.id)
         return jobs
 
@@ -367,7 +368,8 @@ class Dispatcher:
         offset = 0.0
         for _, _, cost in sending:
             slots.append(start + offset)
-            offset += cost / self._rate(channel)
+            if self.settings.pacing:  # unpaced (a local stand-in): every send at once, as concurrency allows
+                offset += cost / self._rate(channel)
         results = await asyncio.gather(
             *(self._send(channel, item, slot) for item, slot in zip(sending, slots, strict=True))
         )
@@ -381,7 +383,15 @@ class Dispatcher:
     ) -> tuple[set[int], set[str]]:
         """The chunk's rows still ``sending`` (not cancelled), and its SMS addresses that opted out."""
         ids = [job.id for job, _, _ in chunk]
-        live = {int(i) for i in conn.scalars(select(_m.c.id).where(_m.c.id.in_(ids), _m.c.status == "sending"))}
+        # still "sending" under this claim's lease: not cancelled, and not claimed again by another worker
+        # after the lease ran out (a provider slow enough to outlast it)
+        lease = chunk[0][0].lease
+        live = {
+            int(i)
+            for i in conn.scalars(
+                select(_m.c.id).where(_m.c.id.in_(ids), _m.c.status == "sending", _m.c.next_attempt_at == lease)
+            )
+        }
         blocked: set[str] = set()
         if channel == "sms":
             addresses = list({job.address for job, _, _ in chunk})
@@ -463,6 +473,7 @@ class Dispatcher:
                     "b_segments": d.segments,
                     "b_sent_at": now if d.sent else None,
                     "b_left": d.sent,
+                    "b_lease": d.job.lease,
                     "b_back": 1 if d.retry else 0,
                     "b_channel": d.channel or d.job.channel,
                     "b_address": d.address or d.job.address,
@@ -482,7 +493,8 @@ class Dispatcher:
             update(_m)
             .where(
                 _m.c.id == bindparam("b_id"),
-                (_m.c.status == "sending") | ((_m.c.status == "cancelled") & bindparam("b_left", type_=Boolean)),
+                ((_m.c.status == "sending") & (_m.c.next_attempt_at == bindparam("b_lease")))
+                | ((_m.c.status == "cancelled") & bindparam("b_left", type_=Boolean)),
             )
             .values(
                 status=bindparam("b_status"),

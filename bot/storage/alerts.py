@@ -280,9 +280,18 @@ def audience(conn: Connection, request: AlertRequest) -> Audience:
     return Audience(counts, follows_id)
 
 
-def plan(conn: Connection, alert_id: int, follows_id: int | None, now: datetime) -> int:
-    """Write the alert's deliveries (one ``INSERT ... SELECT``); returns how many."""
-    rows = _followed_destinations(follows_id) if follows_id is not None else _destinations(_groups_of(alert_id))
+def plan(conn: Connection, alert_id: int, follows_id: int | None, now: datetime, groups: Sequence[str] = ()) -> int:
+    """Write the alert's deliveries (one ``INSERT ... SELECT``); returns how many.
+
+    ``groups``: the alert's groups as values (PostgreSQL plans hash joins for a list it can count; for a
+    subquery it guesses a few groups and loops). On PostgreSQL a large plan may take longer than a turn's
+    statement limit and its grouping more memory than the default: both are raised for this transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL statement_timeout = '300s'")
+        conn.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+    alert_groups = list(groups) if groups else _groups_of(alert_id)
+    rows = _followed_destinations(follows_id) if follows_id is not None else _destinations(alert_groups)
     d = rows.subquery("d")
     columns = ["alert_id", "destination", "channel", "address", "fallback_address", "locale"]
     columns += ["kind", "params", "status", "attempts", "next_attempt_at", "created_at", "updated_at"]
@@ -353,7 +362,7 @@ def create(
     else:
         alert_id = int(conn.execute(_a.insert().values(**values).returning(_a.c.id)).scalar_one())
     conn.execute(_ag.insert(), [{"alert_id": alert_id, "outage_group": g} for g in request.groups])
-    planned = plan(conn, alert_id, follows_id, now)
+    planned = plan(conn, alert_id, follows_id, now, request.groups)
     conn.execute(update(_a).where(_a.c.id == alert_id).values(recipients=planned))
     return Created(alert_id, planned, follows_id)
 

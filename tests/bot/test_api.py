@@ -177,7 +177,7 @@ def test_an_alert_is_made_with_its_deliveries_planned(oms: Oms, app: App) -> Non
         "note": {"en": "Crews on Bolsa Ave", "vi": "Thợ đang ở đường Bolsa"},
         "recipients": 2,  # An (on both accounts, told once) and Bích
         "follows": None,
-        "status": "sending",
+        "status": "active",
         "created_by": "api:oms",
         "created_at": "2026-11-27T14:00:00-08:00",
         "cancelled_at": None,
@@ -381,7 +381,7 @@ def test_an_alert_reports_where_its_deliveries_stand(oms: Oms, app: App) -> None
         conn.execute(update(m).where(m.c.id == ids[0]).values(status="delivered", segments=2, sent_at=sent))
         conn.execute(update(m).where(m.c.id == ids[1]).values(status="failed", reason="invalid number"))
     body = oms.get(alert_id).json()
-    assert body["recipients"] == 3 and body["status"] == "sending"
+    assert body["recipients"] == 3 and body["status"] == "active"
     assert body["deliveries"] == {
         "total": 3,
         "open": 1,
