@@ -74,6 +74,30 @@ class Settings(BaseSettings):
     purge_interval_seconds: float = Field(
         default=3600.0, gt=0, description="how often serve purges what is past retention"
     )
+    sms_per_second: float = Field(
+        default=10.0,
+        gt=0,
+        le=10_000,
+        description="SMS segments a second from our sender, all workers together (Twilio's MPS for the number)",
+    )
+    telegram_per_second: float = Field(
+        default=30.0, gt=0, le=1000, description="Telegram messages a second, all workers together"
+    )
+    pacing: bool = Field(
+        default=True, description="keep sends within the rates above (false only against a local stand-in)"
+    )
+    serve_dispatch: bool = Field(
+        default=True, description="serve runs a dispatcher too (serve --no-worker turns it off)"
+    )
+    dispatch_batch: int = Field(default=200, ge=1, le=5000, description="deliveries a worker claims at a time")
+    dispatch_concurrency: int = Field(default=64, ge=1, le=1000, description="sends a worker has in flight at once")
+    dispatch_lease_seconds: float = Field(
+        default=120.0, ge=1, le=3600, description="how long a claimed delivery is a worker's before others may take it"
+    )
+    dispatch_poll_seconds: float = Field(default=1.0, gt=0, le=60, description="how often an idle worker looks")
+    alert_max_attempts: int = Field(
+        default=10, ge=1, le=100, description="tries of an alert delivery before it fails (transient errors)"
+    )
     scrypt_n: int = Field(default=2**13, ge=2, le=2**20, description="scrypt cost N (a power of two)")
     db_lock_timeout_seconds: float = Field(
         default=3.0, gt=0, le=10, description="longest wait for a lock or a connection in a turn"

@@ -32,7 +32,6 @@ from urllib.parse import parse_qsl
 
 from sqlalchemy import Connection, text
 from starlette.applications import Starlette
-from starlette.background import BackgroundTask
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -40,11 +39,10 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator, compare
 
-from bot import metrics, outbox
+from bot import metrics, outbox, worker
 from bot.app import App
 from bot.channels import sms
 from bot.channels.base import render_text
-from bot.channels.twilio_sender import TwilioSender
 from bot.logs import RateLimitedLog, configure_logging
 from bot.storage.aio import Runner, runner_for
 from bot.storage.db import schema
@@ -53,6 +51,7 @@ from bot.storage.retention import purge_expired
 if TYPE_CHECKING:
     from telegram.request import BaseRequest
 
+    from bot.dispatch import Dispatcher
     from bot.telegram import TelegramChannel
 
 log = logging.getLogger(__name__)
@@ -161,13 +160,14 @@ def create_web(
         Route("/readyz", _readyz(app, runner), methods=["GET"]),
         Route("/metrics", _metrics(app, runner), methods=["GET"]),
     ]
-    sender: TwilioSender | None = None
+    dispatching = _Dispatching()
+    sms_on = False
     if settings.sms_enabled and settings.twilio_auth_token is not None:
         validator = RequestValidator(settings.twilio_auth_token.get_secret_value())
         base = (settings.public_url or "").rstrip("/")
-        sender = TwilioSender(settings)
+        sms_on = True
         routes += [
-            Route("/sms/inbound", _inbound(app, runner, validator, base, sender, now), methods=["POST"]),
+            Route("/sms/inbound", _inbound(app, runner, validator, base, dispatching.wake), methods=["POST"]),
             Route("/sms/status", _status(app, runner, validator, base, now), methods=["POST"]),
         ]
     channel: TelegramChannel | None = None
@@ -175,8 +175,7 @@ def create_web(
         from bot.telegram import TelegramChannel
 
         async def kick() -> None:
-            if sender is not None:
-                await runner.get().blocking(_flush, app, sender, now)
+            dispatching.wake()
 
         channel = TelegramChannel(
             app, runner.get, polling=settings.telegram_polling, request=telegram_request, after_enqueue=kick
@@ -192,20 +191,23 @@ def create_web(
         # (about 70 ms here) and stall every customer's turn while they do.
         gc.collect()
         gc.freeze()
-        if sender is None:
+        if not sms_on:
             log.info(
                 "SMS routes are off: set OUTAGEBOT_PUBLIC_URL, OUTAGEBOT_TWILIO_ACCOUNT_SID, "
                 "OUTAGEBOT_TWILIO_AUTH_TOKEN and OUTAGEBOT_TWILIO_FROM (or _MESSAGING_SERVICE_SID)"
             )
         if channel is not None:
             await channel.start()
-        periodic = asyncio.create_task(_periodic(app, runner.get(), sender, now, settings.outbox_interval_seconds))
+        periodic = asyncio.create_task(_periodic(app, runner.get(), now, settings.outbox_interval_seconds))
+        if settings.serve_dispatch:
+            dispatching.start(app, runner.get(), telegram_request)
         try:
             yield
         finally:
             periodic.cancel()
             with contextlib.suppress(BaseException):
                 await periodic
+            await dispatching.stop()
             if channel is not None:
                 await channel.stop()
             await runner.get().close()
@@ -213,14 +215,41 @@ def create_web(
     return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AccessLog)])
 
 
-def _flush(app: App, sender: TwilioSender, now: Callable[[], datetime]) -> None:
-    """Send what is due in the outbox; a failure is logged and left to the next flush."""
-    try:
-        outbox.flush(
-            app.db, sender.send, app.catalogs, now, app.settings.support_phone, utility=app.settings.utility_name
-        )
-    except Exception:
-        log.exception("outbox flush failed; the next one will retry")
+class _Dispatching:
+    """The dispatcher ``serve`` runs beside its routes (``bot.worker``), unless told not to."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task[object] | None = None
+        self.halt = asyncio.Event()
+        self.dispatcher: Dispatcher | None = None
+
+    def start(self, app: App, runner: Runner, telegram_request: BaseRequest | None) -> None:
+        senders = worker.Senders(app, telegram_request=telegram_request)
+        self.dispatcher = senders.dispatcher(app, runner)
+
+        async def run() -> object:
+            assert self.dispatcher is not None
+            try:
+                return await self.dispatcher.run(stop=self.halt)
+            finally:
+                await senders.close()
+
+        self.task = asyncio.create_task(run())
+
+    def wake(self) -> None:
+        """A turn queued a message: send it now rather than at the next poll."""
+        if self.dispatcher is not None:
+            self.dispatcher.wake()
+
+    async def stop(self) -> None:
+        if self.task is None:
+            return
+        self.halt.set()
+        self.dispatcher.wake() if self.dispatcher is not None else None
+        try:
+            await asyncio.wait_for(self.task, 10.0)
+        except BaseException:  # a send that will not end: the lease hands its rows to the next worker
+            self.task.cancel()
 
 
 CALIBRATE_EVERY = 600.0  # seconds between samples of the stored hashes' cost
@@ -234,10 +263,8 @@ def _purge(app: App, now: Callable[[], datetime]) -> None:
     purge_expired(app.db, now(), app.settings.replay_retention, app.settings.session_retention)
 
 
-async def _periodic(
-    app: App, runner: Runner, sender: TwilioSender | None, now: Callable[[], datetime], interval: float
-) -> None:
-    """Now and then: the outbox (retries, leases that ran out), the forged-request summary, the hash cost
+async def _periodic(app: App, runner: Runner, now: Callable[[], datetime], interval: float) -> None:
+    """Now and then: the forged-request summary, the hash cost
     of unknown accounts, and the purge of what is kept only for a while. A failure is logged and the
     next round tries again."""
     loop = asyncio.get_running_loop()
@@ -248,8 +275,6 @@ async def _periodic(
             await asyncio.sleep(interval)
             rejected.flush()
             jobs: list[tuple[str, Callable[[], None]]] = []
-            if sender is not None:
-                jobs.append(("outbox", functools.partial(_flush, app, sender, now)))
             timed: list[tuple[str, float, Callable[[], None]]] = [
                 ("calibrate", CALIBRATE_EVERY, functools.partial(_calibrate, app)),
                 ("purge", purge_every, functools.partial(_purge, app, now)),
@@ -364,7 +389,7 @@ async def _signed_form(
 
 
 def _inbound(
-    app: App, runner: _Lazy, validator: RequestValidator, base: str, sender: TwilioSender, now: Callable[[], datetime]
+    app: App, runner: _Lazy, validator: RequestValidator, base: str, wake: Callable[[], None]
 ) -> Callable[[Request], object]:
     settings = app.settings
 
@@ -383,9 +408,10 @@ def _inbound(
         metrics.observe_turn(
             "sms", time.perf_counter() - started, failed=answer.failed, replayed=answer.replayed, actions=answer.actions
         )
-        background = BackgroundTask(runner.get().blocking, _flush, app, sender, now) if answer.enqueued else None
+        if answer.enqueued:
+            wake()
         state = answer.reply.state if answer.reply is not None else "(replay)"
-        return Response(sms.twiml(answer.texts, state), media_type="application/xml", background=background)
+        return Response(sms.twiml(answer.texts, state), media_type="application/xml")
 
     return inbound
 

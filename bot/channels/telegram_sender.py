@@ -35,6 +35,8 @@ PER_CHAT_SECONDS = 1.0  # Telegram's limit for one chat
 class TelegramSender:
     """Sends text messages to chats, spaced within Telegram's limits."""
 
+    key = "default"  # the shared send budget's name for this bot (its id); see bot.storage.pacing
+
     def __init__(
         self,
         bot: Bot,

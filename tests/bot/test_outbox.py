@@ -1,4 +1,5 @@
-"""The outbox: a notice exists if and only if its contact does, is sent once, and is tracked."""
+"""The outbox: a notice exists if and only if its contact does, is sent once (by the dispatcher that
+sends alerts), and is tracked."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from sqlalchemy import select
 from bot import outbox
 from bot.app import App, build
 from bot.channels.segments import count_segments
-from bot.channels.twilio_sender import TwilioSender
+from bot.dispatch import Dispatcher
 from bot.i18n import Catalogs
 from bot.importer import import_file
 from bot.storage import optouts
+from bot.storage.aio import runner_for
 from bot.storage.models import OptOut, OutboundMessage
 from bot.storage.outbound import OPT_IN_NOTICE
 from tests.conftest import DEMO, Clock, make_settings, verified_chat
+from tests.dispatching import dispatch_once
 
 CATALOGS = Catalogs()
 
@@ -32,6 +35,7 @@ def app(database_url: str, clock: Clock, twilio_api: str) -> Iterator[App]:
             twilio_auth_token="test-auth-token",
             twilio_from="+16265550000",
             twilio_api_url=twilio_api,
+            pacing=False,
         ),
         clock=clock,
         migrate_db=False,
@@ -53,10 +57,7 @@ def messages(app: App) -> list[OutboundMessage]:
 
 
 def flush(app: App, clock: Clock) -> int:
-    sender = TwilioSender(app.settings, timeout=1.0)
-    return outbox.flush(
-        app.db, sender.send, app.catalogs, clock, app.settings.support_phone, utility=app.settings.utility_name
-    )
+    return dispatch_once(app)
 
 
 def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, clock: Clock) -> None:
@@ -125,10 +126,11 @@ def test_rate_limits_server_errors_and_timeouts_are_retried_later(app: App, cloc
 
 def test_a_worker_that_died_mid_send_leaves_the_message_to_the_next(app: App, clock: Clock) -> None:
     add_contact(app, "(626) 555-0190")
-    claimed = outbox._claim(app.db, clock(), 10)  # claimed, then the worker dies before sending
+    dispatcher = Dispatcher(app, runner_for(app.db), sms=object(), telegram=None)
+    claimed = app.db.run(dispatcher._claim)  # claimed, then the worker dies before sending
     assert len(claimed) == 1 and messages(app)[0].status == "sending"
     assert flush(app, clock) == 0  # the lease holds
-    clock.advance(minutes=6)
+    clock.advance(seconds=app.settings.dispatch_lease_seconds + 1)
     assert flush(app, clock) == 1
     assert messages(app)[0].status == "accepted"
 
@@ -156,24 +158,6 @@ def test_while_twilio_is_away_a_notice_is_retried_for_a_day_then_expires(app: Ap
     assert message.attempts > 50  # tried all day long, not given up after a few minutes
 
 
-def test_transient_failures_stop_at_the_attempt_limit(app: App, clock: Clock) -> None:
-    add_contact(app, "+1 213 555 0104")
-    sender = TwilioSender(app.settings, timeout=1.0)
-    for _ in range(5):
-        outbox.flush(
-            app.db,
-            sender.send,
-            app.catalogs,
-            clock,
-            app.settings.support_phone,
-            utility=app.settings.utility_name,
-            max_attempts=3,
-        )
-        clock.advance(minutes=11)
-    [message] = messages(app)
-    assert (message.status, message.attempts, message.error_code) == ("failed", 3, 20500)
-
-
 def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> None:
     import threading
     import time
@@ -198,13 +182,8 @@ def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> No
     handled: list[int] = []
 
     def worker(delay: float) -> None:
-        sender = TwilioSender(app.settings, timeout=5.0)
         time.sleep(delay)
-        handled.append(
-            outbox.flush(
-                app.db, sender.send, app.catalogs, clock, app.settings.support_phone, utility=app.settings.utility_name
-            )
-        )
+        handled.append(dispatch_once(app))
 
     threads = [threading.Thread(target=worker, args=(delay,)) for delay in (0.0, 0.1)]
     for t in threads:
