@@ -275,6 +275,7 @@ LOGS: dict[int, Any] = {}
 class Exited:
     seconds: float  # wall time from start to exit, as the parent saw it
     rss_mb: float  # the child's peak resident set (VmHWM, read while it ran)
+    cpu: float  # the child's own CPU seconds (user + system)
     status: int
     output: str
 
@@ -306,7 +307,7 @@ def reap(proc: subprocess.Popen[Any], started: float, timeout: float | None = No
     rss = 0.0
     while True:
         rss = max(rss, peak_rss(proc.pid))
-        pid, status = os.waitpid(proc.pid, os.WNOHANG)
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
         if pid:
             break
         if deadline and time.monotonic() > deadline:
@@ -320,7 +321,7 @@ def reap(proc: subprocess.Popen[Any], started: float, timeout: float | None = No
     output = log.read()
     log.close()
     CHILDREN.remove(proc)
-    return Exited(seconds, rss, proc.returncode, output)
+    return Exited(seconds, rss, usage.ru_utime + usage.ru_stime, proc.returncode, output)
 
 
 def stop_children() -> None:
@@ -548,9 +549,25 @@ class Provider:
 # -- dispatch -----------------------------------------------------------------------------------------
 
 
-def worker_available() -> bool:
+def worker_command() -> list[str] | None:
+    """``outagebot worker --until-idle``; before the CLI has it, the same ``bot.worker.work`` from here."""
     cli = (ROOT / "bot" / "cli.py").read_text(encoding="utf-8")
-    return (ROOT / "bot" / "dispatch.py").exists() and ('"worker"' in cli or "def worker(" in cli)
+    if '"worker"' in cli or "def worker(" in cli:
+        return [sys.executable, "-m", "bot", "worker", "--until-idle"]
+    if (ROOT / "bot" / "worker.py").exists():
+        return [sys.executable, __file__, "--child", "worker"]
+    return None
+
+
+def run_worker() -> None:
+    """What ``outagebot worker --until-idle`` runs (for checkouts whose CLI does not have it yet)."""
+    from bot.app import build
+    from bot.config import Settings
+    from bot.worker import work
+
+    app = build(Settings(), migrate_db=False)
+    stats = asyncio.run(work(app, until_idle=True))
+    print(json.dumps({"claimed": stats.claimed, "sent": stats.sent}))
 
 
 def worker_env(url: str, port: int) -> dict[str, str]:
@@ -568,6 +585,9 @@ def worker_env(url: str, port: int) -> dict[str, str]:
         "OUTAGEBOT_TELEGRAM_TOKEN": "123456:ABCbenchbenchbenchbenchbenchbenchbe",
         "OUTAGEBOT_TELEGRAM_API_URL": base,
         "OUTAGEBOT_PACING": "false",
+        # With pacing off the dispatcher still spaces a chunk's sends by these rates: set to their maximum.
+        "OUTAGEBOT_SMS_PER_SECOND": "10000",
+        "OUTAGEBOT_TELEGRAM_PER_SECOND": "1000",
         "OUTAGEBOT_LOG_LEVEL": "WARNING",
     }
 
@@ -575,7 +595,9 @@ def worker_env(url: str, port: int) -> dict[str, str]:
 def start_workers(url: str, port: int, workers: int) -> tuple[list[subprocess.Popen[Any]], float]:
     env = worker_env(url, port)
     started = time.perf_counter()
-    procs = [spawn([sys.executable, "-m", "bot", "worker", "--until-idle"], env=env) for _ in range(workers)]
+    command = worker_command()
+    assert command is not None
+    procs = [spawn(command, env=env) for _ in range(workers)]
     return procs, started
 
 
@@ -617,6 +639,7 @@ def dispatch_run(url: str, provider: Provider, workers: int) -> dict[str, float]
         "seconds": seconds,
         "rate": planned / seconds,
         "rss": max(e.rss_mb for e in exits),
+        "cpu_ms": sum(e.cpu for e in exits) * 1000 / max(1, planned),  # worker CPU a delivery, start-up included
         "ok": float(not problems),
     }
 
@@ -687,6 +710,9 @@ def main() -> None:
         if args.child[0] == "provider":
             provider(int(args.child[1]), args.child[2])
             return
+        if args.child[0] == "worker":
+            run_worker()
+            return
         seconds, rows = (plan_ours if args.child[0] == "ours" else plan_floor)(args.child[1])
         print(json.dumps({"seconds": seconds, "rows": rows, "rss": peak_rss(os.getpid())}))
         return
@@ -698,7 +724,7 @@ def main() -> None:
     dispatch_runs = args.dispatch_runs or (1 if args.quick else 3)
     rss_seconds = args.rss_seconds or (5.0 if args.quick else 20.0)
     pg = Postgres(args.postgres) if args.postgres.lower() != "none" else None
-    has_worker = worker_available()
+    has_worker = worker_command() is not None
     planner: list[tuple[str, int, dict[str, Any]]] = []
     dispatch: dict[int, list[dict[str, float]]] = {}
     worker_memory: list[tuple[int, float, int]] = []
@@ -784,13 +810,14 @@ def report(
         print("Dispatch on PostgreSQL, loopback provider, pacing off (medians)")
         print(
             f"{'workers':>7} {'deliveries':>10} {'seconds':>8} {'sends/s':>8} {'per worker':>10}"
-            f" {'scaling':>8} {'worker MB':>9} {'checked':>8}"
+            f" {'scaling':>8} {'worker MB':>9} {'CPU ms/send':>11} {'checked':>8}"
         )
         for workers, results in dispatch.items():
             rate = median([r["rate"] for r in results])
             print(
                 f"{workers:7d} {int(results[0]['planned']):10,} {median([r['seconds'] for r in results]):8.1f}"
                 f" {rate:8.0f} {rate / workers:10.0f} {rate / base:7.2f}x {max(r['rss'] for r in results):9.0f}"
+                f" {median([r['cpu_ms'] for r in results]):11.2f}"
                 f" {'ok' if all(r['ok'] for r in results) else 'FAILED':>8}"
             )
     for rows, rss, sent in worker_memory:
