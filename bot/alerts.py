@@ -75,14 +75,18 @@ class Texts:
     utility: str
     support: str
 
-    def when(self, alert: Alert, locale: str) -> str:
-        """The window in the recipient's language: "Sat, Nov 28, 2:00 PM-4:00 PM" or over two days."""
+    def when(self, alert: Alert, locale: str, *, short: bool = False) -> str:
+        """The window in the recipient's language: "Sat, Nov 28, 2:00 PM-4:00 PM" or over two days
+        (``short``: months abbreviated in Vietnamese too, "thg 11", where the full word does not fit)."""
         babel = "en_US" if locale == "en" else locale
         start, end = alert.starts_at.astimezone(self.zone), alert.ends_at.astimezone(self.zone)
         clock = "hm" if locale == "en" else "Hm"
 
+        # "Thứ 7, 28 tháng 11" in full: the short "thg" is not plain to every reader
+        days = "MMMEd" if locale == "en" or short else "MMMMEd"
+
         def day(moment: datetime) -> Literal:
-            return Literal(format_skeleton("MMMEd", moment, locale=babel).translate(_PLAIN))
+            return Literal(format_skeleton(days, moment, locale=babel).translate(_PLAIN))
 
         def time(moment: datetime) -> Literal:
             return Literal(format_skeleton(clock, moment, locale=babel).translate(_PLAIN))
@@ -116,17 +120,18 @@ class Texts:
             wheres.append(Msg.count(GROUPS, len(groups), groups=Literal(", ".join(groups))))
             wheres.append(Msg.count(GROUP_COUNT, len(groups)))
         text = ""
-        for where in wheres:
-            text = self._text(alert, locale, where)
-            if budget is None or count_segments(text).count <= budget:
-                break
+        for short in (False, True):
+            for where in wheres:
+                text = self._text(alert, locale, where, short)
+                if budget is None or count_segments(text).count <= budget:
+                    return text
         return text
 
-    def _text(self, alert: Alert, locale: str, where: Msg) -> str:
+    def _text(self, alert: Alert, locale: str, where: Msg, short: bool) -> str:
         body = Msg.of(
             TEMPLATES[alert.kind],
             utility=Literal(self.utility),
-            when=Literal(self.when(alert, locale)),
+            when=Literal(self.when(alert, locale, short=short)),
             where=where,
             support=Literal(self.support),
         )

@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, InterfaceError, NoSuchModu
 
 from bot.app import App, build
 from bot.channels.base import Inbound, render_text
+from bot.cli_api import api_token_cli
 from bot.config import ConfigError, Settings
 from bot.exporter import LeftOut, export_contacts
 from bot.i18n import OP, OPN, Catalogs
@@ -589,10 +590,15 @@ def serve(
     polling: Annotated[
         bool, typer.Option("--polling", help="fetch Telegram updates by long polling (no public URL needed)")
     ] = False,
+    no_worker: Annotated[
+        bool, typer.Option("--no-worker", help="send no alerts or notices here (run `outagebot worker` instead)")
+    ] = False,
 ) -> None:
-    """Serve the webhooks (SMS, Telegram) over HTTP with uvicorn."""
+    """Serve the webhooks (SMS, Telegram) over HTTP with uvicorn, with a dispatcher for alerts and notices."""
     import uvicorn
 
+    if no_worker:
+        os.environ["OUTAGEBOT_SERVE_DISPATCH"] = "false"
     if polling:
         os.environ["OUTAGEBOT_TELEGRAM_POLLING"] = "true"  # every worker's Settings reads it
     settings = _settings()
@@ -1028,6 +1034,7 @@ def outbox_command(
 
 sessions_cli = typer.Typer(no_args_is_help=True, help="Signed-in chat sessions.")
 cli.add_typer(sessions_cli, name="sessions")
+cli.add_typer(api_token_cli, name="api-token")
 
 
 @sessions_cli.command("revoke", epilog=reads())
@@ -1139,3 +1146,6 @@ def main() -> None:
         if DEBUG["on"]:
             raise
         _database_error(exc)
+
+
+from bot import cli_alerts as _cli_alerts  # noqa: E402, F401  (its commands: alert ..., worker)

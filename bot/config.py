@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         default=False,
         description="fetch Telegram updates by long polling (set by serve --polling) instead of the webhook",
     )
-    outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often due retries are sent")
+    outbox_interval_seconds: float = Field(default=10.0, gt=0, description="how often serve does its periodic work")
     purge_interval_seconds: float = Field(
         default=3600.0, gt=0, description="how often serve purges what is past retention"
     )

@@ -407,6 +407,7 @@ class Dispatcher:
         return self._outcome(channel, job, result, cost, self.clock())
 
     def _outcome(self, channel: str, job: Job, result: SendResult, cost: int, now: datetime) -> Done:
+        metrics.SENDS.labels(channel, result.outcome.value).inc()
         if result.outcome is not Outcome.ACCEPTED:
             metrics.PROVIDER_ERRORS.labels(str(result.error_code or "none")).inc()
         if result.outcome is Outcome.ACCEPTED:

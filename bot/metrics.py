@@ -53,6 +53,11 @@ REJECTED = Counter(
     "Webhook requests refused, by reason (signature, too_large, bad_request).",
     ["reason"],
 )
+SENDS = Counter(
+    "outagebot_sends",
+    "Alerts and notices the dispatcher handed to a provider, by channel and outcome.",
+    ["channel", "outcome"],
+)
 PROVIDER_ERRORS = Counter("outagebot_provider_errors", "Sends the provider refused or failed, by error code.", ["code"])
 OUTBOX_STATUSES = STATUSES  # every status is shown, 0 when none has it
 

@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from twilio.request_validator import RequestValidator, compare
 
 from bot import metrics, outbox, worker
+from bot.api import api_routes
 from bot.app import App
 from bot.channels import sms
 from bot.channels.base import render_text
@@ -160,6 +161,7 @@ def create_web(
         Route("/readyz", _readyz(app, runner), methods=["GET"]),
         Route("/metrics", _metrics(app, runner), methods=["GET"]),
     ]
+    routes += api_routes(app, runner.get, now)  # the outage-management system's API (bot.api)
     dispatching = _Dispatching()
     sms_on = False
     if settings.sms_enabled and settings.twilio_auth_token is not None:

@@ -45,6 +45,11 @@ TABLES = (
     "processed_messages",
     "opt_outs",
     "outbound_messages",
+    "alert_groups",
+    "alerts",
+    "subscriptions",
+    "api_tokens",
+    "send_pacing",
 )
 
 

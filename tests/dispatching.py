@@ -11,7 +11,6 @@ from bot.dispatch import Stats
 from bot.storage.aio import Runner, runner_for
 from bot.worker import Senders, work
 
-
 _RUNNERS: dict[int, tuple[App, Runner]] = {}  # one runner per app: its threads keep their connections
 
 

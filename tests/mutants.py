@@ -37,6 +37,7 @@ CHANGES = "tests/bot/test_changes.py"
 FAULTS = "tests/bot/test_faults.py"
 WEB = "tests/bot/test_web.py"
 OUTBOX = "tests/bot/test_outbox.py"
+DISPATCH = "tests/bot/test_dispatch.py"
 TYPING = "tests/bot/test_typing.py"
 VERIFY = "tests/bot/test_verify.py"
 TG = "tests/bot/test_telegram.py"
@@ -295,18 +296,60 @@ MUTANTS = (
         (f"{WEB}::test_a_declared_body_over_the_limit_is_refused_without_reading_it",),
     ),
     Mutant(
-        "outbox-skip-locked",
-        "bot/outbox.py",
-        "query = query.with_for_update(skip_locked=True)",
+        "dispatch-skip-locked",
+        "bot/dispatch.py",
+        "due = due.with_for_update(skip_locked=True)",
         "pass",
         (f"{OUTBOX}::test_two_senders_at_once_send_each_notice_once",),
     ),
     Mutant(
-        "outbox-attempt-limit",
-        "bot/outbox.py",
-        "elif message.attempts + 1 < max_attempts:",
-        "elif True:",
-        (f"{OUTBOX}::test_transient_failures_stop_at_the_attempt_limit",),
+        "dispatch-attempt-limit",
+        "bot/dispatch.py",
+        "if job.attempts >= limit:",
+        "if False:",
+        (f"{DISPATCH}::test_a_transient_failure_is_retried_with_backoff_then_fails_with_its_reason",),
+    ),
+    Mutant(
+        "dispatch-cancelled-in-flight",
+        "bot/dispatch.py",
+        "            if job.id not in live:\n                continue",
+        "            if False:\n                continue",
+        (f"{DISPATCH}::test_a_delivery_cancelled_after_its_claim_is_not_sent",),
+    ),
+    Mutant(
+        "dispatch-optout-since",
+        "bot/dispatch.py",
+        'elif channel == "sms" and job.address in blocked:',
+        "elif False:",
+        (f"{DISPATCH}::test_an_opted_out_number_is_left_out_and_one_that_opts_out_later_is_not_sent_to",),
+    ),
+    Mutant(
+        "dispatch-no-fallback",
+        "bot/dispatch.py",
+        "                if job.fallback:  # by SMS instead, at once",
+        "                if False:",
+        (f"{DISPATCH}::test_a_linked_contact_gets_telegram_and_falls_back_to_sms_when_the_bot_is_blocked",),
+    ),
+    Mutant(
+        "plan-optouts",
+        "bot/storage/alerts.py",
+        ".having(or_(chat.is_not(None), not_(sms_opted_out)))",
+        "",
+        (f"{DISPATCH}::test_an_opted_out_number_is_left_out_and_one_that_opts_out_later_is_not_sent_to",),
+    ),
+    Mutant(
+        "follow-up-reached-only",
+        "bot/storage/alerts.py",
+        "        _m.c.status.in_(REACHED),",
+        "",
+        (f"{DISPATCH}::test_restored_goes_to_exactly_those_the_outage_alert_reached",),
+    ),
+    Mutant(
+        "pacing-overlap",
+        "bot/storage/pacing.py",
+        'set_={"next_at": later(_p.c.next_at, now) + seconds}',
+        'set_={"next_at": now + seconds}',
+        (f"{DISPATCH}::test_reservations_from_many_workers_at_once_never_overlap",),
     ),
     Mutant(
         "outbox-retry-for-a-day",

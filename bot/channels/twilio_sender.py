@@ -11,10 +11,8 @@ import base64
 import logging
 from typing import Any
 
-import aiohttp
 import requests
 from twilio.base.exceptions import TwilioRestException
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
@@ -45,42 +43,50 @@ class ApiUrlHttpClient(TwilioHttpClient):  # type: ignore[misc]
         return response
 
 
-class AsyncApiUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
-    """Twilio's asynchronous (aiohttp) client, to another base URL when configured, with one pooled
-    session made in the running loop and a total timeout per request."""
+def _async_http_client(api_url: str, timeout: float) -> Any:
+    """Twilio's asynchronous client to ``api_url``: made when first needed, so that commands that send
+    nothing never import aiohttp."""
+    import aiohttp
+    from twilio.http.async_http_client import AsyncTwilioHttpClient
 
-    def __init__(self, api_url: str, timeout: float = 10.0) -> None:
-        super().__init__(pool_connections=False)
-        self.api_url = api_url.rstrip("/")
-        self.total = timeout
-        self.session: aiohttp.ClientSession | None = None
+    class AsyncApiUrlHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]
+        """Twilio's asynchronous (aiohttp) client, to another base URL when configured, with one pooled
+        session made in the running loop and a total timeout per request."""
 
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: Any = None,
-        data: dict[str, object] | None = None,
-        headers: dict[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        """One request on the pooled session (Twilio's own builds a deprecated ``BasicAuth`` each time)."""
-        if self.api_url != TWILIO_API and url.startswith(TWILIO_API):
-            url = self.api_url + url[len(TWILIO_API) :]
-        if self.session is None or self.session.closed:
-            self.session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.total),
-                connector=aiohttp.TCPConnector(limit=256, limit_per_host=256),
-            )
-        sent = dict(headers or {})
-        if auth is not None:
-            sent["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        async with self.session.request(
-            method.upper(), url, params=params, data=data, headers=sent, allow_redirects=allow_redirects
-        ) as response:
-            return Response(response.status, await response.text(), response.headers)
+        def __init__(self, api_url: str, timeout: float = 10.0) -> None:
+            super().__init__(pool_connections=False)
+            self.api_url = api_url.rstrip("/")
+            self.total = timeout
+            self.session: aiohttp.ClientSession | None = None
+
+        async def request(
+            self,
+            method: str,
+            url: str,
+            params: Any = None,
+            data: dict[str, object] | None = None,
+            headers: dict[str, str] | None = None,
+            auth: tuple[str, str] | None = None,
+            timeout: float | None = None,
+            allow_redirects: bool = False,
+        ) -> Response:
+            """One request on the pooled session (Twilio's own builds a deprecated ``BasicAuth`` each time)."""
+            if self.api_url != TWILIO_API and url.startswith(TWILIO_API):
+                url = self.api_url + url[len(TWILIO_API) :]
+            if self.session is None or self.session.closed:
+                self.session = aiohttp.ClientSession(
+                    timeout=aiohttp.ClientTimeout(total=self.total),
+                    connector=aiohttp.TCPConnector(limit=256, limit_per_host=256),
+                )
+            sent = dict(headers or {})
+            if auth is not None:
+                sent["Authorization"] = "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            async with self.session.request(
+                method.upper(), url, params=params, data=data, headers=sent, allow_redirects=allow_redirects
+            ) as response:
+                return Response(response.status, await response.text(), response.headers)
+
+    return AsyncApiUrlHttpClient(api_url, timeout)
 
 
 def classify_error(exc: TwilioRestException) -> SendResult:
@@ -114,10 +120,10 @@ class TwilioSender:
         self.status_callback = f"{(settings.public_url or '').rstrip('/')}/sms/status"
         # The shared send budget's name for this sender (Twilio's rate is per number or service).
         self.key = settings.twilio_messaging_service_sid or settings.twilio_from or "default"
-        self._async_http = AsyncApiUrlHttpClient(settings.twilio_api_url, timeout)
-        self.async_client = Client(
-            settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value(), http_client=self._async_http
-        )
+        self._credentials = (settings.twilio_account_sid, settings.twilio_auth_token.get_secret_value())
+        self._api_url, self._timeout = settings.twilio_api_url, timeout
+        self._async_http: Any = None
+        self._async_client: Client | None = None
 
     def send(self, to: str, body: str) -> SendResult:
         """Send ``body`` to ``to``; never raises for a provider or network failure."""
@@ -134,8 +140,13 @@ class TwilioSender:
 
     async def send_async(self, to: str, body: str) -> SendResult:
         """:meth:`send` on Twilio's asynchronous client: many in flight from one event loop."""
+        import aiohttp
+
+        if self._async_client is None:
+            self._async_http = _async_http_client(self._api_url, self._timeout)
+            self._async_client = Client(*self._credentials, http_client=self._async_http)
         try:
-            message = await self.async_client.messages.create_async(
+            message = await self._async_client.messages.create_async(
                 to=to, body=body, status_callback=self.status_callback, **self.sender
             )
         except TwilioRestException as exc:
@@ -149,5 +160,5 @@ class TwilioSender:
 
     async def aclose(self) -> None:
         """Close the asynchronous client's connections."""
-        if self._async_http.session is not None:
+        if self._async_http is not None and self._async_http.session is not None:
             await self._async_http.session.close()

@@ -334,7 +334,7 @@ def create(
         "note_en": request.note_en,
         "note_vi": request.note_vi,
         "follows_id": follows_id,
-        "status": "sending",
+        "status": "active",
         "recipients": 0,
         "created_by": created_by[:100],
         "idempotency_key": idempotency_key,

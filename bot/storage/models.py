@@ -267,7 +267,7 @@ class Alert(Base):
     note_vi: Mapped[str | None] = mapped_column(Text, nullable=True)
     # restored / cancelled: the advance or started alert they answer; they go to exactly its recipients.
     follows_id: Mapped[int | None] = mapped_column(ForeignKey("alerts.id"), nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default="sending")  # sending, cancelled
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, cancelled (stopped by an operator)
     recipients: Mapped[int] = mapped_column(Integer, default=0)  # deliveries planned
     created_by: Mapped[str] = mapped_column(String(100))  # "cli:<user>" or "api:<token name>"
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)

@@ -25,6 +25,7 @@ STATUSES = (
     "read",
     "expired",
     "opted_out",
+    "cancelled",
 )
 
 _m = table(OutboundMessage)

@@ -380,14 +380,20 @@ def test_a_shared_database_changes_schema_only_by_db_upgrade(tmp_path: Path) -> 
     assert refused.returncode == 4 and "has no schema yet: run outagebot db upgrade first" in refused.stderr
     assert run(["serve"], tmp_path, **prod).returncode == 4
     current = run(["db", "current"], tmp_path, **prod)
-    assert current.returncode == 4 and "this version needs 0006" in current.stdout
+    assert current.returncode == 4 and "this version needs 0007" in current.stdout
     upgraded = run(["db", "upgrade"], tmp_path, **prod)
-    assert upgraded.returncode == 0 and "schema - -> 0006" in upgraded.stdout
-    assert run(["db", "current"], tmp_path, **prod).stdout.strip() == "0006 (the newest)"
+    assert upgraded.returncode == 0 and "schema - -> 0007" in upgraded.stdout
+    assert run(["db", "current"], tmp_path, **prod).stdout.strip() == "0007 (the newest)"
     history = run(["db", "history"], tmp_path, **prod).stdout.splitlines()
-    assert [line.split()[0] for line in history] == ["0006", "0005", "0004", "0003", "0002", "0001"] and "*" in history[
-        0
-    ]
+    assert [line.split()[0] for line in history] == [
+        "0007",
+        "0006",
+        "0005",
+        "0004",
+        "0003",
+        "0002",
+        "0001",
+    ] and "*" in history[0]
     assert run(["import-accounts", demo], tmp_path, **prod).returncode == 0
 
 
@@ -402,7 +408,7 @@ def test_a_database_behind_or_ahead_of_the_code_is_refused_with_what_to_do(tmp_p
     try:
         command.downgrade(alembic_config(engine), "0003")  # as an older version of outagebot left it
         behind = run(["export-contacts", "out.csv"], tmp_path, **prod)
-        assert behind.returncode == 4 and "is at schema 0003; this version needs 0006" in behind.stderr
+        assert behind.returncode == 4 and "is at schema 0003; this version needs 0007" in behind.stderr
         assert run(["db", "upgrade"], tmp_path, **prod).returncode == 0
         with engine.begin() as conn:  # as a newer version of outagebot left it
             conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")

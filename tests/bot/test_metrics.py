@@ -119,7 +119,7 @@ def test_the_outbox_depth_is_what_the_database_holds(client: TestClient, sms_app
 
 
 def test_readyz_says_ready_with_the_schema(client: TestClient) -> None:
-    assert client.get("/readyz").json() == {"status": "ok", "schema": "0006"}
+    assert client.get("/readyz").json() == {"status": "ok", "schema": "0007"}
 
 
 def test_readyz_is_503_for_a_database_behind_the_code(sqlite_template: Path, tmp_path: Path) -> None:
@@ -135,7 +135,7 @@ def test_readyz_is_503_for_a_database_behind_the_code(sqlite_template: Path, tmp
         with TestClient(create_web(app)) as client:
             response = client.get("/readyz")
             assert response.status_code == 503
-            assert response.json() == {"status": "schema", "database": "0003", "needs": "0006"}
+            assert response.json() == {"status": "schema", "database": "0003", "needs": "0007"}
             assert client.get("/healthz").status_code == 200  # alive; only not ready for this code
     finally:
         app.close()

@@ -84,7 +84,9 @@ def test_the_audit_log_masks_numbers_and_narrows_by_customer_and_time(app: App) 
         everything = audit_entries(conn)
         sunrise = audit_entries(conn, "700000002")
         later = audit_entries(conn, since=app.conversation.clock() + timedelta(minutes=1))
-    assert everything is not None and sunrise is not None and later == []
+    # the dialog's rows carry the test's clock; the import's (the demo data, loaded first) the real time
+    assert everything is not None and sunrise is not None and later is not None
+    assert [e for e in later if e["channel"] != "import"] == []
     assert {e["customer_account"] for e in sunrise} == {"700000002"}
     edit = next(e for e in sunrise if e["action"] == "contact.edit")
     text = json.dumps(everything)
