@@ -11,6 +11,7 @@ message has no such budget and lists every account.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -76,6 +77,9 @@ class Texts:
     support: str
 
     def when(self, alert: Alert, locale: str, *, short: bool = False) -> str:
+        return _when(self, alert, locale, short)
+
+    def _when(self, alert: Alert, locale: str, short: bool) -> str:
         """The window in the recipient's language: "Sat, Nov 28, 2:00 PM-4:00 PM" or over two days
         (``short``: months abbreviated in Vietnamese too, "thg 11", where the full word does not fit)."""
         babel = "en_US" if locale == "en" else locale
@@ -139,6 +143,12 @@ class Texts:
         if note:
             body = Msg.of(NOTE, text=body, note=Literal(note))
         return self.catalogs.render(body, locale)
+
+
+@functools.lru_cache(maxsize=256)
+def _when(texts: Texts, alert: Alert, locale: str, short: bool) -> str:
+    """The window as text, once per alert and language (a batch of a thousand shares it)."""
+    return texts._when(alert, locale, short)
 
 
 def _street(address: str) -> str:

@@ -317,7 +317,7 @@ def _watch(app: App, alert_id: int, catalogs: Catalogs, *, quiet: bool) -> store
             except BaseException:
                 sending.cancel()
 
-    return asyncio.run(run())
+    return worker.run(run())
 
 
 def _progress_json(found: stored.Progress) -> dict[str, Any]:
@@ -543,7 +543,7 @@ def worker_command(
         raise typer.Exit(EXIT_USAGE)
     say(catalogs, settings, OP("Worker sending on {channels}.", channels=Literal(", ".join(names))), to_stderr=True)
     try:
-        stats = asyncio.run(worker.work(app, until_idle=until_idle))
+        stats = worker.run(worker.work(app, until_idle=until_idle))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     finally:
