@@ -45,6 +45,9 @@ TABLES = (
     "processed_messages",
     "opt_outs",
     "outbound_messages",
+    "alerts",
+    "alert_groups",
+    "subscriptions",
 )
 
 
