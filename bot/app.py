@@ -76,7 +76,7 @@ def build(
     if migrate_db:
         migrate(engine)
     db = Database(engine, limits)
-    catalogs = Catalogs()
+    catalogs = Catalogs(zone=settings.zone)
     dialogs = build_engine(settings.dialog_settings(), labels=catalogs.everywhere, fits=fits_budget(catalogs))
     dialogs.check_catalog(catalogs.has)
     hasher = CodeHasher(pepper, settings.scrypt_n)

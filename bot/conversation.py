@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection
@@ -111,7 +111,7 @@ class Conversation:
     ) -> None:
         self.db, self.engine, self.hasher, self.policy = db, engine, hasher, policy
         self.clock, self.alarm, self.attempts = clock, alarm, attempts
-        self.limits = limits or ContactLimits()
+        self.limits = replace(limits or ContactLimits(), subscriptions_per_address=engine.settings.max_subscriptions)
 
     # -- drivers ---------------------------------------------------------------------------------
 

@@ -21,14 +21,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_datetime
+from babel.dates import format_datetime, format_interval, format_skeleton
 from babel.lists import format_list
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from dialogs.engine import LOCALES
-from dialogs.text import Listed, Literal, Msg, Regions, fold
+from dialogs.text import Listed, Literal, Msg, Regions, Window, fold
 
 
 def _locale_dir() -> Traversable:
@@ -39,7 +39,8 @@ def _locale_dir() -> Traversable:
 LOCALE_DIR = _locale_dir()
 DOMAIN = "messages"
 
-__all__ = ["LOCALES", "OP", "OPN", "Catalogs", "fold", "format_when", "load_catalog"]
+__all__ = ["LOCALES", "OP", "OPN", "Catalogs", "fold", "format_when", "format_window", "load_catalog"]
+DEFAULT_ZONE = ZoneInfo("America/Los_Angeles")  # Settings.timezone's default
 
 
 def OP(message: str, **params: Any) -> Msg:
@@ -72,7 +73,10 @@ def _compile(catalog: Catalog) -> gettext.GNUTranslations:
 class Catalogs:
     """Every language's translations, and the rendering of :class:`Msg` into text."""
 
-    def __init__(self, locale_dir: Traversable = LOCALE_DIR, locales: Iterable[str] = LOCALES) -> None:
+    def __init__(
+        self, locale_dir: Traversable = LOCALE_DIR, locales: Iterable[str] = LOCALES, zone: ZoneInfo = DEFAULT_ZONE
+    ) -> None:
+        self.zone = zone  # the utility's: times (:class:`~dialogs.text.Window`) are shown in it
         self.catalogs = {loc: load_catalog(loc, locale_dir) for loc in locales}
         self.translations = {loc: _compile(cat) for loc, cat in self.catalogs.items()}
 
@@ -124,6 +128,8 @@ class _Params(dict[str, str]):
             babel_locale = _babel_locale(self._locale)
             names = Locale.parse(babel_locale).territories
             return format_list([names.get(code, code) for code in value.codes], locale=babel_locale)
+        if isinstance(value, Window):
+            return format_window(value.start, value.end, self._locale, self._catalogs.zone)
         if isinstance(value, Listed):
             rendered = [self._catalogs.render(v, self._locale) for v in value.items]
             return format_list(rendered, style=value.style, locale=_babel_locale(self._locale)) if rendered else ""
@@ -140,3 +146,28 @@ def _babel_locale(locale: str) -> str:
 def format_when(when: datetime, locale: str, zone: ZoneInfo, form: str = "short") -> str:
     """A UTC datetime as people in the utility's zone read it (``babel.dates``)."""
     return format_datetime(when, form, tzinfo=zone, locale=_babel_locale(locale))
+
+
+# Babel's narrow and thin spaces and its en dash are outside GSM-7: one of them makes an English SMS
+# cost as much as a Vietnamese one (70 characters a segment instead of 160)
+_GSM_SAFE = str.maketrans({"\u202f": " ", "\u2009": " ", "\u00a0": " ", "\u2013": "-"})
+
+
+def format_window(start: datetime, end: datetime, locale: str, zone: ZoneInfo) -> str:
+    """A time window in the utility's zone, one form for every message: the day (skeleton ``MMMEd``)
+    and the hours, "Fri, Nov 27, 2:00 - 6:00 PM" / "Thứ 6, 27 thg 11, 14:00-18:00"; a window over
+    midnight names both days. Only GSM-7 characters besides the language's own letters."""
+    loc = _babel_locale(locale)
+    hours = "Hm" if locale == "vi" else "hm"
+    first, last = start.astimezone(zone), end.astimezone(zone)
+    day = format_skeleton("MMMEd", first, locale=loc)
+    if first.date() == last.date():
+        text = f"{day}, {format_interval(first, last, hours, tzinfo=zone, locale=loc)}"
+    else:
+        time = "HH:mm" if locale == "vi" else "h:mm a"
+        other = format_skeleton("MMMEd", last, locale=loc)
+        text = (
+            f"{day}, {format_datetime(first, time, tzinfo=zone, locale=loc)} - "
+            f"{other}, {format_datetime(last, time, tzinfo=zone, locale=loc)}"
+        )
+    return " ".join(text.translate(_GSM_SAFE).split())

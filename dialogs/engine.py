@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from dialogs.ports import AccountsPort
+from dialogs.ports import Ports
 from dialogs.text import N_, NP_, Literal, Msg, clean, fold, tidy
 
 LOCALES = ("vi", "en")
@@ -98,6 +98,7 @@ class DialogSettings:
     region: str = "US"
     phone_regions: tuple[str, ...] = ("US", "CA")  # ISO 3166 regions where contacts' numbers may be
     max_contacts: int = 25
+    max_subscriptions: int = 10  # groups one SMS number or Telegram chat may subscribe to
     idle_timeout: timedelta = timedelta(minutes=15)
     verified_max_age: timedelta = timedelta(hours=12)
     max_input_chars: int = 500
@@ -112,9 +113,7 @@ class Turn:
 
     __slots__ = ("brief", "headed", "messages", "now", "ports", "rich", "session", "settings")
 
-    def __init__(
-        self, session: Session, ports: AccountsPort, now: datetime, settings: DialogSettings, *, rich: bool = False
-    ):
+    def __init__(self, session: Session, ports: Ports, now: datetime, settings: DialogSettings, *, rich: bool = False):
         self.session = session
         self.ports = ports
         self.now = now
@@ -199,6 +198,23 @@ class State:
     cancel: str | None = None
     paged: bool = False
     yes_no: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Shortcut:
+    """A word that opens a dialog from any state, even as a first message ("STATUS", "JOIN A012").
+
+    Attributes:
+        name: how the diagram names it.
+        words: folded keywords, each with the language it is in (a first message takes it).
+        act: gets what follows the keyword (folded, maybe empty) and returns the state to enter.
+        goes_to: every state ``act`` may return.
+    """
+
+    name: str
+    words: Mapping[str, str]
+    act: Action
+    goes_to: tuple[str, ...]
 
 
 class GraphError(ValueError):
@@ -347,8 +363,11 @@ class Engine:
         settings: DialogSettings,
         labels: Callable[[Msg | Literal], Iterable[str]] | None = None,
         fits: Callable[[Reply], bool] | None = None,
+        shortcuts: Sequence[Shortcut] = (),
     ) -> None:
-        """``labels`` renders a choice's label in every language, so that typing a label picks it
+        """``shortcuts`` are keywords that work in every state (STATUS, JOIN A012).
+
+        ``labels`` renders a choice's label in every language, so that typing a label picks it
         ("người liên lạc" at the main menu); without it only numbers and aliases pick. ``fits`` says
         whether a reply fits the channel's budget (two SMS segments): a long list is cut into pages
         that each fit; without it a page has ``settings.page_rows`` rows."""
@@ -361,6 +380,11 @@ class Engine:
         self.settings = settings
         self.labels = labels
         self.fits = fits
+        # longest keywords first: "BO THEO DOI" is not "THEO DOI"
+        self.shortcuts = tuple(shortcuts)
+        self._keywords = sorted(
+            ((word, shortcut) for shortcut in self.shortcuts for word in shortcut.words), key=lambda p: -len(p[0])
+        )
         self._check()
 
     # -- the graph ---------------------------------------------------------------------------------
@@ -371,6 +395,8 @@ class Engine:
         for state in self.states.values():
             out.extend((state.name, target, "next") for target in state.goes_to)
             out.append((state.name, self._back_target(state), "back"))
+        for shortcut in self.shortcuts:  # a shortcut works anywhere: drawn from the main menu
+            out.extend((self.menu, target, "next") for target in shortcut.goes_to)
         return out
 
     def _check(self) -> None:
@@ -417,7 +443,10 @@ class Engine:
                 continue
             label = "" if kind == "next" else ": back"
             lines.append(f"    {_mm(source)} --> {_mm(target)}{label}")
-        lines.append(f"    note right of {_mm(self.menu)} : MENU, X, 0, HELP, VI or EN work in every state")
+        note = "MENU, X, 0, HELP, VI or EN work in every state"
+        if self.shortcuts:
+            note += "; so do " + ", ".join(s.name for s in self.shortcuts)
+        lines.append(f"    note right of {_mm(self.menu)} : {note}")
         return "\n".join(dict.fromkeys(lines)) + "\n"
 
     def asks_yes_no(self, name: str) -> bool:
@@ -436,7 +465,7 @@ class Engine:
         self,
         session: Session,
         text: str,
-        ports: AccountsPort,
+        ports: Ports,
         now: datetime,
         *,
         revoked: bool = False,
@@ -515,6 +544,12 @@ class Engine:
         if lang:
             session.locale = lang
             return self._enter(turn, self.menu)
+        found = self._shortcut(words)
+        if found is not None:
+            shortcut, rest, locale = found
+            if not locale_chosen:
+                session.locale = locale
+            return self._run_shortcut(turn, shortcut, rest)
         greeting = self._greeting(words, free_text=False)
         if locale_chosen:
             return self._enter(turn, self.menu)
@@ -578,7 +613,28 @@ class Engine:
         if state.paged and (words in _MORE_WORDS or words in _PREVIOUS_WORDS):
             session.slots["_page"] = int(session.slots.get("_page", 0)) + (1 if words in _MORE_WORDS else -1)
             return self._enter(turn, state.name)
+        found = self._shortcut(words)
+        if found is not None:
+            if _has_answers(session):
+                turn.say(Msg.of(N_("Cancelled. Nothing was changed.")))
+            return self._run_shortcut(turn, found[0], found[1])
         return None
+
+    def _shortcut(self, words: str) -> tuple[Shortcut, str, str] | None:
+        """The shortcut ``words`` start with, what follows its keyword, and the keyword's language."""
+        for word, shortcut in self._keywords:
+            if words == word or words.startswith(word + " "):
+                return shortcut, words[len(word) :].strip(), shortcut.words[word]
+        return None
+
+    def _run_shortcut(self, turn: Turn, shortcut: Shortcut, rest: str) -> Reply:
+        """Leave whatever was under way (nothing of it was saved) and run ``shortcut``."""
+        turn.session.slots.clear()
+        turn.session.invalid_count = 0
+        target = shortcut.act(turn, rest)
+        if target not in shortcut.goes_to:
+            raise GraphError(f"shortcut {shortcut.name!r} went to undeclared state {target!r}")
+        return self._enter(turn, target)
 
     def _help(self, turn: Turn, state: State) -> None:
         params = {"support": self.settings.support_phone, "utility": self.settings.utility_name}

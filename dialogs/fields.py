@@ -292,3 +292,33 @@ def find_contact(turn: Turn, contact_id: Any) -> ContactView | None:
         if contact.id == int(contact_id):
             return contact
     return None
+
+
+_GROUP = re.compile(r"[A-Z0-9]{2,20}")
+GROUP_HINT = N_("Please type the rotating outage group as printed on your bill, for example A012.")
+
+
+def group_of(text: str) -> str | None:
+    """A rotating outage group as the bill prints it, whatever the case and spaces ("a 012" -> "A012").
+
+    Letters and digits only, with at least one digit; None for anything else.
+    """
+    words = fold(text).replace("-", " ").split()
+    if words and words[0] in ("NHOM", "GROUP"):  # "nhóm A012", "group A012"
+        words = words[1:]
+    group = "".join(words)
+    if _GROUP.fullmatch(group) and any(ch.isdigit() for ch in group):
+        return group
+    return None
+
+
+def parse_group(turn: Turn, text: str) -> str | Invalid:
+    """A rotating outage group that some service account is in; otherwise a hint, and the question again."""
+    group = group_of(text)
+    if group is None:
+        return Invalid(Msg.of(GROUP_HINT))
+    if not turn.ports.group_exists(group):
+        return Invalid(
+            Msg.of(N_("There is no rotating outage group {group}. Please check your bill."), group=Literal(group))
+        )
+    return group

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from dialogs import contacts, menu, verify
+from dialogs import contacts, menu, status, subscribe, verify
 from dialogs.engine import DialogSettings, Engine, Reply
 from dialogs.text import Literal, Msg
 
@@ -17,11 +17,12 @@ def build_engine(
     """Assemble and check the graph of all dialogs; ``labels`` renders a label in every language,
     ``fits`` says whether a reply fits the channels' budget (see :class:`~dialogs.engine.Engine`)."""
     return Engine(
-        (*menu.STATES, *verify.STATES, *contacts.STATES),
+        (*menu.STATES, *verify.STATES, *contacts.STATES, *status.STATES, *subscribe.STATES),
         start=menu.START,
         menu=menu.MENU,
         verify="verify.account",
         settings=settings or DialogSettings(),
         labels=labels,
         fits=fits,
+        shortcuts=(*status.SHORTCUTS, *subscribe.SHORTCUTS),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dialogs import status, subscribe
 from dialogs.engine import Choice, Invalid, State, Turn
 from dialogs.fields import FIRST_LANGUAGE_CHOICES
 from dialogs.text import N_, Msg
@@ -66,6 +67,8 @@ def _menu_options(turn: Turn) -> list[Choice]:
         Choice("medical", Msg.of(N_("Medical conditions")), ("MEDICAL", "BENH", "BENH TRANG")),
         Choice("cooling", Msg.of(N_("Cooling Centers")), ("COOLING", "TRAM LAM MAT", "LAM MAT")),
         Choice("programs", Msg.of(N_("Other programs")), ("PROGRAMS", "SUPPORT", "HO TRO", "CHUONG TRINH")),
+        Choice("status", Msg.of(N_("Outage status")), ("STATUS", "TINH TRANG", "TINH TRANG CAT DIEN")),
+        Choice("groups", Msg.of(N_("Group alerts")), ("GROUPS", "GROUP ALERTS", "NHOM", "CANH BAO THEO NHOM")),
     ]
     if turn.session.verified:
         options.append(Choice("logout", Msg.of(N_("Sign out")), ("LOGOUT", "SIGN OUT", "DANG XUAT")))
@@ -86,6 +89,10 @@ def _menu(turn: Turn, key: str) -> str:
         return CODE_STATE
     if key == "contacts":
         return "contacts.menu" if turn.session.verified else "verify.account"
+    if key == "status":
+        return status.start(turn, "")
+    if key == "groups":
+        return subscribe.MENU if turn.ports.can_subscribe() else subscribe.not_here(turn)
     if key == "logout":
         turn.session.drop_verification()
         turn.say(Msg.of(N_("You are signed out.")))
@@ -113,7 +120,7 @@ STATES = (
         options=_menu_options,
         parse=_account_typed,
         act=_menu,
-        goes_to=(MENU, "contacts.menu", "verify.account", CODE_STATE),
+        goes_to=(MENU, "contacts.menu", "verify.account", CODE_STATE, subscribe.MENU, *status.STARTS),
         back=MENU,
     ),
 )

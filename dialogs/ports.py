@@ -1,7 +1,9 @@
 """What the dialogs need from the outside world, as Protocols that ``bot.storage`` implements.
 
-Every method takes the verified customer's id, and implementations must scope every read and write
-to that customer: a session can only see and change its own customer's accounts and contacts.
+Every :class:`AccountsPort` method takes the verified customer's id, and implementations must scope
+every read and write to that customer: a session can only see and change its own customer's accounts
+and contacts. :class:`SubscriptionsPort` needs no verification: it acts for the turn's own address
+(the SMS number or Telegram chat that wrote), and the status of a group is public.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 
@@ -124,3 +127,82 @@ class AccountsPort(Protocol):
         Saved only if ``old`` (what the customer was shown) is still what is stored. Audited.
         """
         ...
+
+
+@dataclass(frozen=True, slots=True)
+class AlertView:
+    """An active or upcoming rotating outage (an advance or started alert), as shown to whoever asks.
+
+    Attributes:
+        id: the alert.
+        kind: "advance" (planned) or "started" (in progress).
+        starts_at, ends_at: the window (aware UTC).
+        groups: the alert's outage groups that concern the reader.
+        accounts: the reader's own service account numbers in those groups (none for a group asked
+            by anyone: other customers' accounts are never shown).
+        note_en, note_vi: the operator's note, if any.
+    """
+
+    id: int
+    kind: str
+    starts_at: datetime
+    ends_at: datetime
+    groups: tuple[str, ...]
+    accounts: tuple[str, ...] = ()
+    note_en: str | None = None
+    note_vi: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusView:
+    """What concerns the turn's address: its groups (of the service accounts it is a contact for, and
+    subscribed) and their active or upcoming outages. No groups: the address is nobody we know."""
+
+    groups: tuple[str, ...]
+    alerts: tuple[AlertView, ...]
+
+
+class Subscribed(enum.Enum):
+    """What became of a confirmed subscribe or unsubscribe."""
+
+    SAVED = "saved"
+    ALREADY = "already"  # subscribing: it already was
+    NOT_SUBSCRIBED = "not_subscribed"  # unsubscribing: it was not
+    TOO_MANY = "too_many"  # the address has the most subscriptions allowed
+    UNKNOWN_GROUP = "unknown_group"  # no service account is in that group (any more)
+
+
+class SubscriptionsPort(Protocol):
+    """Rotating outage status and group subscriptions of the turn's own address (no account needed)."""
+
+    def can_subscribe(self) -> bool:
+        """Whether alerts can reach this address (an SMS number or a Telegram chat, not a terminal)."""
+        ...
+
+    def group_exists(self, group: str) -> bool:
+        """Whether some service account is in ``group`` (as the bill prints it, canonical form)."""
+        ...
+
+    def my_status(self) -> StatusView:
+        """The address's groups and their active or upcoming outages."""
+        ...
+
+    def group_status(self, group: str) -> Sequence[AlertView]:
+        """The active or upcoming outages of one group, with group-level facts only."""
+        ...
+
+    def subscribed_groups(self) -> Sequence[str]:
+        """The groups the address is subscribed to, in order."""
+        ...
+
+    def subscribe(self, group: str, locale: str) -> Subscribed:
+        """Subscribe the address to ``group`` (alerts in ``locale``), within the limit. Audited."""
+        ...
+
+    def unsubscribe(self, group: str) -> Subscribed:
+        """Unsubscribe the address from ``group``. Audited."""
+        ...
+
+
+class Ports(AccountsPort, SubscriptionsPort, Protocol):
+    """Everything a dialog turn may ask of the outside world."""

@@ -11,6 +11,7 @@ import typing
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -81,6 +82,14 @@ class Listed:
 
     items: tuple[Msg | Literal, ...]
     style: typing.Literal["standard", "or"] = "standard"  # babel's list styles: "a, b, and c" or "a, b, or c"
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """A time window (aware UTC datetimes), shown in the reader's language and the utility's zone."""
+
+    start: datetime
+    end: datetime
 
 
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

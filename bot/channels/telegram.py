@@ -41,6 +41,7 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("help", N_("How to answer this question"), "?"),
     ("language", N_("Language: Tiếng Việt / English"), ""),
     ("cancel", N_("Cancel this step; nothing is saved"), "X"),
+    ("status", N_("Rotating outages in your groups"), "STATUS"),
 )
 
 # Words of the Telegram channel alone (the dialogs' own are in their modules).

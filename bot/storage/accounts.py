@@ -1,4 +1,5 @@
-"""Accounts and contacts: the storage side of :class:`dialogs.ports.AccountsPort`.
+"""Accounts and contacts: the storage side of :class:`dialogs.ports.AccountsPort` (and, for the
+turn's own address, of :class:`dialogs.ports.SubscriptionsPort`, through ``bot.storage.subscriptions``).
 
 One instance serves one turn: it holds the turn's connection, the actor (channel and address) for
 the audit log, and the address throttle from the session row. Every query is scoped to the customer
@@ -18,6 +19,7 @@ from sqlalchemy import JSON, Connection, and_, bindparam, delete, func, insert, 
 from sqlalchemy.exc import IntegrityError
 
 from bot.security import CodeChecker, FailureAlarm, mask
+from bot.storage import subscriptions
 from bot.storage.models import (
     AuditEntry,
     ChatSession,
@@ -31,7 +33,17 @@ from bot.storage.models import (
 from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.storage.prepared import InsertIgnoring, Prepared
 from bot.storage.sessions import AddressThrottle
-from dialogs.ports import ChangeResult, ContactView, NewContact, Outcome, ServiceAccountView, VerifyResult
+from dialogs.ports import (
+    AlertView,
+    ChangeResult,
+    ContactView,
+    NewContact,
+    Outcome,
+    ServiceAccountView,
+    StatusView,
+    Subscribed,
+    VerifyResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +168,7 @@ class ContactLimits:
 
     max_contacts: int = 25
     notices_per_hour: int = 20
+    subscriptions_per_address: int = 10  # the dialogs' ``max_subscriptions``
 
 
 class NeedsTransaction(Exception):
@@ -163,7 +176,7 @@ class NeedsTransaction(Exception):
 
 
 class AccountsRepo:
-    """Accounts and contacts for one turn (implements :class:`dialogs.ports.AccountsPort`).
+    """Accounts, contacts and the address's subscriptions for one turn (implements :class:`dialogs.ports.Ports`).
 
     Every check that a concurrent turn could race is made under a lock, in the same transaction as
     the write it guards: the customer row (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) for
@@ -459,3 +472,43 @@ class AccountsRepo:
             contact = self._own_contacts(customer_id, [contact_id]).get(contact_id)
             self._notify(customer_id, new, stored[0], len(contact.service_account_ids) if contact else 0)
         return ChangeResult(Outcome.SAVED, contact_id=contact_id)
+
+    # -- the turn's own address: status and group subscriptions ------------------------------------
+
+    def can_subscribe(self) -> bool:
+        """Whether alerts can reach this turn's address (SMS or Telegram; not the terminal)."""
+        return self.channel in subscriptions.CHANNELS
+
+    def group_exists(self, group: str) -> bool:
+        """Whether some service account is in ``group``."""
+        return subscriptions.group_exists(self.conn, group)
+
+    def my_status(self) -> StatusView:
+        """The address's groups and their active or upcoming alerts."""
+        return subscriptions.status_for(self.conn, self.channel, self.address, self.now)
+
+    def group_status(self, group: str) -> Sequence[AlertView]:
+        """One group's active or upcoming alerts (group-level facts only)."""
+        return subscriptions.group_status(self.conn, group, self.now)
+
+    def subscribed_groups(self) -> Sequence[str]:
+        """The groups the address subscribed to."""
+        return subscriptions.subscribed_groups(self.conn, self.channel, self.address)
+
+    def subscribe(self, group: str, locale: str) -> Subscribed:
+        """Subscribe the address to ``group``; audited (``subscription.add``) when saved."""
+        self._writing()
+        result = subscriptions.subscribe(
+            self.conn, self.channel, self.address, group, locale, self.now, self.limits.subscriptions_per_address
+        )
+        if result is Subscribed.SAVED:
+            self.audit("subscription.add", None, group=group, locale=locale)
+        return result
+
+    def unsubscribe(self, group: str) -> Subscribed:
+        """Unsubscribe the address from ``group``; audited (``subscription.remove``) when there was one."""
+        self._writing()
+        result = subscriptions.unsubscribe(self.conn, self.channel, self.address, group)
+        if result is Subscribed.SAVED:
+            self.audit("subscription.remove", None, group=group)
+        return result

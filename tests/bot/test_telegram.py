@@ -313,7 +313,7 @@ def test_serve_sets_the_webhook_with_its_secret_and_the_commands_in_both_languag
         assert webhook["allowed_updates"] == ["message", "edited_message", "callback_query", "my_chat_member"]
         menus = {params.get("language_code"): params["commands"] for name, params in calls if name == "setMyCommands"}
         assert set(menus) == {None, "vi"}
-        assert [c["command"] for c in menus["vi"]] == ["start", "menu", "help", "language", "cancel"]
+        assert [c["command"] for c in menus["vi"]] == ["start", "menu", "help", "language", "cancel", "status"]
         assert menus["vi"][1]["description"] == "Menu chính" and menus[None][1]["description"] == "Main menu"
         update = _menu_update("vi")
         headers = {"X-Telegram-Bot-Api-Secret-Token": "serve-Secret_token_1"}
@@ -379,3 +379,23 @@ def test_serve_refuses_a_telegram_it_could_not_run(tmp_path: Path) -> None:
     assert two.returncode == 2 and "--polling needs one worker" in two.stderr
     off = {k: v for k, v in env.items() if k != "OUTAGEBOT_TELEGRAM_TOKEN"}
     assert "Telegram is off" in _serve(off).stderr
+
+
+def test_status_in_a_linked_chat_lists_the_contacts_outages_and_join_subscribes_the_chat(running: Running) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from bot.storage.models import Subscription
+    from tests.bot.test_status import add_alert
+
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
+    add_alert(running.app, "advance", ["A012"], start, 3)
+    u = running.user("en")
+    u.say("/start", answers=2)
+    u.share_phone("+17145550101")
+    shown = u.say("/status")
+    assert shown == "Rotating outages in your groups:"  # the outages are its buttons
+    assert [b for b in u.buttons() if "A012 planned" in b and "*1001" in b] != [], u.buttons()
+    assert "in this chat? Y/N" in u.say("join b021")
+    assert "Saved. Alerts for group B021 will come in this chat." in u.press("Yes")
+    rows = running.rows(select(Subscription.channel, Subscription.address, Subscription.outage_group))
+    assert rows == [("telegram", str(u.chat_id), "B021")]

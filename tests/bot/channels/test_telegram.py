@@ -72,6 +72,7 @@ def test_a_shared_number_is_read_as_e164(raw: str, number: str | None) -> None:
         ("/menu@OutageBot", "MENU", False),
         ("/help", "?", False),
         ("/cancel", "X", False),
+        ("/status", "STATUS", False),
         ("/unknown", "/unknown", False),
         ("xin chào", "xin chào", False),
     ],
