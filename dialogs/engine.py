@@ -742,8 +742,9 @@ class Engine:
             return Reply(tuple(turn.messages), numbered if turn.rich else (), state.multi, session.locale, state.name)
         footer = None
         every = numbered
-        if state.paged and not turn.rich:
-            numbered, footer = self._page(Msg.of(state.prompt, **params), every, turn, state)
+        if state.paged and not turn.rich:  # a heading stands for the prompt: the page fits beside it
+            head = tuple(turn.messages) if turn.headed else Msg.of(state.prompt, **params)
+            numbered, footer = self._page(head, every, turn, state)
         said = tuple(turn.messages)
         if turn.headed and numbered:
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)

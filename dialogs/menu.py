@@ -122,5 +122,6 @@ STATES = (
         act=_menu,
         goes_to=(MENU, "contacts.menu", "verify.account", CODE_STATE, subscribe.MENU, *status.STARTS),
         back=MENU,
+        paged=True,  # beside the first welcome, two Vietnamese SMS segments hold only part of it
     ),
 )

@@ -24,6 +24,7 @@ _ASKED = "_status_group"  # the group a reader typed (absent: the reader's own g
 _NEXT = N_("Reply MENU to see the choices again.")
 _KINDS = {"advance": N_("planned"), "started": N_("in progress")}
 _OTHER = "other"
+_NOTE_CHARS = 120
 
 
 def alert_row(alert: AlertView) -> Msg:
@@ -112,17 +113,12 @@ def _picked(turn: Turn, key: str) -> str:
     if alert is None:  # over meanwhile (restored, cancelled): the list as it is now
         turn.say(Msg.of(N_("That outage is over or was called off.")))
         return LIST
-    note = alert.note_vi if turn.session.locale == "vi" else alert.note_en
-    note = note or alert.note_en or alert.note_vi
-    if note:
-        turn.say(Msg.of(N_("{row}\n{note}"), row=alert_row(alert), note=Literal(note)))
+    note = (alert.note_vi if turn.session.locale == "vi" else alert.note_en) or alert.note_en or alert.note_vi
+    if note:  # the operator's words, cut to what fits beside the list in a Vietnamese SMS
+        shown = note if len(note) <= _NOTE_CHARS else note[: _NOTE_CHARS - 3].rsplit(" ", 1)[0] + "..."
+        turn.say(Msg.of(N_("{what}"), what=Literal(shown)))
     else:
-        turn.say(
-            Msg.of(
-                N_("{row}\nNo more details. Help: {support}"), row=alert_row(alert), support=turn.settings.support_phone
-            )
-        )
-    turn.settle(Msg.of(N_("Type another number, or MENU for the main menu.")))
+        turn.say(Msg.of(N_("No more details. Help: {support}"), support=turn.settings.support_phone))
     return LIST
 
 

@@ -2,7 +2,10 @@
 
 Customer 700000001 (Phở Bolsa LLC) has three service accounts (*1001, *1002, *1003) and two contacts,
 listed by name: 1 Nguyễn Văn An (on *1001 and *1002) and 2 Trần Thị Bích (on *1002). No path writes
-anything but its own session row: each stops before the confirmation that would save.
+anything but its own session row: each stops before the confirmation that would save. The status
+and subscription paths (from an SMS number, since alerts cannot reach the terminal) find one rotating
+outage in A012 and, for the number's own path to ``subs.remove``, its subscription to C104, both
+written before its first message.
 """
 
 from __future__ import annotations
@@ -10,10 +13,14 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
+
+from sqlalchemy import insert, select
 
 from bot.app import App, build
 from bot.importer import import_file
+from bot.storage.models import Alert, AlertGroup, Subscription
 from tests.conftest import DEMO, Chat, Clock, make_settings, verified_chat
 
 LANGUAGE_ANSWER = {"vi": "1", "en": "2"}
@@ -50,7 +57,34 @@ VERIFIED: dict[str, tuple[str, ...]] = {
     "all.contacts": ("5", "1"),
     "all.confirm": ("5", "1", "1,2"),
 }
-STATES = (*UNVERIFIED, *VERIFIED)
+# from the main menu, by SMS
+SUBSCRIBER: dict[str, tuple[str, ...]] = {
+    "status.group": ("5",),
+    "status.list": ("STATUS A012",),
+    "subs.menu": ("6",),
+    "subs.add": ("6", "1"),
+    "subs.remove": ("6", "2"),
+    "subs.confirm": ("JOIN A012",),
+}
+STATES = (*UNVERIFIED, *VERIFIED, *SUBSCRIBER)
+
+
+def _outage_and_subscription(app: App, address: str, subscribed: bool) -> None:
+    """One rotating outage in A012 (planned from the clock's now, for a long while), once; and the
+    address's subscription to C104."""
+    now = app.conversation.clock()
+    with app.db.engine.begin() as conn:
+        if conn.execute(select(AlertGroup.outage_group).where(AlertGroup.outage_group == "A012")).first() is None:
+            row = {"kind": "advance", "starts_at": now + timedelta(hours=2), "ends_at": now + timedelta(days=3650)}
+            row |= {"status": "sending", "recipients": 0, "created_by": "tests.paths", "created_at": now}
+            alert = conn.execute(insert(Alert).values(**row).returning(Alert.id)).scalar_one()
+            conn.execute(insert(AlertGroup).values(alert_id=alert, outage_group="A012"))
+        if subscribed:
+            conn.execute(
+                insert(Subscription).values(
+                    channel="sms", address=address, outage_group="C104", locale="en", created_at=now
+                )
+            )
 
 
 def chat_at(app: App, state: str, locale: str, address: str = "+17145550123") -> Chat:
@@ -58,6 +92,11 @@ def chat_at(app: App, state: str, locale: str, address: str = "+17145550123") ->
     if state in VERIFIED:
         chat = verified_chat(app, locale, address=address)
         chat.run(*VERIFIED[state])
+    elif state in SUBSCRIBER:
+        _outage_and_subscription(app, address, subscribed=state == "subs.remove")
+        chat = Chat(app, address=address, channel="sms", locale_hint=locale)
+        chat.say("")
+        chat.run(LANGUAGE_ANSWER[locale], *SUBSCRIBER[state])
     else:
         chat = Chat(app, address=address, locale_hint=locale)
         chat.say("")

@@ -261,14 +261,15 @@ def check_writes(before: Rows, after: Rows, chat: Chat, state: str, text: str) -
     )
     allowed = set()
     if valid_confirmation(state, text):
-        allowed |= {"contacts", "contact_assignments", "outbound_messages", "audit_log"}
+        allowed |= {"contacts", "contact_assignments", "outbound_messages", "audit_log", "subscriptions"}
     if state == "verify.code":
         allowed |= {"customer_accounts", "audit_log"}  # failure counters, lockout, verify.* audit rows
     assert changed <= allowed, (state, text, changed)
     if "audit_log" in changed:
         old = {row["id"] for row in before["audit_log"]}
         actions = {row["action"].split(".")[0] for row in after["audit_log"] if row["id"] not in old}
-        assert actions <= ({"contact"} if state in CONFIRMATIONS else {"verify"}), actions
+        confirmed = {"subscription"} if state == "subs.confirm" else {"contact"}
+        assert actions <= (confirmed if state in CONFIRMATIONS else {"verify"}), actions
         assert len(after["audit_log"]) > len(before["audit_log"])  # rows are added, never changed
 
 

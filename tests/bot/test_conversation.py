@@ -501,7 +501,7 @@ def test_three_invalid_answers_in_a_row_offer_help_and_the_support_number(chat: 
 def test_sign_out_drops_the_verification(app: App) -> None:
     chat = verified_chat(app, "en")
     chat.run("MENU")
-    assert "You are signed out." in chat.say("5")
+    assert "You are signed out." in chat.say("7")
     assert "Customer Account Number" in chat.say("1")
 
 

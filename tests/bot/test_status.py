@@ -104,7 +104,7 @@ CONTACT_WITH_ALERTS = {
                 "3 Another group",
             ],
         ),
-        ("2", "status.list", ["A012 planned: Fri, Nov 27, 4:00 - 8:00 PM, *1001\nHeat wave."]),
+        ("2", "status.list", ["Heat wave.\nRotating outages in your groups:"]),
         ("3", "status.group", ["Which rotating outage group?"]),
     ],
     "vi": [
@@ -118,7 +118,7 @@ CONTACT_WITH_ALERTS = {
         ),  # two SMS segments of Vietnamese hold one row: the rest comes a page at a time
         ("tiếp", "status.list", ["2 A012 dự kiến: Thứ 6, 27 thg 11, 16:00-20:00, *1001\nTIẾP: xem thêm (2/3)"]),
         ("2", "status.list", ["Nắng nóng."]),
-        ("1", "status.list", ["Không có thêm chi tiết. Hỗ Trợ Khách Hàng: 1-800-990-7788"]),
+        ("1", "status.list", ["Không có thêm chi tiết. Hỗ Trợ Khách Hàng: 1-800-990-7788\n2 A012"]),
     ],
 }
 
@@ -163,7 +163,8 @@ STRANGER_ASKS = {
         ("y", "menu", ["Saved. Alerts for group A012 will come on this number. To stop them: LEAVE A012"]),
     ],
     "vi": [
-        ("xin chào", "menu", ["Xin chào quý khách!", "5 Tình trạng cắt điện\n6 Cảnh báo theo nhóm"]),
+        ("xin chào", "menu", ["Xin chào quý khách!", "TIẾP: xem thêm (1/4)"]),  # two segments hold 2 rows
+        ("MENU", "menu", ["Menu chính:", "5 Tình trạng cắt điện\n6 Cảnh báo theo nhóm"]),
         ("tình trạng cắt điện", "status.group", ["Nhóm cắt điện luân phiên nào?"]),
         ("nhóm a012", "status.list", ["Cắt điện luân phiên, nhóm A012:", "2 Nhận cảnh báo cho nhóm A012"]),
         ("2", "subs.confirm", ["Nhận cảnh báo cắt điện luân phiên cho nhóm A012 ở số này? C/K"]),

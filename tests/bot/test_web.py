@@ -183,7 +183,10 @@ HELP_EN = "SCE: rotating outage alerts. Help: 1-800-990-7788. Reply STOP to stop
 HELP_VI = (
     "SCE: cảnh báo cắt điện luân phiên. Hỗ trợ: 1-800-990-7788. Gõ NGỪNG để ngừng. Có thể tính phí tin nhắn và dữ liệu."
 )
-MENU_EN = "Main menu:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs"
+MENU_EN = (
+    "Main menu:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs\n5 Outage status\n"
+    "6 Group alerts"
+)
 REMINDER_VI = "SCE: quý khách đã ngừng nhận tin. Gõ BẮT ĐẦU để nhận lại. Hỗ trợ: 1-800-990-7788"
 REMINDER_EN = "SCE: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: 1-800-990-7788"
 
@@ -645,7 +648,9 @@ ADD_BY_SMS = {
 }
 
 
-@pytest.mark.parametrize(("locale", "budget"), [("vi", 14), ("en", 10)])
+# English was 10 before the main menu had "Outage status" and "Group alerts": the welcome with them is
+# past one GSM-7 segment (160 characters); in Vietnamese the welcome shows the part of the menu that fits
+@pytest.mark.parametrize(("locale", "budget"), [("vi", 14), ("en", 11)])
 def test_adding_a_contact_by_sms_costs_at_most_its_budget_of_segments(
     client: TestClient, sms_app: App, locale: str, budget: int
 ) -> None:
