@@ -278,10 +278,17 @@ class Database:
             with self._guard:
                 self._losses += 1
 
+    def _suspect(self, conn: Connection) -> bool:
+        """Made before the last lost connection (it may be dead too), or left holding a transaction that
+        died with its connection (SQLAlchemy then refuses even to read its ``info``)."""
+        try:
+            return bool(conn.info.get(_LOSSES_SEEN, 0) < self._losses)
+        except Exception:
+            return True
+
     def _connection(self) -> Connection:
         conn: Connection | None = self._shared if self._writer else getattr(self._local, "conn", None)
-        suspect = conn is not None and conn.info.get(_LOSSES_SEEN, 0) < self._losses
-        if conn is None or conn.closed or conn.invalidated or suspect:
+        if conn is None or conn.closed or conn.invalidated or self._suspect(conn):
             if conn is not None:  # a lost connection: release it (and forget it) before taking another
                 with contextlib.suppress(Exception):
                     if not conn.invalidated:
