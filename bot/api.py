@@ -404,17 +404,12 @@ def _not_found(alert_id: object) -> ApiError:
 
 async def _body(request: Request) -> bytes:
     """The body, or :class:`ApiError` 413 as soon as it is known to be over :data:`MAX_BODY`."""
-    too_large = ApiError(413, "too_large", f"The body is over {MAX_BODY} bytes.")
-    declared = request.headers.get("content-length", "")
-    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    from bot.web import BodyTooLarge, _read_body  # bot.web mounts these routes: imported when first used
+
+    try:
+        return await _read_body(request, MAX_BODY)
+    except BodyTooLarge:
+        raise ApiError(413, "too_large", f"The body is over {MAX_BODY} bytes.") from None
 
 
 def _answering(handler: Callable[[Request], Any]) -> Callable[[Request], Any]:

@@ -12,8 +12,7 @@ import json
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,6 +29,7 @@ from bot.storage import api_tokens
 from bot.storage.db import make_engine
 from bot.storage.models import Alert, OutboundMessage
 from bot.web import create_web
+from tests.bot.test_faults import together
 from tests.conftest import PG_CTL, Clock, make_settings, need_postgres
 from tests.pg import ThrowawayPostgres
 from tests.serving import Server, environment, import_demo
@@ -270,23 +270,6 @@ def test_identical_requests_at_the_same_instant_make_one_alert(oms: Oms, app: Ap
     assert sorted(a.status_code for a in answers) == [200] * 7 + [201]
     assert {a.json()["id"] for a in answers} == {1}
     assert alerts_made(app) == 1 and len(statuses(app)) == 2
-
-
-def together(jobs: list[Callable[[], Any]]) -> list[Any]:
-    """Run callables at the same instant (threads behind a barrier); their results in order."""
-    barrier = threading.Barrier(len(jobs))
-    results: list[Any] = [None] * len(jobs)
-
-    def run(i: int) -> None:
-        barrier.wait()
-        results[i] = jobs[i]()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(jobs))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return results
 
 
 # --- requests that cannot be alerts -----------------------------------------------------------------
