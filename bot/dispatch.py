@@ -274,9 +274,9 @@ class Dispatcher:
             if job.alert_id is None:
                 texts[job.id] = outbox.render(
                     self.app.catalogs,
-                    outbox.Claimed(
-                        job.id, job.channel, job.address, job.kind, job.locale, job.params, job.attempts, job.created_at
-                    ),
+                    job.kind,
+                    job.locale,
+                    job.params,
                     self.settings.support_phone,
                     self.settings.utility_name,
                 )

@@ -9,7 +9,6 @@ retried for a day (:data:`STALE`), and moved on by Twilio's status callbacks (:f
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -64,24 +63,9 @@ _SET_STATUS = Prepared(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """An outbox row claimed for sending."""
-
-    id: int
-    channel: str
-    address: str
-    kind: str
-    locale: str
-    params: dict[str, Any]
-    attempts: int
-    created_at: datetime
-
-
-def render(catalogs: Catalogs, message: Claimed, support: str, utility: str) -> str:
-    """The text of an outbox message in its recipient's language; ``utility`` is the utility's name."""
-    if message.kind == OPT_IN_NOTICE:
-        params = message.params
+def render(catalogs: Catalogs, kind: str, locale: str, params: dict[str, Any], support: str, utility: str) -> str:
+    """The text of an outbox message of ``kind`` in its recipient's language; ``utility`` is the utility's name."""
+    if kind == OPT_IN_NOTICE:
         return catalogs.render(
             Msg.count(
                 NOTICE,
@@ -90,9 +74,9 @@ def render(catalogs: Catalogs, message: Claimed, support: str, utility: str) -> 
                 business=Literal(str(params["business"])),
                 support=Literal(support),
             ),
-            message.locale,
+            locale,
         )
-    raise ValueError(f"unknown outbox message kind {message.kind!r}")
+    raise ValueError(f"unknown outbox message kind {kind!r}")
 
 
 def apply_status(conn: Connection, provider_id: str, status: str, error_code: int | None, now: datetime) -> bool:

@@ -4,7 +4,6 @@ sends alerts), and is tracked."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -70,7 +69,9 @@ def test_adding_a_contact_sends_one_opt_in_notice_in_its_language(app: App, cloc
     )
     text = outbox.render(
         app.catalogs,
-        outbox.Claimed(pending.id, "sms", pending.address, pending.kind, "vi", pending.params, 0, pending.created_at),
+        pending.kind,
+        "vi",
+        pending.params,
         "1-800-990-7788",
         "SCE",
     )
@@ -196,11 +197,8 @@ def test_two_senders_at_once_send_each_notice_once(app: App, clock: Clock) -> No
 
 
 def notice(locale: str, business: str, accounts: int) -> str:
-    now = datetime(2026, 11, 27, 22, 0, tzinfo=UTC)
-    claimed = outbox.Claimed(
-        1, "sms", "+16265550190", OPT_IN_NOTICE, locale, {"business": business, "accounts": accounts}, 0, now
-    )
-    return outbox.render(CATALOGS, claimed, "1-800-990-7788", "SCE")
+    params: dict[str, object] = {"business": business, "accounts": accounts}
+    return outbox.render(CATALOGS, OPT_IN_NOTICE, locale, params, "1-800-990-7788", "SCE")
 
 
 # Businesses as a CIS names them, up to the longest the notice is sized for (33 characters).
