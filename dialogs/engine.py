@@ -246,13 +246,15 @@ _GREETINGS = {
 _HELLO = N_("Hello!")
 # the first answer to a greeting; in English it offers Vietnamese without diacritics (GSM-7, half the
 # price of an SMS in UCS-2), in Vietnamese it offers English
-_WELCOME = N_("Hello! This is the {utility} rotating outage alert service. Tieng Viet: VI. Please choose:")
+_WELCOME = N_("Hello! {utility} rotating outage alerts (Tieng Viet: VI):")
 _MORE_WORDS = {"MORE", "NEXT", "M", "+", "TIEP", "XEM TIEP", "XEM THEM", "TRANG SAU", "TIEP THEO", "CON NUA"}
 _PREVIOUS_WORDS = {"PREVIOUS", "PREV", "P", "TRUOC", "TRANG TRUOC"}
 
 _HELP = N_("Type the number of your choice. 0: back. X: never mind. MENU: main menu. Tieng Viet: VI. Help: {support}")
 _MORE = N_("MORE: see more ({page}/{pages})")
 _LAST_PAGE = N_("MORE: back to the first page ({page}/{pages})")
+# beside a welcome or help, where the list would be whole beside its own question: MORE shows it all
+_MORE_ALL = N_("MORE: see all")
 _NEED_HELP = N_("Need help? Call Customer Support at {support}, or type ? to see how to answer.")
 _SWITCHED = {"vi": N_("Switched to Vietnamese."), "en": N_("Switched to English.")}
 # ASCII digits only: the text is folded first (digits of every script are ASCII digits by then), and a
@@ -695,11 +697,12 @@ class Engine:
         """``rows`` cut into pages, each as many rows as fit beside the prompt (or the messages said
         instead of it) and the footer (the same cut every time, so a page shows the same rows
         whenever it is shown)."""
-        head = prompt if isinstance(prompt, tuple) else (prompt,)
+        head = _heads(prompt)
         if self.fits is None:
             size = self.settings.page_rows.get(locale, 3)
             return [rows[i : i + size] for i in range(0, len(rows), size)] or [()]
-        footers = [Msg.of(footer, page=999, pages=999) for footer in (_MORE, _LAST_PAGE)]
+        most = len(rows)  # there are never more pages than rows: the widest page numbers a footer shows
+        footers = [Msg.of(footer, page=most, pages=most) for footer in (_MORE, _LAST_PAGE)]
         whole = Reply(head, rows, state.multi, locale, state.name)
         if self.fits(whole):
             return [rows]
@@ -742,15 +745,14 @@ class Engine:
             return Reply(tuple(turn.messages), numbered if turn.rich else (), state.multi, session.locale, state.name)
         footer = None
         every = numbered
+        prompt = Msg.of(state.prompt, **params)
         if state.paged and not turn.rich:  # a heading stands for the prompt: the page fits beside it
-            head = tuple(turn.messages) if turn.headed else Msg.of(state.prompt, **params)
-            numbered, footer = self._page(head, every, turn, state)
+            head = tuple(turn.messages) if turn.headed else prompt
+            numbered, footer = self._page(head, every, turn, state, prompt)
         said = tuple(turn.messages)
         if turn.headed and numbered:
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
-        reply = Reply(
-            (*said, Msg.of(state.prompt, **params)), numbered, state.multi, session.locale, state.name, footer
-        )
+        reply = Reply((*said, prompt), numbered, state.multi, session.locale, state.name, footer)
         if said and not state.yes_no and self.fits is not None and not turn.rich and not self.fits(reply):
             # a hint or help came first and says what to type here: the question is left out rather
             # than the reply growing past its budget (it is the same question, asked just before);
@@ -760,7 +762,7 @@ class Engine:
                 return bare
             if state.paged and not turn.rich:  # a page cut to fit beside the help (rows keep their numbers)
                 kept = session.slots.get("_page")
-                rows, footer = self._page(said, every, turn, state)
+                rows, footer = self._page(said, every, turn, state, prompt)
                 paged = Reply(said, rows, state.multi, session.locale, state.name, footer)
                 if self.fits(paged):
                     return paged
@@ -773,16 +775,35 @@ class Engine:
         return reply
 
     def _page(
-        self, head: Msg | tuple[Msg, ...], rows: tuple[Choice, ...], turn: Turn, state: State
+        self, head: Msg | tuple[Msg, ...], rows: tuple[Choice, ...], turn: Turn, state: State, prompt: Msg
     ) -> tuple[tuple[Choice, ...], Msg | None]:
-        """The page of ``rows`` the session is at, cut to fit beside ``head``, and its footer."""
-        pages = self._pages(head, rows, turn.session.locale, state)
+        """The page of ``rows`` the session is at, cut to fit beside ``head``, and its footer.
+
+        Beside a welcome or help (``head`` is not the ``prompt``) a list that would be whole beside its
+        own question shows the rows that fit and "MORE: see all": the next page is the whole list, not
+        the second of several pages that exist only beside this heading."""
+        locale = turn.session.locale
+        pages = self._pages(head, rows, locale, state)
         if len(pages) == 1:
             return pages[0], None
+        if head is not prompt and self.fits is not None and len(self._pages(prompt, rows, locale, state)) == 1:
+            footer = Msg.of(_MORE_ALL)
+            end = 0
+            while end < len(rows) and self.fits(
+                Reply(_heads(head), rows[: end + 1], state.multi, locale, state.name, footer)
+            ):
+                end += 1
+            if end:
+                turn.session.slots["_page"] = 0
+                return rows[:end], footer
         page = int(turn.session.slots.get("_page") or 0) % len(pages)
         turn.session.slots["_page"] = page
         more = _LAST_PAGE if page + 1 == len(pages) else _MORE
         return pages[page], Msg.of(more, page=page + 1, pages=len(pages))
+
+
+def _heads(head: Msg | tuple[Msg, ...]) -> tuple[Msg, ...]:
+    return head if isinstance(head, tuple) else (head,)
 
 
 def _has_answers(session: Session) -> bool:

@@ -56,7 +56,7 @@ SETTLED = {
     "More changes: type a number of the contacts menu (? shows it). MENU: main menu.",
     "Please type the Customer Account Number again.",
     "Verified: {name}. Please choose:",
-    "Hello! This is the {utility} rotating outage alert service. Tieng Viet: VI. Please choose:",
+    "Hello! {utility} rotating outage alerts (Tieng Viet: VI):",
 }
 SETTLED_AT = {"menu", "contacts.menu", "verify.account"}
 CONFIRMATIONS = {name for name, state in ENGINE.states.items() if name.endswith(".confirm")}

@@ -146,7 +146,7 @@ def test_a_contact_without_outages_is_told_so(app: App, locale: str, first: str,
 
 STRANGER_ASKS = {
     "en": [
-        ("hello", "menu", ["Please choose:", "5 Outage status\n6 Group alerts"]),
+        ("hello", "menu", ["(Tieng Viet: VI):", "5 Outage status\n6 Group alerts"]),
         ("5", "status.group", ["Which rotating outage group? It is printed on your bill"]),
         ("Z 999", "status.group", ["There is no rotating outage group Z999. Please check your bill."]),
         ("hello", "status.group", ["Hello!"]),
@@ -163,8 +163,8 @@ STRANGER_ASKS = {
         ("y", "menu", ["Saved. Alerts for group A012 will come on this number. To stop them: LEAVE A012"]),
     ],
     "vi": [
-        ("xin chào", "menu", ["Xin chào quý khách!", "TIẾP: xem thêm (1/4)"]),  # two segments hold 2 rows
-        ("MENU", "menu", ["Menu chính:", "5 Tình trạng cắt điện\n6 Cảnh báo theo nhóm"]),
+        ("xin chào", "menu", ["Xin chào quý khách!", "3 Trạm Làm Mát\nTIẾP: xem tất cả"]),  # 2 segments: 3 rows
+        ("tiếp", "menu", ["Menu chính:", "5 Tình trạng cắt điện\n6 Cảnh báo theo nhóm"]),
         ("tình trạng cắt điện", "status.group", ["Nhóm cắt điện luân phiên nào?"]),
         ("nhóm a012", "status.list", ["Cắt điện luân phiên, nhóm A012:", "2 Nhận cảnh báo cho nhóm A012"]),
         ("2", "subs.confirm", ["Nhận cảnh báo cắt điện luân phiên cho nhóm A012 ở số này? C/K"]),

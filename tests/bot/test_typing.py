@@ -63,7 +63,7 @@ def test_one_minute_is_singular(database_url: str, clock: Clock) -> None:
         ("Chào bạn", "vi", "Xin chào quý khách!"),
         ("alo", "vi", "Xin chào quý khách!"),
         ("cho tôi hỏi", "vi", "1 Người liên lạc"),  # Vietnamese letters: Vietnamese, whatever it says
-        ("hello", "en", "Hello! This is the SCE rotating outage alert service. Tieng Viet: VI. Please choose:"),
+        ("hello", "en", "Hello! SCE rotating outage alerts (Tieng Viet: VI):"),
         ("Hi!", "en", "1 Alert contacts"),
     ],
 )
@@ -83,6 +83,35 @@ def test_the_utility_is_named_as_configured(database_url: str, clock: Clock) -> 
         assert "luân phiên Edison Co." in Chat(app, address="+17145550999").say("xin chào")
     finally:
         app.close()
+
+
+@pytest.mark.parametrize(("utility", "rows"), [("SCE", 3), ("Edison Company", 2)])
+def test_a_welcome_shows_the_menu_rows_that_fit_and_more_shows_the_whole_menu(
+    database_url: str, clock: Clock, utility: str, rows: int
+) -> None:
+    """Beside the first Vietnamese welcome two SMS segments hold part of the main menu: that part, then
+    "TIẾP: xem tất cả", which shows the whole menu (it fits beside its own heading): not "1/4" of pages
+    that exist only beside the welcome."""
+    app = build(make_settings(database_url, utility_name=utility), clock=clock, migrate_db=False)
+    try:
+        chat = Chat(app, address="+17145550998", channel="sms")
+        first = chat.say("xin chào")
+        assert utility in first and count_segments(first).count <= 2, first
+        assert f"\n{rows} " in first and f"\n{rows + 1} " not in first
+        assert first.endswith("\nTIẾP: xem tất cả") and "/" not in first
+        whole = chat.say("tiếp")
+        assert chat.state == "menu" and count_segments(whole).count <= 2
+        assert "\n1 " in whole and "\n6 " in whole and "TIẾP" not in whole
+        assert chat.say("5") and chat.state == "status.group"  # the numbers are the menu's own
+    finally:
+        app.close()
+
+
+def test_the_english_welcome_holds_the_whole_menu_in_one_segment(app: App) -> None:
+    """GSM-7: one segment (160 characters) for the welcome that names the utility and all six entries."""
+    first = Chat(app, address="+17145550997", channel="sms").say("hello")
+    assert first.startswith("Hello! SCE rotating outage alerts") and "\n6 Group alerts" in first
+    assert count_segments(first).encoding == "GSM-7" and count_segments(first).count == 1, first
 
 
 def test_a_language_chosen_outside_the_dialog_skips_the_question(app: App) -> None:
