@@ -215,8 +215,6 @@ class Conversation:
             held = optouts.held(conn, inbound.channel, inbound.address)
             stored.opted_out = held.by if held is not None else None
         keyword = inbound.keyword
-        if _means_right(inbound) and self.engine.asks_yes_no(stored.session.state):
-            keyword = None  # "dung" answering "Lưu? C/K" is "đúng" (right), not "dừng" (stop): the dialog's
         if stored.opted_out is not None and (keyword is None or keyword.kind is KeywordKind.HELP):
             if state.optimistic:
                 raise NeedsTransaction
@@ -385,12 +383,6 @@ class Conversation:
         """A keyword's answer, with the utility's name and the support number filled in."""
         settings = self.engine.settings
         return Msg.of(msgid, utility=settings.utility_name, support=settings.support_phone)
-
-
-def _means_right(inbound: Inbound) -> bool:
-    """Whether the message is a bare "dung" without marks: at a yes/no question that is "đúng" (right);
-    anywhere else, and typed "DỪNG" with its marks, it stays our opt-out word."""
-    return inbound.keyword is not None and " ".join(inbound.text.split()).upper() == "DUNG"
 
 
 # PostgreSQL's SQLSTATEs for a lost race that running again resolves: serialization failure, deadlock.

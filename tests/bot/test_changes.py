@@ -145,7 +145,7 @@ def test_answering_no_at_the_read_back_changes_nothing(app: App, locale: str, st
     assert chat.state.endswith(".confirm"), chat.last_text
     before = snapshot(app)
     reply = chat.say(no)
-    assert ("OK, nothing was changed." if locale == "en" else "Vâng, không thay đổi gì.") in reply
+    assert ("OK, nothing was changed." if locale == "en" else "Dạ, không có gì thay đổi.") in reply
     assert chat.state == "contacts.menu" and snapshot(app) == before
 
 

@@ -152,7 +152,7 @@ def test_declining_the_read_back_saves_nothing(app: App, locale: str) -> None:
     walk(chat, steps)
     reply = chat.say("no" if locale == "en" else "không ạ")
     assert chat.state == "contacts.menu"  # said no to a change: back where changes are chosen
-    assert ("OK, nothing was changed." if locale == "en" else "Vâng, không thay đổi gì.") in reply
+    assert ("OK, nothing was changed." if locale == "en" else "Dạ, không có gì thay đổi.") in reply
     assert contact_row(app, "Lê Thị Cúc") is None
 
 
@@ -335,7 +335,7 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, step
             "vi",
             [
                 ("5", "all.action", "TẤT CẢ các tài khoản dịch vụ: quý khách muốn làm gì?"),
-                ("2", "all.contacts", "Chọn người nào? Ví dụ: 1 2 hoặc TẤT CẢ"),
+                ("2", "all.contacts", "Xin chọn người. Ví dụ: 1 2 hoặc TẤT CẢ"),
                 ("hết", "all.confirm", "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? C/K"),
                 ("ừ", "contacts.menu", "Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ."),
             ],
@@ -371,11 +371,11 @@ def test_see_contacts_lists_each_contact_with_its_accounts(app: App) -> None:
         ("en", "4", "I-6, BIP, OBMC, CPP, DBP"),
         ("en", "4", "Customer Support: 1-800-990-7788"),
         ("en", "cooling centers", "Cooling Centers are open"),
-        ("vi", "2", "thông báo trước khi cắt điện luân phiên"),
+        ("vi", "2", "có thể được báo trước khi cắt điện"),
         ("vi", "3", "Trạm Làm Mát"),
         ("vi", "tram lam mat", "Trạm Làm Mát sẽ mở cửa"),
         ("vi", "4", "đại diện tài khoản"),
-        ("vi", "4", "Hỗ Trợ Khách Hàng: 1-800-990-7788"),
+        ("vi", "4", "đại diện tài khoản hoặc gọi 1-800-990-7788"),
     ],
 )
 def test_information_answers_without_verification(chat: Chat, locale: str, choice: str, words: str) -> None:

@@ -230,7 +230,7 @@ def test_a_page_of_a_long_list_keeps_its_numbers_and_says_how_to_see_more() -> N
         Msg.of("MORE: see more ({page}/{pages})", page=2, pages=3),
     )
     assert render_text(reply, CATALOGS) == [
-        "Chọn người nào? Ví dụ: 1 2 hoặc TẤT CẢ\n5 *1005 88 W Main St\n6 *1006 9 Elm St\nTIẾP: xem thêm (2/3)"
+        "Xin chọn người. Ví dụ: 1 2 hoặc TẤT CẢ\n5 *1005 88 W Main St\n6 *1006 9 Elm St\nTIẾP: xem thêm (2/3)"
     ]
 
 

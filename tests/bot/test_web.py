@@ -20,6 +20,7 @@ from bot.storage import optouts
 from bot.storage.models import AuditEntry, ChatSession, OptOut, OutboundMessage, ProcessedMessage
 from bot.storage.outbound import OPT_IN_NOTICE, enqueue
 from bot.web import create_web
+from tests.bot.test_conversation import contact_accounts
 from tests.conftest import DEMO, Clock, make_settings
 from tests.snapshots import Rows, every_row
 
@@ -171,9 +172,9 @@ def test_vietnamese_stop_is_recorded_and_confirmed_once_in_vietnamese(client: Te
     phone = Phone(client)
     reply = phone.say("Ngừng")
     assert reply.count("<Message>") == 1
-    assert "SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa. Gõ BẮT ĐẦU để nhận lại." in reply
+    assert "SCE: quý vị sẽ không nhận tin cảnh báo cắt điện luân phiên nữa. Gõ BẮT ĐẦU để nhận lại." in reply
     assert len(rows(sms_app, OptOut)) == 1
-    assert "SCE: quý khách sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
+    assert "SCE: quý vị sẽ nhận lại tin cảnh báo" in phone.say("bắt đầu")
     assert rows(sms_app, OptOut) == []
 
 
@@ -187,7 +188,7 @@ MENU_EN = (
     "Main menu:\n1 Alert contacts\n2 Medical conditions\n3 Cooling Centers\n4 Other programs\n5 Outage status\n"
     "6 Group alerts"
 )
-REMINDER_VI = "SCE: quý khách đã ngừng nhận tin. Gõ BẮT ĐẦU để nhận lại. Hỗ trợ: 1-800-990-7788"
+REMINDER_VI = "SCE: quý vị đã ngừng nhận tin. Gõ BẮT ĐẦU để nhận lại. Hỗ trợ: 1-800-990-7788"
 REMINDER_EN = "SCE: you opted out, so you get no messages. Reply BAT DAU to get them again. Help: 1-800-990-7788"
 
 
@@ -220,7 +221,7 @@ def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: 
         # the first message: the language question is in both languages (UCS-2), far over two segments
         ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu:"),
         # Vietnamese (UCS-2, 134 characters in two segments): no question fits beside the notice
-        (("alerts", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "các Trạm Làm Mát sẽ mở cửa"),
+        (("alerts", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "Trạm Làm Mát sẽ mở cửa"),
         (("alerts", "1", "1"), "HELP", f"{HELP_VI}\nMENU: menu chính.", "700000001", "mã số truy cập"),
     ],
 )
@@ -264,7 +265,7 @@ def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
     phone = Phone(client)
     for text in ("alerts", "2", "1"):  # English, at the Customer Account Number question
         phone.say(text)
-    assert (phone.sms(word) or "").startswith("SCE: quý khách sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
+    assert (phone.sms(word) or "").startswith("SCE: quý vị sẽ không nhận tin cảnh báo cắt điện luân phiên nữa.")
     before = every_row(sms_app.db.engine)
     clock.advance(minutes=1)
     assert phone.sms("xin chào") == REMINDER_VI
@@ -276,7 +277,7 @@ def test_after_our_own_opt_out_word_only_one_reminder_answers_until_bat_dau(
     )
     [opt_out] = rows(sms_app, OptOut)
     assert opt_out.provider_blocks is False and opt_out.reminded_at == clock()
-    assert (phone.sms("BẮT ĐẦU") or "").startswith("SCE: quý khách sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
+    assert (phone.sms("BẮT ĐẦU") or "").startswith("SCE: quý vị sẽ nhận lại tin cảnh báo cắt điện luân phiên.")
     assert phone.sms("700000001") == "Please type the access code SCE assigned to you."
 
 
@@ -666,13 +667,23 @@ def test_adding_a_contact_by_sms_costs_at_most_its_budget_of_segments(
     assert ("Đã lưu" if locale == "vi" else "Saved") in bodies[-1]
 
 
-def test_dung_answering_a_yes_no_question_is_right_not_stop(client: TestClient, sms_app: App) -> None:
-    """Typed without marks at "Lưu? C/K", "dung" is "đúng" (right): the change is saved and the number
-    stays subscribed. Anywhere else, and typed "DỪNG" with its marks, it stays our opt-out word."""
+def test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with_marks_is_yes(
+    client: TestClient, sms_app: App
+) -> None:
+    """Typed without marks, "dung" may be "dừng" (stop) or "đúng" (right): a request to stop is honoured
+    wherever it comes (the change asked about is not saved, and the reply says how to opt in again).
+    "đúng" with its marks, and "ngừng ạ" with a particle, are read as they are meant."""
     phone = Phone(client, "+17145550155")
+    before = contact_accounts(sms_app, "Trần Thị Bích")
     for text in ("xin chào", "1", "700000001", "482913", "2", "2", "1"):
         phone.sms(text)
-    assert "Đã thêm Trần Thị Bích" in (phone.sms("dung") or "")
-    assert rows(sms_app, OptOut) == []
-    assert (phone.sms("dung") or "").startswith("SCE: quý khách sẽ không nhận tin")  # at the contacts menu
+    assert (phone.sms("dung") or "").startswith("SCE: quý vị sẽ không nhận tin")
+    assert len(rows(sms_app, OptOut)) == 1 and contact_accounts(sms_app, "Trần Thị Bích") == before
+    assert "BẮT ĐẦU" in (phone.sms("xin chào") or "")  # opted out: the reminder, no dialog
+    assert (phone.sms("bắt đầu nhé") or "").startswith("SCE: quý vị sẽ nhận lại tin")
+    for text in ("2", "2", "1"):  # still verified, at the contacts menu
+        phone.sms(text)
+    assert "Đã thêm Trần Thị Bích" in (phone.sms("đúng ạ") or "")
+    assert contact_accounts(sms_app, "Trần Thị Bích") != before
+    assert (phone.sms("Ngừng ạ") or "").startswith("SCE: quý vị sẽ không nhận tin")
     assert len(rows(sms_app, OptOut)) == 1
