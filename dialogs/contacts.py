@@ -19,6 +19,7 @@ from dialogs.engine import Choice, Invalid, State, Turn
 from dialogs.fields import (
     LANGUAGE_CHOICES,
     account_choices,
+    accounts_brief,
     accounts_named,
     contact_choices,
     find_contact,
@@ -29,7 +30,6 @@ from dialogs.fields import (
     parse_new_email,
     parse_phone,
     parse_yes_no,
-    short_account,
     show_email,
     show_language,
     show_phone,
@@ -40,6 +40,7 @@ from dialogs.text import N_, NP_, Listed, Literal, Msg
 MENU = "contacts.menu"
 _CONFIRM_HINT = N_("Please answer Y (yes) or N (no).")
 _NEXT = N_("More changes: type a number of the contacts menu (? shows it). MENU: main menu.")
+_NEXT_SHORT = N_("? shows the contacts menu. MENU: main menu.")  # beside a long name
 _TAKEN_NEXT = N_("Please type another number, or X to leave it.")
 _SAME = N_("That is already the {field} of {name}. Nothing to change.")
 
@@ -146,11 +147,11 @@ def _listed_contacts(turn: Turn) -> list[Choice]:
     accounts = turn.ports.service_accounts(turn.customer_id)
     rows = []
     for number, (choice, contact) in enumerate(zip(contact_choices(contacts), contacts, strict=True), 1):
-        held = [short_account(a) for a in accounts if a.id in contact.service_account_ids]
+        held = [a for a in accounts if a.id in contact.service_account_ids]
         label = Msg.of(
             N_("{contact}: {accounts}"),
             contact=choice.label,
-            accounts=held or Msg.of(N_("no service account")),
+            accounts=accounts_brief(held, len(accounts), most=3) if held else Msg.of(N_("no service account")),
         )
         rows.append(Choice(choice.key, label, number=number, digits=choice.digits))
     return rows
@@ -295,7 +296,7 @@ def _saved(turn: Turn, forms: tuple[str, str], n: int, **params: Any) -> str:
     """Say what was saved and how to go on, in one line instead of the whole menu again."""
     turn.say(Msg.count(forms, n, **params))
     turn.slots.clear()
-    turn.settle(Msg.of(_NEXT))
+    turn.settle(Msg.of(_NEXT), short=Msg.of(_NEXT_SHORT))
     return MENU
 
 
@@ -412,7 +413,7 @@ def _edit_confirm(turn: Turn, yes: bool) -> str:
     if result.outcome is Outcome.CHANGED and (result.current or "") == (value or ""):
         turn.say(Msg.of(_SAME, field=Msg.of(_FIELD_WORDS[field]), name=Literal(str(turn.slots.get("name", "")))))
         turn.slots.clear()
-        turn.settle(Msg.of(_NEXT))
+        turn.settle(Msg.of(_NEXT), short=Msg.of(_NEXT_SHORT))
         return MENU  # another phone saved just this meanwhile: nothing left to do
     if result.outcome is Outcome.CHANGED:  # someone saved another value since the read-back
         turn.say(
@@ -431,7 +432,7 @@ def _edit_confirm(turn: Turn, yes: bool) -> str:
     name = value if field == "name" and value else str(turn.slots.get("name", ""))
     turn.say(Msg.of(N_("Saved. {name} was updated."), name=Literal(name)))
     turn.slots.clear()
-    turn.settle(Msg.of(_NEXT))
+    turn.settle(Msg.of(_NEXT), short=Msg.of(_NEXT_SHORT))
     return MENU
 
 
@@ -539,11 +540,12 @@ def _confirm(name: str, prompt: str, act: Any, back: str, params: Any, *more: st
     )
 
 
-def _accounts_for_contact(operation: str, prompt: str, on: bool) -> State:
+def _accounts_for_contact(operation: str, prompt: str, paged_prompt: str, on: bool) -> State:
     """``{operation}.accounts``: the chosen contact's service accounts it is ``on`` (or not), to pick from."""
     return State(
         name=f"{operation}.accounts",
         prompt=prompt,
+        paged_prompt=paged_prompt,
         params=_name,
         options=_accounts_of_contact(on=on),
         multi=True,
@@ -647,6 +649,7 @@ def _table() -> tuple[State, ...]:
         State(
             name="add.accounts",
             prompt=N_("Which service accounts? Example: 1 3 or ALL"),
+            paged_prompt=N_("Which service accounts?"),
             params=_name,
             options=_accounts,
             multi=True,
@@ -678,7 +681,9 @@ def _table() -> tuple[State, ...]:
             verified=True,
             paged=True,
         ),
-        _accounts_for_contact("link", N_("Add {name} to which accounts? Example: 1 3 or ALL"), on=False),
+        _accounts_for_contact(
+            "link", N_("Add {name} to which accounts? Example: 1 3 or ALL"), N_("Add {name} to:"), on=False
+        ),
         _confirm("link.confirm", N_("Add {name} to {accounts}? Y/N"), _link_confirm, "link.accounts", _accounts_params),
         # 3. edit
         State(
@@ -766,7 +771,9 @@ def _table() -> tuple[State, ...]:
             verified=True,
             paged=True,
         ),
-        _accounts_for_contact("unlink", N_("Remove {name} from which accounts? Example: 1 3 or ALL"), on=True),
+        _accounts_for_contact(
+            "unlink", N_("Remove {name} from which accounts? Example: 1 3 or ALL"), N_("Remove {name} from:"), on=True
+        ),
         _confirm(
             "unlink.confirm",
             N_("Remove {name} from {accounts}? {notice} Y/N"),
@@ -787,6 +794,7 @@ def _table() -> tuple[State, ...]:
         State(
             name="all.contacts",
             prompt=N_("Which contacts? Example: 1 2 or ALL"),
+            paged_prompt=N_("Which contacts?"),
             options=_all_contact_options,
             multi=True,
             parse=_invalid_pick,

@@ -111,7 +111,7 @@ class DialogSettings:
 class Turn:
     """What a state's functions see: the session, the ports, the time, and a way to say things."""
 
-    __slots__ = ("brief", "headed", "messages", "now", "ports", "rich", "session", "settings")
+    __slots__ = ("brief", "headed", "messages", "now", "ports", "rich", "session", "settings", "shorter")
 
     def __init__(self, session: Session, ports: Ports, now: datetime, settings: DialogSettings, *, rich: bool = False):
         self.session = session
@@ -122,17 +122,25 @@ class Turn:
         self.brief: Msg | None = None
         self.headed = False
         self.rich = rich  # the channel shows choices as buttons: whole lists, and choices under a brief line
+        self.shorter: list[tuple[Msg, Msg]] = []  # (message, what says enough when the reply would not fit)
 
-    def head(self, msg: Msg) -> None:
+    def head(self, msg: Msg, short: Msg | None = None) -> None:
         """Say ``msg`` as the heading of the next state's choices, instead of its prompt (one line
-        fewer: "Verified: Phở Bolsa LLC. Please choose:" then the contacts menu)."""
+        fewer: "Verified: Phở Bolsa LLC. Please choose:" then the contacts menu). ``short`` replaces
+        it where the reply would not fit its channel's budget (a long name, a name in Vietnamese
+        letters making an English SMS UCS-2)."""
         self.messages.append(msg)
         self.headed = True
+        if short is not None:
+            self.shorter.append((msg, short))
 
-    def settle(self, brief: Msg) -> None:
+    def settle(self, brief: Msg, short: Msg | None = None) -> None:
         """Show ``brief`` instead of the next state's prompt and choices (they still work): after a
-        finished task the customer needs one line on how to go on, not the whole menu again."""
+        finished task the customer needs one line on how to go on, not the whole menu again.
+        ``short`` replaces it where the reply would not fit (as for :meth:`head`)."""
         self.brief = brief
+        if short is not None:
+            self.shorter.append((brief, short))
 
     @property
     def slots(self) -> dict[str, Any]:
@@ -177,7 +185,9 @@ class State:
         cancel: where cancelling goes (None: the main menu).
         paged: a list that can be long (service accounts, contacts): shown a page at a time, with
             MORE for the next; numbers of every page are taken on any page.
-        yes_no: the question is a yes/no one (a channel reads "dung" there as "đúng", not "dừng").
+        paged_prompt: a shorter prompt for a list that takes more than one page (the example of
+            how to answer is left to ``?``, so that a page holds more rows).
+        yes_no: the question is a yes/no one (Telegram shows Yes/No buttons).
     """
 
     name: str
@@ -197,6 +207,7 @@ class State:
     help: str | None = None
     cancel: str | None = None
     paged: bool = False
+    paged_prompt: str | None = None
     yes_no: bool = False
 
 
@@ -484,6 +495,14 @@ class Engine:
         finished task keeps the choices under it (buttons cost nothing, unlike SMS segments).
         """
         turn = Turn(session, ports, now, self.settings, rich=rich)
+        reply = self._step(turn, text, locale_chosen, revoked)
+        if turn.shorter and self.fits is not None and not rich and not self.fits(reply):
+            short = {id(full): brief for full, brief in turn.shorter}
+            reply = replace(reply, messages=tuple(short.get(id(msg), msg) for msg in reply.messages))
+        return reply
+
+    def _step(self, turn: Turn, text: str, locale_chosen: bool, revoked: bool) -> Reply:
+        session, now = turn.session, turn.now
         last_seen, session.last_seen_at = session.last_seen_at, now
         folded = fold(text[: self.settings.max_input_chars * 4])
         words = tidy(folded)
@@ -746,6 +765,12 @@ class Engine:
         footer = None
         every = numbered
         prompt = Msg.of(state.prompt, **params)
+        if (
+            state.paged_prompt is not None
+            and not turn.rich
+            and len(self._pages(prompt, every, session.locale, state)) > 1
+        ):
+            prompt = Msg.of(state.paged_prompt, **params)
         if state.paged and not turn.rich:  # a heading stands for the prompt: the page fits beside it
             head = tuple(turn.messages) if turn.headed else prompt
             numbered, footer = self._page(head, every, turn, state, prompt)
@@ -785,6 +810,7 @@ class Engine:
         locale = turn.session.locale
         pages = self._pages(head, rows, locale, state)
         if len(pages) == 1:
+            turn.session.slots.pop("_page", None)  # MORE typed at a whole list leaves no page behind
             return pages[0], None
         if head is not prompt and self.fits is not None and len(self._pages(prompt, rows, locale, state)) == 1:
             footer = Msg.of(_MORE_ALL)

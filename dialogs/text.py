@@ -131,6 +131,13 @@ def fold(text: str) -> str:
     return " ".join(bare.upper().split())
 
 
+def unmarked(text: str) -> str:
+    """``text`` without diacritics, its case kept (``"Phở Bolsa"`` -> ``"Pho Bolsa"``): a name shown
+    in an English SMS where its marks would make the whole message UCS-2 and past its budget."""
+    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
 def clean(text: str, limit: int) -> str | None:
     """Normalize free text typed by a customer, or ``None`` when it cannot be used.
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 
 from dialogs.engine import Invalid, State, Turn
-from dialogs.text import N_, NP_, Literal, Msg, fold, fold_digits, tidy
+from dialogs.text import N_, NP_, Literal, Msg, fold, fold_digits, tidy, unmarked
 
 _SEPARATORS = re.compile(r"[\s.-]")
+_VERIFIED = N_("Verified. Please choose:")  # the Vietnamese heading without the name: "Đã xác minh."
 _ACCOUNT_NUMBER = re.compile(r"[0-9]{6,20}")
 CODE_STATE = "verify.code"
 _CODE_HELP = N_(
@@ -86,7 +87,12 @@ def _code(turn: Turn, code: str) -> str:
         return "verify.account"
     turn.session.customer_id = result.customer_id
     turn.session.verified_at = turn.now
-    turn.head(Msg.of(N_("Verified: {name}. Please choose:"), name=Literal((result.customer_name or "").rstrip("."))))
+    name = (result.customer_name or "").rstrip(".")
+    verified = N_("Verified: {name}. Please choose:")
+    # where the name would push the reply past two SMS segments: in English the name without its marks
+    # (GSM-7 then: one segment), in Vietnamese (UCS-2 anyway) no name
+    short = Msg.of(verified, name=Literal(unmarked(name))) if turn.session.locale == "en" else Msg.of(_VERIFIED)
+    turn.head(Msg.of(verified, name=Literal(name)), short=short)
     return "contacts.menu"
 
 

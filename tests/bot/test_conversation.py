@@ -92,7 +92,7 @@ def test_language_choice_leads_to_the_main_menu(chat: Chat, answer: str, menu_wo
             [
                 ("1", "verify.account", "Customer Account Number"),
                 ("7000-0000 1", "verify.code", "access code"),
-                ("482 913", "contacts.menu", "Verified: Phở Bolsa LLC. Please choose:\n1 Add new contact"),
+                ("482 913", "contacts.menu", "Verified: Pho Bolsa LLC. Please choose:\n1 Add new contact"),
             ],
         ),
         (

@@ -58,7 +58,7 @@ def test_a_deadlock_victim_is_run_again_and_succeeds(pg_app: tuple[App, Throwawa
     other.rollback()
     other.close()
     turn.join(30)
-    assert "Verified: Phở Bolsa LLC" in answer["reply"]
+    assert "Verified: Pho Bolsa LLC" in answer["reply"]
     with app.db.engine.connect() as conn:
         actions = [
             r[0]

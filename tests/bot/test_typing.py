@@ -326,7 +326,7 @@ def test_a_customer_account_number_typed_at_the_main_menu_starts_verification(ch
     chat.run("hello")
     reply = chat.say("700 000 001")
     assert chat.state == "verify.code" and "access code" in reply
-    assert "Verified: Phở Bolsa LLC." in chat.say("482913")
+    assert "Verified: Pho Bolsa LLC." in chat.say("482913")
 
 
 @pytest.mark.parametrize("email", ["😀@gmail.com", "lan😀@gmail.com", "lan@gm\ue000ail.com"])

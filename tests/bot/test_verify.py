@@ -51,7 +51,7 @@ def test_five_consecutive_failures_lock_the_account_for_fifteen_minutes(app: App
     assert NEUTRAL in attempt(other, "700000001", "482913")  # locked, whoever asks
     clock.advance(minutes=15, seconds=1)
     assert "the unfinished step was not saved" in other.say("")  # idle as long as the lock: back to the menu
-    assert "Verified: Phở Bolsa LLC" in attempt(other, "700000001", "482913")
+    assert "Verified: Pho Bolsa LLC" in attempt(other, "700000001", "482913")
 
 
 def test_a_success_resets_the_failure_count(app: App, english: Chat) -> None:

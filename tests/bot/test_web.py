@@ -102,7 +102,7 @@ def rows(app: App, model: type, *where: Any) -> list[Any]:
             "1",
             ["Đã xác minh: Phở Bolsa LLC.", "Đã lưu. Lê Thị Cúc sẽ nhận cảnh báo cho 2 tài khoản dịch vụ."],
         ),
-        ("2", ["Verified: Phở Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
+        ("2", ["Verified: Pho Bolsa LLC", "Saved. Lê Thị Cúc will get alerts for 2 service accounts."]),
     ],
 )
 def test_verify_and_add_a_contact_by_sms(
@@ -216,7 +216,7 @@ def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: 
             "info",
             f"{HELP_EN}\nPlease type the access code SCE assigned to you.",
             "482913",
-            "Verified: Phở Bolsa LLC. Please choose:",
+            "Verified: Pho Bolsa LLC. Please choose:",
         ),
         # the first message: the language question is in both languages (UCS-2), far over two segments
         ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu:"),
@@ -687,3 +687,65 @@ def test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with
     assert contact_accounts(sms_app, "Trần Thị Bích") != before
     assert (phone.sms("Ngừng ạ") or "").startswith("SCE: quý vị sẽ không nhận tin")
     assert len(rows(sms_app, OptOut)) == 1
+
+
+# --- every reply within two segments, for long names and many service accounts ---------------------
+
+LONG_NAMES = {  # (customer, code, business name, service accounts, contact)
+    "vi": ("700000021", "135246", "Cơm Tấm Sài Gòn Restaurant", 12, "Phạm Thị Hương Giang"),
+    "en": ("700000022", "246135", "Sunrise Wholesale Bakery Inc", 100, "Nguyễn Thị Thanh Thủy"),
+}
+LONG_CONVERSATIONS = {
+    "vi": (
+        *("xin chào", "1", "700000021", "135246", "1", "Lê Thị Cúc 714 555 0177", "không có", "1", "tất cả", "có"),
+        *("6", "tiếp", "0", "4", "1", "2 5", "có", "5", "1", "1", "có"),
+    ),
+    "en": (
+        *("hello", "1", "700000022", "246135", "1", "Maria Cruz 626 555 0199", "no", "2", "1-40", "yes"),
+        *("6", "0", "4", "2", "3 50 99", "yes", "3", "1", "2", "626 555 0166", "yes"),
+    ),
+}
+
+
+def long_names_file(path: Path) -> Path:
+    """Two businesses with long names, one with 12 and one with 100 service accounts, each with one
+    contact whose name is written in Vietnamese letters (so even an English SMS about it is UCS-2)."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(DEMO.read_text(encoding="utf-8").splitlines()[0].split(","))
+        for locale, (customer, code, business, count, contact) in LONG_NAMES.items():
+            for i in range(count):
+                account = f"7-{customer[-2:]}-{i:04d}"
+                address = f"{10000 + i} North Harbor Boulevard Suite {i}, Fullerton"
+                phone = "(714) 555-0141" if locale == "vi" else "(714) 555-0142"
+                out.writerow([customer, code, business, account, address, "B007", "90", contact, phone, "", locale])
+    return path
+
+
+@pytest.mark.parametrize("locale", ["vi", "en"])
+def test_every_reply_fits_two_segments_with_long_names_and_many_service_accounts(
+    client: TestClient, sms_app: App, tmp_path: Path, locale: str
+) -> None:
+    """A long business name in the "verified" heading, a contact's name in Vietnamese letters in English
+    read-backs and saves, a contact on every one of 100 service accounts in the contacts list, a
+    read-back of 40 chosen accounts: every SMS stays within two segments, and each step still works."""
+    assert import_file(sms_app.db, sms_app.hasher, long_names_file(tmp_path / "long.csv")).imported
+    phone = Phone(client, "+17145550131" if locale == "vi" else "+17145550132")
+    bodies = [(text, phone.sms(text) or "") for text in LONG_CONVERSATIONS[locale]]
+    for text, body in bodies:
+        assert body and count_segments(body).count <= 2, (text, body)
+    said = "\n".join(body for _, body in bodies)
+    if locale == "vi":
+        assert "Đã xác minh" in said and said.count("Đã lưu") + said.count("Đã xóa") + said.count("Đã thêm") >= 3
+    else:
+        assert "Verified: Sunrise Wholesale Bakery Inc. Please choose:" in said
+        assert "*0000, *0001, *0002, *0003, *0004 and 35 more" in said  # 40 accounts read back in a line
+        assert (
+            "from *0002, *0049, *0098?" in said
+            and "Maria Cruz, (626) 555-0199: *0000, *0001, *0002 and 37 more" in said
+        )
+        # a name in Vietnamese letters makes the English SMS UCS-2: the line after the save is the short one
+        assert "Nguyễn Thị Thanh Thủy was removed from 3 service accounts.\n? shows the contacts menu." in said
+        assert said.count("Saved.") >= 3
