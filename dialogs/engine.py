@@ -258,7 +258,7 @@ _HELLO = N_("Hello!")
 # the first answer to a greeting; in English it offers Vietnamese without diacritics (GSM-7, half the
 # price of an SMS in UCS-2), in Vietnamese it offers English
 _WELCOME = N_("Hello! {utility} rotating outage alerts (Tieng Viet: VI):")
-_MORE_WORDS = {"MORE", "NEXT", "M", "+", "TIEP", "XEM TIEP", "XEM THEM", "TRANG SAU", "TIEP THEO", "CON NUA"}
+_MORE_WORDS = {"MORE", "NEXT", "M", "+", "TIEP", "XEM TIEP", "XEM THEM", "THEM", "TRANG SAU", "TIEP THEO", "CON NUA"}
 _PREVIOUS_WORDS = {"PREVIOUS", "PREV", "P", "TRUOC", "TRANG TRUOC"}
 
 _HELP = N_("Type the number of your choice. 0: back. X: never mind. MENU: main menu. Tieng Viet: VI. Help: {support}")
@@ -295,15 +295,16 @@ _ALL_WORDS = {
     "TAT CA LUON",
     "HET LUON",
 }
-_COUNTED_ALL = {"CA HAI": 2, "BOTH": 2, "CA BA": 3}  # "both" means all only when there are two
+_COUNTED_ALL = {"CA HAI": 2, "BOTH": 2, "CA BA": 3, "CA 2": 2, "CA 3": 3}  # "both" means all only when there are two
 YES_WORDS = frozenset(
     {"Y", "C", "CO", "YES", "DONG Y", "OK", "OKAY", "OKE", "VANG", "DA", "CO LUU", "LUU", "DUOC", "DUNG ROI", "U"}
     | {"DUOC ROI", "\N{THUMBS UP SIGN}", "CHINH XAC"}
     | {"YEP", "YEAH", "SURE", "CO CHU", "DUNG VAY", "DUNG", "LUU DI", "DONG Y LUU", "U LUU"}
+    | {"DC", "UM", "UHM", "UM LUU", "RIGHT", "CORRECT", "YUP", "YES PLEASE", "DUOC A"}
 )
 NO_WORDS = frozenset(
     {"N", "K", "KHONG", "NO", "KO", "KHONG LUU", "THOI", "KHONG CAN", "NOPE", "CHUA", "HONG", "KHONG DONG Y"}
-    | {"KHONG DUOC", "SAI", "SAI ROI", "NO THANKS"}
+    | {"KHONG DUOC", "SAI", "SAI ROI", "NO THANKS", "NAH", "KO DC", "KHONG DC", "HONG CO"}
 )
 
 

@@ -17,7 +17,7 @@ from email_validator import EmailNotValidError, validate_email
 
 from dialogs.engine import NO_WORDS, YES_WORDS, Choice, Invalid, Turn
 from dialogs.ports import ContactView, ServiceAccountView
-from dialogs.text import N_, NP_, Literal, Msg, Regions, fold, fold_digits, has_lookalike_digits, tidy
+from dialogs.text import N_, NP_, Literal, Msg, Regions, fold, fold_digits, has_lookalike_digits, tidy, trimmed
 
 # a contact's language, in a sentence ("alerts in Vietnamese", "nhận tin bằng tiếng Việt")
 LANGUAGE_NAMES = {"vi": N_("in Vietnamese"), "en": N_("in English")}
@@ -39,7 +39,8 @@ _SKIP_WORDS = frozenset(
     NO_WORDS
     | {"-", "BO QUA", "SKIP", "NONE", "KHONG CO", "KO CO", "K CO", "CHUA CO", "KHONG CAN", "NO EMAIL", "KHONG EMAIL"}
     | {"KHONG CO EMAIL", "CHUA CO EMAIL", "N/A", "NA", "NOTHING", "NO EMAIL ADDRESS", "KHONG DUNG EMAIL", "XOA"}
-    | {"DELETE", "REMOVE", "XOA EMAIL", "BO EMAIL"}
+    | {"DELETE", "REMOVE", "XOA EMAIL", "BO EMAIL", "DONT HAVE ONE", "DON'T HAVE ONE", "DONT HAVE", "DON'T HAVE"}
+    | {"I DONT HAVE ONE", "I DON'T HAVE ONE", "NO EMAIL ADDRESS", "HOK CO", "HONG CO", "KHONG CO A"}
 )
 # street suffixes: a row shows the street of an address written without commas, not its city
 _STREET_ENDS = frozenset(
@@ -314,7 +315,7 @@ def group_of(text: str) -> str | None:
 
     Letters and digits only, with at least one digit; None for anything else.
     """
-    words = fold(text).replace("-", " ").split()
+    words = fold(trimmed(text)).replace("-", " ").split()
     if words and words[0] in ("NHOM", "GROUP"):  # "nhóm A012", "group A012"
         words = words[1:]
     group = "".join(words)

@@ -163,6 +163,24 @@ _LEADING_PARTICLES = frozenset({"DA", "VANG", "UM", "UH", "OH", "WELL"})
 _END_PUNCTUATION = ".!,;:~"
 
 
+def trimmed(text: str) -> str:
+    """``text`` as typed, without the particles :func:`tidy` drops around an answer ("482913 ạ",
+    "dạ 700000001", "A012 nhé"): for answers that are kept as typed (a code, a number, a group)."""
+    words = text.split()
+    folded = [fold(word).rstrip(_END_PUNCTUATION) for word in words]
+    start, end = 0, len(words)
+    while end - start > 1:
+        if end - start > 2 and " ".join(folded[end - 2 : end]) in _TRAILING_PARTICLES:
+            end -= 2
+        elif folded[end - 1] in _TRAILING_PARTICLES:
+            end -= 1
+        else:
+            break
+    while end - start > 1 and folded[start] in _LEADING_PARTICLES:
+        start += 1
+    return " ".join(words[start:end]).rstrip(_END_PUNCTUATION) if end - start < len(words) else text
+
+
 def tidy(folded: str) -> str:
     """A folded answer without the particles and end punctuation people add to it.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 from dialogs.engine import Invalid, State, Turn
-from dialogs.text import N_, NP_, Literal, Msg, fold, fold_digits, tidy, unmarked
+from dialogs.text import N_, NP_, Literal, Msg, fold, fold_digits, tidy, trimmed, unmarked
 
 _SEPARATORS = re.compile(r"[\s.-]")
 _VERIFIED = N_("Verified. Please choose:")  # the Vietnamese heading without the name: "Đã xác minh."
@@ -22,13 +22,15 @@ _CODE_HELP = N_(
 # "em không nhớ mã", "I forgot my code"): a stored code never has a space, so no code has such a word
 _NO_CODE_STEMS = frozenset(
     {"QUEN", "NHO", "KHONG", "CHUA", "BIET", "MAT", "MA", "FORGOT", "FORGET", "FORGOTTEN", "LOST", "DONT"}
-    | {"DON'T", "KNOW", "HAVE", "CODE", "NO", "NONE", "WHAT", "HELP"}
+    | {"DON'T", "KNOW", "HAVE", "CODE", "NO", "NONE", "WHAT", "HELP", "DUNNO", "HOK", "KO", "WHERE", "NEVER"}
+    | {"FIND", "GOT", "GET", "RECEIVE", "RECEIVED", "NHAN", "DAU", "TIM", "THAY", "SEND", "SENT"}
 )
+_WORD = re.compile(r"[^\W\d_]{2,}")  # a word of letters only (of any script)
 
 
 def parse_account(turn: Turn, text: str) -> str | Invalid:
     """6 to 20 digits, of any script, with spaces, dots or dashes between them (stored as ASCII)."""
-    digits = _SEPARATORS.sub("", fold(text))
+    digits = _SEPARATORS.sub("", fold(trimmed(text)))
     if _ACCOUNT_NUMBER.fullmatch(digits):
         return digits
     if digits.isascii() and digits.isdigit():
@@ -48,10 +50,14 @@ def _parse_code(turn: Turn, text: str) -> str | Invalid:
     Words that say there is no code ("quên", "không có", "forgot") are not checked as codes: they get
     the help on where the code comes from, and never count toward the lockout.
     """
-    words = tidy(fold(text))
-    if any(word in _NO_CODE_STEMS for word in words.split()):
+    words = tidy(fold(text)).split()
+    # a sentence (three words or more, two of them words of letters) is about the code, not a code
+    sentence = len(words) >= 3 and sum(1 for word in words if _WORD.fullmatch(word)) >= 2
+    if sentence or any(word in _NO_CODE_STEMS for word in words):
         return Invalid(Msg.of(_CODE_HELP, support=turn.settings.support_phone), mistake=False)
-    code = "".join(fold_digits(text).split())
+    code = "".join(fold_digits(trimmed(text)).split())
+    if code.rstrip(".!,;:~").isdigit():  # "482913." ends a sentence: a code of digits has no period
+        code = code.rstrip(".!,;:~")
     if not 1 <= len(code) <= 64:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
     return code

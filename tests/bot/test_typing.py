@@ -132,8 +132,8 @@ def test_a_mistake_at_the_first_question_is_explained_in_both_languages(app: App
 # -- what people say at a yes/no question ---------------------------------------------------------
 
 YES = ["có ạ", "dạ có", "vâng ạ", "ok ạ", "okay", "được", "đúng rồi", "ừ", "Đúng", "yes please", "Y.", "được rồi"]
-YES += ["ok luôn", "ok em", "👍"]
-NO = ["không ạ", "dạ không", "thôi", "ko", "no", "Dừng", "không, cảm ơn", "không được", "sai rồi"]
+YES += ["ok luôn", "ok em", "👍", "dc", "đc", "ừm", "uhm", "right", "correct"]
+NO = ["không ạ", "dạ không", "thôi", "ko", "no", "Dừng", "không, cảm ơn", "không được", "sai rồi", "nah"]
 
 
 @pytest.mark.parametrize("typed", YES)
@@ -209,6 +209,14 @@ def test_the_numbers_of_a_list_stay_the_same_on_every_screen(app: App) -> None:
     reply = chat.run("2", "2")  # Trần Thị Bích is on *1002 already
     assert "1 *1001 9200 Bolsa Ave\n3 *1003 10130 Westminster Ave" in reply
     walk(chat, [("2", "link.accounts", "Please type the numbers you want"), ("3", "link.confirm", "*1003?")])
+
+
+@pytest.mark.parametrize("typed", ["cả ba", "cả 3", "tất cả các tài khoản", "hết", "1 đến 3", "tất cả nhé"])
+def test_all_three_in_the_words_people_use(app: App, typed: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.run("1", "Lê Thị Cúc 626 555 0177", "n", "1")
+    chat.say(typed)
+    assert chat.state == "add.confirm" and "TẤT CẢ 3 tài khoản dịch vụ" in chat.last_text
 
 
 @pytest.mark.parametrize("typed", ["cả hai", "both", "1,2,3,4"])
@@ -351,6 +359,41 @@ def test_a_vietnamese_answer_to_a_mistake_or_help_fits_two_segments(chat: Chat, 
     for text in typed:
         reply = chat.say(text)
         assert count_segments(reply).count <= 2, reply
+
+
+@pytest.mark.parametrize(
+    ("account", "code"),
+    [("700000001 ạ", "482913 ạ"), ("dạ 700000001", "dạ 482 913 nhé"), ("700000001 thanks", "482913.")],
+)
+def test_a_number_and_a_code_with_a_particle_verify_at_once(app: App, account: str, code: str) -> None:
+    chat = Chat(app)
+    chat.run("xin chào", "1", account)
+    assert chat.state == "verify.code", chat.last_text
+    assert "Đã xác minh: Phở Bolsa LLC." in chat.say(code)
+    assert failed_attempts(app) == 0
+
+
+@pytest.mark.parametrize(
+    "typed", ["where do I find it", "dunno", "never got one", "hok có", "I did not get any", "tôi chưa nhận được mã"]
+)
+def test_a_sentence_at_the_access_code_gets_help_and_is_never_checked_as_a_code(app: App, typed: str) -> None:
+    """Six times, more than the lockout allows: none of them is an attempt, and the right code works."""
+    chat = Chat(app)
+    chat.run("hello", "1", "700000001")
+    for _ in range(6):
+        assert "primary contact named on the account" in chat.say(typed) and chat.state == "verify.code"
+    assert failed_attempts(app) == 0
+    assert "Verified: Pho Bolsa LLC." in chat.say("482913")
+
+
+def failed_attempts(app: App) -> int:
+    from sqlalchemy import select
+
+    from bot.storage.models import CustomerAccount
+
+    with app.db.engine.connect() as conn:
+        number = select(CustomerAccount.failed_attempts).where(CustomerAccount.number == "700000001")
+        return int(conn.execute(number).scalar_one())
 
 
 @pytest.mark.parametrize("typed", ["số 1 và 3", "1. 3", "1 + 3", "1, 3.", "1) 3)"])

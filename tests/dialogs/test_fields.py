@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dialogs.engine import DialogSettings, Invalid, Session, Turn
-from dialogs.fields import parse_email, parse_name, parse_phone, parse_yes_no
+from dialogs.fields import group_of, parse_email, parse_name, parse_phone, parse_yes_no
 
 TURN = Turn(Session(), None, datetime.now(UTC), DialogSettings())  # type: ignore[arg-type]
 
@@ -103,6 +103,9 @@ def test_not_names(typed: str) -> None:
         ("K", ""),
         ("khong", ""),
         ("-", ""),
+        ("dont have one", ""),
+        ("hok có", ""),
+        ("lan@gmail.com.", "lan@gmail.com"),
     ],
 )
 def test_emails_and_skipping_them(typed: str, value: str) -> None:
@@ -133,3 +136,8 @@ def test_yes_and_no_in_both_languages(typed: str, value: bool) -> None:
 @pytest.mark.parametrize("typed", ["1", "2", "maybe", "STOP", "yess"])
 def test_anything_else_is_not_an_answer_to_a_confirmation(typed: str) -> None:
     assert isinstance(parse_yes_no(TURN, typed), Invalid)
+
+
+@pytest.mark.parametrize("typed", ["A012", "a 012", "nhóm A012", "A012 ạ", "dạ A012 nhé", "group a-012 please"])
+def test_a_group_as_typed_with_particles_around_it(typed: str) -> None:
+    assert group_of(typed) == "A012"
