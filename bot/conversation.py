@@ -48,6 +48,7 @@ Screen = Callable[[Reply, "buttons.Keyboard | None"], list[str]]  # a reply with
 # SMS keywords' answers. Each names the utility: carriers require it, and customers trust it.
 _HELP = N_("{utility}: rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
 _HELP_MENU = N_("Reply MENU for the main menu.")
+_HELP_RESUME = N_("Reply ? to go on.")  # in the middle of a step: MENU would leave it
 _OPTED_OUT = N_(
     "{utility}: you will get no more rotating outage alert messages. Reply BAT DAU to get them again. Help: {support}"
 )
@@ -338,15 +339,18 @@ class Conversation:
 
         How to go on is the turn an empty message would be (the current question shown again, or what
         an idle or revoked session gets) when the whole reply, as the channel renders it, fits in
-        :data:`HELP_SEGMENTS` SMS segments beside the notice; otherwise how to reach the main menu. In
-        Vietnamese (UCS-2, 134 characters in two segments) that is nearly always the menu hint.
+        :data:`HELP_SEGMENTS` SMS segments beside the notice; otherwise one line on how to go on: at a
+        menu, how to reach the main menu; in the middle of a step, "?" (the question again, with how to
+        answer it), since MENU would leave the step. In Vietnamese (UCS-2, 134 characters in two
+        segments) that line is nearly always what follows the notice.
         """
         notice = self._notice(_HELP)
         where = self._step(stored, "", repo, now)
         reply = Reply((notice, *where.messages), where.choices, where.multi, locale, where.state)
         if count_segments("\n".join(render(reply))).count <= HELP_SEGMENTS:
             return reply
-        return Reply((notice, Msg.of(_HELP_MENU)), (), False, locale, where.state)
+        at_menu = where.state in (self.engine.menu, self.engine.start) or where.state.endswith(".menu")
+        return Reply((notice, Msg.of(_HELP_MENU if at_menu else _HELP_RESUME)), (), False, locale, where.state)
 
     def _while_opted_out(
         self, conn: Connection, inbound: Inbound, stored: StoredSession, render: Render, now: datetime

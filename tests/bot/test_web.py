@@ -222,7 +222,16 @@ def test_a_turn_that_says_several_things_sends_them_as_one_sms_in_order(client: 
         ((), "HELP", f"{HELP_EN}\nReply MENU for the main menu.", "MENU", "Main menu:"),
         # Vietnamese (UCS-2, 134 characters in two segments): no question fits beside the notice
         (("alerts", "1"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "3", "Trạm Làm Mát sẽ mở cửa"),
-        (("alerts", "1", "1"), "HELP", f"{HELP_VI}\nMENU: menu chính.", "700000001", "mã số truy cập"),
+        # in the middle of a step MENU would leave it: "?" shows the question again, and the step goes on
+        (("alerts", "1", "1"), "HELP", f"{HELP_VI}\nGõ ? để tiếp tục.", "?", "Số Tài Khoản Khách Hàng"),
+        (
+            ("alerts", "1", "1", "700000001", "482913", "1", "Lê Thị Cúc 714 555 0177"),
+            "giúp",
+            f"{HELP_VI}\nGõ ? để tiếp tục.",
+            "?",
+            "Email của Lê Thị Cúc là gì?",
+        ),
+        (("alerts", "1", "1", "700000001", "482913"), "giúp", f"{HELP_VI}\nMENU: menu chính.", "1", "họ tên"),
     ],
 )
 def test_help_names_the_utility_and_says_how_to_go_on_within_two_segments(
