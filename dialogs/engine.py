@@ -637,9 +637,16 @@ class Engine:
             return self._enter(turn, state.name)
         found = self._shortcut(words)
         if found is not None:
-            if _has_answers(session):
-                turn.say(Msg.of(N_("Cancelled. Nothing was changed.")))
-            return self._run_shortcut(turn, found[0], found[1])
+            before = (session.state, _answers(session))
+            cancelled = Msg.of(N_("Cancelled. Nothing was changed."))
+            if before[1]:
+                turn.say(cancelled)
+            reply = self._run_shortcut(turn, found[0], found[1])
+            if before[1] and (session.state, _answers(session)) == before:
+                # "JOIN A012" at the question "Get alerts for group A012?" asks the same again: nothing
+                # was cancelled, the question stands
+                reply = replace(reply, messages=tuple(msg for msg in reply.messages if msg is not cancelled))
+            return reply
         return None
 
     def _shortcut(self, words: str) -> tuple[Shortcut, str, str] | None:
@@ -831,6 +838,11 @@ class Engine:
 
 def _heads(head: Msg | tuple[Msg, ...]) -> tuple[Msg, ...]:
     return head if isinstance(head, tuple) else (head,)
+
+
+def _answers(session: Session) -> dict[str, Any]:
+    """The answers an operation under way holds (slots without "_")."""
+    return {key: value for key, value in session.slots.items() if not key.startswith("_")}
 
 
 def _has_answers(session: Session) -> bool:

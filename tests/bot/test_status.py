@@ -343,3 +343,23 @@ def test_join_over_sms_then_stop_leaves_the_subscription_to_the_opt_out(client: 
     assert "Saved." in (phone.sms("Y") or "")  # YES is Twilio's; Y is ours
     assert subscriptions(app) == [("sms", STRANGER, "A012", "en")]
     assert phone.sms("STOP") is None  # Twilio confirms; alerts must skip an opted-out number
+
+
+@pytest.mark.parametrize(
+    ("locale", "status", "join", "yes"),
+    [("vi", "TÌNH TRẠNG", "THEO DÕI A012", "có"), ("en", "STATUS", "JOIN A012", "y")],
+)
+def test_joining_the_group_offered_asks_the_same_question_without_cancelling_it(
+    app: App, locale: str, status: str, join: str, yes: str
+) -> None:
+    """At "Get alerts for group A012? Y/N" the customer types JOIN A012: the same thing, so nothing is
+    cancelled and the question stands; another group's JOIN does cancel the question first."""
+    chat = Chat(app, address=STRANGER, channel="sms", locale_hint=locale)
+    chat.run(status, "A012")
+    assert chat.state == "subs.confirm"
+    again = chat.say(join)
+    assert chat.state == "subs.confirm" and "A012" in again
+    assert "Đã hủy" not in again and "Cancelled" not in again
+    assert ("Đã hủy" if locale == "vi" else "Cancelled") in chat.say(join.replace("A012", "A013"))
+    chat.say(yes)
+    assert subscriptions(app) == [("sms", STRANGER, "A013", locale)]
