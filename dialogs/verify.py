@@ -25,7 +25,7 @@ _NO_CODE_STEMS = frozenset(
     | {"DON'T", "KNOW", "HAVE", "CODE", "NO", "NONE", "WHAT", "HELP", "DUNNO", "HOK", "KO", "WHERE", "NEVER"}
     | {"FIND", "GOT", "GET", "RECEIVE", "RECEIVED", "NHAN", "DAU", "TIM", "THAY", "SEND", "SENT"}
 )
-_WORD = re.compile(r"[^\W\d_]{2,}")  # a word of letters only (of any script)
+_WORD = re.compile(r"[^\W\d_]{3,}")  # a word of three letters or more (of any script): not a code group
 
 
 def parse_account(turn: Turn, text: str) -> str | Invalid:
@@ -51,7 +51,7 @@ def _parse_code(turn: Turn, text: str) -> str | Invalid:
     the help on where the code comes from, and never count toward the lockout.
     """
     words = tidy(fold(text)).split()
-    # a sentence (three words or more, two of them words of letters) is about the code, not a code
+    # a sentence (three words or more, two of them words of three letters or more) is about the code
     sentence = len(words) >= 3 and sum(1 for word in words if _WORD.fullmatch(word)) >= 2
     if sentence or any(word in _NO_CODE_STEMS for word in words):
         return Invalid(Msg.of(_CODE_HELP, support=turn.settings.support_phone), mistake=False)
