@@ -239,8 +239,8 @@ MUTANTS = (
     Mutant(
         "suspect-connections",
         "bot/storage/db.py",
-        "suspect = conn is not None and conn.info.get(_LOSSES_SEEN, 0) < self._losses",
-        "suspect = False",
+        "            return bool(conn.info.get(_LOSSES_SEEN, 0) < self._losses)",
+        "            return False",
         (f"{FAULTS}::test_after_every_connection_is_killed_no_customer_gets_the_apology",),
     ),
     Mutant(
@@ -428,9 +428,40 @@ MUTANTS = (
     Mutant(
         "no-code-words-are-not-codes",
         "dialogs/verify.py",
-        "    if any(word in _NO_CODE_STEMS for word in words.split()):",
+        "    if sentence or any(word in _NO_CODE_STEMS for word in words):",
         "    if False:",
-        (f"{VERIFY}::test_words_that_say_there_is_no_code_get_help_and_never_count_toward_the_lockout",),
+        (
+            f"{VERIFY}::test_words_that_say_there_is_no_code_get_help_and_never_count_toward_the_lockout",
+            f"{TYPING}::test_a_sentence_at_the_access_code_gets_help_and_is_never_checked_as_a_code",
+        ),
+    ),
+    Mutant(
+        "code-particles-trimmed",
+        "dialogs/verify.py",
+        'code = "".join(fold_digits(trimmed(text)).split())',
+        'code = "".join(fold_digits(text).split())',
+        (f"{TYPING}::test_a_number_and_a_code_with_a_particle_verify_at_once",),
+    ),
+    Mutant(
+        "short-forms-where-too-long",
+        "dialogs/engine.py",
+        "if turn.shorter and self.fits is not None and not rich and not self.fits(reply):",
+        "if False:",
+        (f"{WEB}::test_every_reply_fits_two_segments_with_long_names_and_many_service_accounts",),
+    ),
+    Mutant(
+        "welcome-sees-all",
+        "dialogs/engine.py",
+        "if head is not prompt and self.fits is not None and len(self._pages(prompt, rows, locale, state)) == 1:",
+        "if False:",
+        (f"{TYPING}::test_a_welcome_shows_the_menu_rows_that_fit_and_more_shows_the_whole_menu",),
+    ),
+    Mutant(
+        "bare-dung-opts-out-at-yes-no",
+        "bot/channels/sms.py",
+        'bare[0] in ("DỪNG", "DUNG")',
+        'bare[0] in ("DỪNG",)',
+        (f"{WEB}::test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with_marks_is_yes",),
     ),
     Mutant(
         "both-means-two",
