@@ -48,7 +48,7 @@ Screen = Callable[[Reply, "buttons.Keyboard | None"], list[str]]  # a reply with
 # SMS keywords' answers. Each names the utility: carriers require it, and customers trust it.
 _HELP = N_("{utility}: rotating outage alerts. Help: {support}. Reply STOP to stop. Msg & data rates may apply.")
 _HELP_MENU = N_("Reply MENU for the main menu.")
-_HELP_RESUME = N_("Reply ? to go on.")  # in the middle of a step: MENU would leave it
+_HELP_RESUME = N_("Reply ? for how to answer.")  # in the middle of a step: MENU would leave it
 _OPTED_OUT = N_(
     "{utility}: you will get no more rotating outage alert messages. Reply BAT DAU to get them again. Help: {support}"
 )
@@ -340,8 +340,8 @@ class Conversation:
         How to go on is the turn an empty message would be (the current question shown again, or what
         an idle or revoked session gets) when the whole reply, as the channel renders it, fits in
         :data:`HELP_SEGMENTS` SMS segments beside the notice; otherwise one line on how to go on: at a
-        menu, how to reach the main menu; in the middle of a step, "?" (the question again, with how to
-        answer it), since MENU would leave the step. In Vietnamese (UCS-2, 134 characters in two
+        menu, how to reach the main menu; in the middle of a step, "?" (how to answer the question, and
+        the question again where it fits), since MENU would leave the step. In Vietnamese (UCS-2, 134 characters in two
         segments) that line is nearly always what follows the notice.
         """
         notice = self._notice(_HELP)

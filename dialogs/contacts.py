@@ -151,7 +151,9 @@ def _listed_contacts(turn: Turn) -> list[Choice]:
         label = Msg.of(
             N_("{contact}: {accounts}"),
             contact=choice.label,
-            accounts=accounts_brief(held, len(accounts), most=3) if held else Msg.of(N_("no service account")),
+            accounts=accounts_brief(held, len(accounts), most=2, counted=True)
+            if held
+            else Msg.of(N_("no service account")),
         )
         rows.append(Choice(choice.key, label, number=number, digits=choice.digits))
     return rows

@@ -111,7 +111,7 @@ class DialogSettings:
 class Turn:
     """What a state's functions see: the session, the ports, the time, and a way to say things."""
 
-    __slots__ = ("brief", "headed", "messages", "now", "ports", "rich", "session", "settings", "shorter")
+    __slots__ = ("asides", "brief", "headed", "messages", "now", "ports", "rich", "session", "settings", "shorter")
 
     def __init__(self, session: Session, ports: Ports, now: datetime, settings: DialogSettings, *, rich: bool = False):
         self.session = session
@@ -123,6 +123,7 @@ class Turn:
         self.headed = False
         self.rich = rich  # the channel shows choices as buttons: whole lists, and choices under a brief line
         self.shorter: list[tuple[Msg, Msg]] = []  # (message, what says enough when the reply would not fit)
+        self.asides: list[Msg] = []  # help and hints: left out beside a read-back that would not fit with them
 
     def head(self, msg: Msg, short: Msg | None = None) -> None:
         """Say ``msg`` as the heading of the next state's choices, instead of its prompt (one line
@@ -158,6 +159,12 @@ class Turn:
     def say(self, msg: Msg) -> None:
         """Queue a message shown before the next prompt."""
         self.messages.append(msg)
+
+    def aside(self, msg: Msg) -> None:
+        """Say help or a hint before the question: beside a read-back (a yes/no question) that would
+        not fit with it, it is left out (the read-back's "Y/N" says how to answer)."""
+        self.messages.append(msg)
+        self.asides.append(msg)
 
 
 Parser = Callable[[Turn, str], Any]
@@ -300,7 +307,7 @@ YES_WORDS = frozenset(
     {"Y", "C", "CO", "YES", "DONG Y", "OK", "OKAY", "OKE", "VANG", "DA", "CO LUU", "LUU", "DUOC", "DUNG ROI", "U"}
     | {"DUOC ROI", "\N{THUMBS UP SIGN}", "CHINH XAC"}
     | {"YEP", "YEAH", "SURE", "CO CHU", "DUNG VAY", "DUNG", "LUU DI", "DONG Y LUU", "U LUU"}
-    | {"DC", "UM", "UHM", "UM LUU", "RIGHT", "CORRECT", "YUP", "YES PLEASE", "DUOC A"}
+    | {"DC", "RIGHT", "CORRECT", "YUP", "YES PLEASE", "DUOC A"}
 )
 NO_WORDS = frozenset(
     {"N", "K", "KHONG", "NO", "KO", "KHONG LUU", "THOI", "KHONG CAN", "NOPE", "CHUA", "HONG", "KHONG DONG Y"}
@@ -550,7 +557,7 @@ class Engine:
         value = own if own is not None else self._parse(turn, state, cleaned, words)
         if isinstance(value, Invalid):
             if not value.mistake:
-                turn.say(value.hint)
+                turn.aside(value.hint)
                 return self._enter(turn, state.name)
             return self._invalid(turn, state, value.hint)
         session.invalid_count = 0
@@ -668,9 +675,9 @@ class Engine:
     def _help(self, turn: Turn, state: State) -> None:
         params = {"support": self.settings.support_phone, "utility": self.settings.utility_name}
         if state.help is not None:
-            turn.say(Msg.of(state.help, **params))
+            turn.aside(Msg.of(state.help, **params))
             return
-        turn.say(Msg.of(_HELP, **params))
+        turn.aside(Msg.of(_HELP, **params))
 
     def _own_choice(self, turn: Turn, state: State, words: str) -> str | None:
         """The key of a fixed choice that ``words`` names by an alias or by its label, if any."""
@@ -715,7 +722,7 @@ class Engine:
             session.invalid_count = 0
             turn.settle(Msg.of(_NEED_HELP, support=self.settings.support_phone))  # one short SMS
             return self._enter(turn, state.name)
-        turn.say(hint)
+        turn.aside(hint)
         return self._enter(turn, state.name)
 
     def _pages(
@@ -786,6 +793,10 @@ class Engine:
         if turn.headed and numbered:
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
         reply = Reply((*said, prompt), numbered, state.multi, session.locale, state.name, footer)
+        if state.yes_no and turn.asides and self.fits is not None and not turn.rich and not self.fits(reply):
+            # help or a hint beside a long read-back: the read-back alone (never cut), which ends "Y/N"
+            others = tuple(msg for msg in said if not any(msg is aside for aside in turn.asides))
+            return Reply((*others, prompt), numbered, state.multi, session.locale, state.name, footer)
         if said and not state.yes_no and self.fits is not None and not turn.rich and not self.fits(reply):
             # a hint or help came first and says what to type here: the question is left out rather
             # than the reply growing past its budget (it is the same question, asked just before);

@@ -278,24 +278,29 @@ def contact_choices(contacts: Sequence[ContactView], offered: Iterable[int] | No
     ]
 
 
-def accounts_brief(chosen: Sequence[ServiceAccountView], total: int, most: int) -> list[Literal] | Msg:
+def accounts_brief(
+    chosen: Sequence[ServiceAccountView], total: int, most: int, *, counted: bool = False
+) -> list[Literal] | Msg:
     """Service accounts in a sentence or a row: "ALL 5 service accounts" when they are all the
     customer's, "*4521, *4522" when there are at most ``most``, else the first ``most`` and how many
-    more (a customer with 100 service accounts gets a line, not 600 characters)."""
+    more, or (``counted``: a row, where a name and number come first) only how many (a customer with
+    100 service accounts gets a line, not 600 characters)."""
     if total > 1 and len(chosen) == total:
         return Msg.count(NP_("ALL {n} service account", "ALL {n} service accounts"), total)
     shown = [short_account(a) for a in chosen]
     if len(shown) <= most:
         return shown
+    if counted:
+        return Msg.count(NP_("{n} service account", "{n} service accounts"), len(shown))
     return Msg.count(NP_("{first} and {n} more", "{first} and {n} more"), len(shown) - most, first=shown[:most])
 
 
 def accounts_named(turn: Turn, ids: Sequence[Any]) -> list[Literal] | Msg:
     """A read-back of chosen service accounts: "ALL 5 service accounts", "*4521, *4522", or the
-    first five and how many more."""
+    first three and how many more."""
     wanted = {int(i) for i in ids}
     accounts = turn.ports.service_accounts(turn.customer_id)
-    return accounts_brief([a for a in accounts if a.id in wanted], len(accounts), most=5)
+    return accounts_brief([a for a in accounts if a.id in wanted], len(accounts), most=3)
 
 
 def find_contact(turn: Turn, contact_id: Any) -> ContactView | None:

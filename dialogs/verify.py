@@ -50,17 +50,30 @@ def _parse_code(turn: Turn, text: str) -> str | Invalid:
     Words that say there is no code ("quên", "không có", "forgot") are not checked as codes: they get
     the help on where the code comes from, and never count toward the lockout.
     """
-    words = tidy(fold(text)).split()
+    words = [word.strip(":,.;!?-") for word in tidy(fold(text)).split()]  # "mã: 482913" is about the code
     # a sentence (three words or more, two of them words of three letters or more) is about the code
     sentence = len(words) >= 3 and sum(1 for word in words if _WORD.fullmatch(word)) >= 2
     if sentence or any(word in _NO_CODE_STEMS for word in words):
         return Invalid(Msg.of(_CODE_HELP, support=turn.settings.support_phone), mistake=False)
-    code = "".join(fold_digits(trimmed(text)).split())
+    code = "".join(fold_digits(_without_particles(text)).split())
     if code.rstrip(".!,;:~").isdigit():  # "482913." ends a sentence: a code of digits has no period
         code = code.rstrip(".!,;:~")
     if not 1 <= len(code) <= 64:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
     return code
+
+
+def _without_particles(text: str) -> str:
+    """The code without the particles around it ("482913 ạ", "dạ 482 913 nhé", "482913 please"), but
+    never a group of plain letters shorter than four: "DA 1234" or "5678 em" may be the code itself."""
+    kept = trimmed(text)
+    dropped = text.split()
+    for word in kept.split():
+        if word in dropped:
+            dropped.remove(word)
+    if all(not word.isascii() or len(word.strip(".!,;:~")) >= 4 for word in dropped):
+        return kept
+    return text
 
 
 def _code(turn: Turn, code: str) -> str:
@@ -96,8 +109,10 @@ def _code(turn: Turn, code: str) -> str:
     name = (result.customer_name or "").rstrip(".")
     verified = N_("Verified: {name}. Please choose:")
     # where the name would push the reply past two SMS segments: in English the name without its marks
-    # (GSM-7 then: one segment), in Vietnamese (UCS-2 anyway) no name
-    short = Msg.of(verified, name=Literal(unmarked(name))) if turn.session.locale == "en" else Msg.of(_VERIFIED)
+    # (GSM-7 then: one segment), in Vietnamese (UCS-2 anyway) or for a name of other signs no name
+    plain = unmarked(name)  # only where that leaves plain letters: other scripts lose more than marks
+    english = turn.session.locale == "en" and plain.isascii()
+    short = Msg.of(verified, name=Literal(plain)) if english else Msg.of(_VERIFIED)
     turn.head(Msg.of(verified, name=Literal(name)), short=short)
     return "contacts.menu"
 
