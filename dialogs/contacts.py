@@ -43,6 +43,7 @@ _NEXT = N_("More changes: type a number of the contacts menu (? shows it). MENU:
 _NEXT_SHORT = N_("? shows the contacts menu. MENU: main menu.")  # beside a long name
 _TAKEN_NEXT = N_("Please type another number, or X to leave it.")
 _SAME = N_("That is already the {field} of {name}. Nothing to change.")
+_NO_EMAIL = N_("{name} has no email. Nothing to change.")  # K typed to delete an email never given
 
 _OPERATIONS = (
     Choice("add", Msg.of(N_("Add new contact"))),
@@ -354,7 +355,8 @@ def _edit_value(turn: Turn, value: str) -> str:
         return _gone(turn)
     field = str(turn.slots["field"])
     if (getattr(contact, field) or "") == (value or ""):  # no change: no read-back, no notice, no audit
-        turn.say(Msg.of(_SAME, field=Msg.of(_FIELD_WORDS[field]), name=Literal(contact.name)))
+        same = _NO_EMAIL if field == "email" and not value else _SAME
+        turn.say(Msg.of(same, field=Msg.of(_FIELD_WORDS[field]), name=Literal(contact.name)))
         return "edit.field"
     if turn.slots["field"] == "phone" and _phone_taken(turn, value, except_id=contact.id):
         return "edit.phone"

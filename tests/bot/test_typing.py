@@ -310,6 +310,18 @@ def test_typing_the_value_a_contact_already_has_changes_nothing_and_texts_no_one
     assert {t: r for t, r in after.items() if t != "sessions"} == {t: r for t, r in before.items() if t != "sessions"}
 
 
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [("en", "Trần Thị Bích has no email. Nothing to change."), ("vi", "Trần Thị Bích chưa có email.")],
+)
+def test_deleting_an_email_never_given_says_there_is_none(app: App, locale: str, words: str) -> None:
+    chat = verified_chat(app, locale)
+    before = every_row(app.db.engine)
+    assert words in chat.run("3", "2", "3", "k" if locale == "vi" else "n")
+    after = every_row(app.db.engine)
+    assert {t: r for t, r in after.items() if t != "sessions"} == {t: r for t, r in before.items() if t != "sessions"}
+
+
 def test_a_greeting_at_the_language_question_picks_its_language(chat: Chat) -> None:
     chat.say("700000001")
     assert chat.state == "start.language"
