@@ -459,8 +459,8 @@ MUTANTS = (
     Mutant(
         "bare-dung-opts-out-at-yes-no",
         "bot/channels/sms.py",
-        'bare[0] in ("DỪNG", "DUNG")',
-        'bare[0] in ("DỪNG",)',
+        'stripped.split()[0] in ("DỪNG", "DUNG")',
+        'stripped.split()[0] in ("DỪNG",)',
         (f"{WEB}::test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with_marks_is_yes",),
     ),
     Mutant(
