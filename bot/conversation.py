@@ -60,7 +60,7 @@ SORRY = N_("Sorry, something went wrong and nothing was changed. Please try agai
 HELP_SEGMENTS = 2  # HELP with the current question stays within this many SMS segments, or drops the question
 STALE_STATE = "(stale button)"  # the state a reply to a stale press names: the session's own is unchanged
 REMINDER_LOCALE = "vi"  # only our own (Vietnamese) opt-out words lead to the reminder
-_MAX_CHECKS = 3  # code checks computed for one message (a changed stored hash asks again)
+_MAX_CHECKS = 4  # code checks computed for one message: two readings of it, and again for a changed hash
 
 
 def utc_now() -> datetime:

@@ -273,6 +273,7 @@ _MORE = N_("MORE: see more ({page}/{pages})")
 _LAST_PAGE = N_("MORE: back to the first page ({page}/{pages})")
 # beside a welcome or help, where the list would be whole beside its own question: MORE shows it all
 _MORE_ALL = N_("MORE: see all")
+_YES_NO_HELP = N_("Y: yes. N: no. X: never mind. Help: {support}")  # "?" at a read-back without help of its own
 _NEED_HELP = N_("Need help? Call Customer Support at {support}, or type ? to see how to answer.")
 _SWITCHED = {"vi": N_("Switched to Vietnamese."), "en": N_("Switched to English.")}
 # ASCII digits only: the text is folded first (digits of every script are ASCII digits by then), and a
@@ -677,7 +678,7 @@ class Engine:
         if state.help is not None:
             turn.aside(Msg.of(state.help, **params))
             return
-        turn.aside(Msg.of(_HELP, **params))
+        turn.aside(Msg.of(_YES_NO_HELP if state.yes_no else _HELP, **params))
 
     def _own_choice(self, turn: Turn, state: State, words: str) -> str | None:
         """The key of a fixed choice that ``words`` names by an alias or by its label, if any."""

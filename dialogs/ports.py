@@ -95,8 +95,11 @@ class ChangeResult:
 class AccountsPort(Protocol):
     """Customer accounts, service accounts and their alert contacts."""
 
-    def verify(self, account_number: str, access_code: str) -> VerifyResult:
-        """Check a Customer Account Number and access code, counting failures and locking out."""
+    def verify(self, account_number: str, access_code: str, *alternatives: str) -> VerifyResult:
+        """Check a Customer Account Number and access code, counting failures and locking out.
+
+        ``alternatives`` are other readings of the same answer (without the particles around it):
+        any of them matching verifies; none matching is one failure."""
         ...
 
     def service_accounts(self, customer_id: int) -> Sequence[ServiceAccountView]:

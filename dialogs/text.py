@@ -131,10 +131,15 @@ def fold(text: str) -> str:
     return " ".join(bare.upper().split())
 
 
+_PLAIN_SIGNS = str.maketrans(
+    {"đ": "d", "Đ": "D", "’": "'", "‘": "'", "“": '"', "”": '"', "—": "-", "–": "-", "…": "...", "\u00a0": " "}
+)
+
+
 def unmarked(text: str) -> str:
     """``text`` without diacritics, its case kept (``"Phở Bolsa"`` -> ``"Pho Bolsa"``): a name shown
     in an English SMS where its marks would make the whole message UCS-2 and past its budget."""
-    decomposed = unicodedata.normalize("NFD", text.replace("đ", "d").replace("Đ", "D"))
+    decomposed = unicodedata.normalize("NFD", text.translate(_PLAIN_SIGNS))
     return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 
 

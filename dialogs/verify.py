@@ -43,42 +43,31 @@ def _account(turn: Turn, number: str) -> str:
     return "verify.code"
 
 
-def _parse_code(turn: Turn, text: str) -> str | Invalid:
+def _parse_code(turn: Turn, text: str) -> tuple[str, ...] | Invalid:
     """The code as typed, without spaces ("482 913"), its digits as ASCII digits (the importer stores
-    codes the same way, and a stored code never has a space).
+    codes the same way, and a stored code never has a space); and, when it differs, the same without
+    the particles or the end of sentence around it ("482913 ạ", "dạ 482 913 nhé", "482913."). Either
+    may be the code ("DA 1234" may be the code DA1234, "482913 a" the code 482913): both are checked,
+    as one attempt.
 
-    Words that say there is no code ("quên", "không có", "forgot") are not checked as codes: they get
-    the help on where the code comes from, and never count toward the lockout.
+    Words that say there is no code ("quên", "không có", "forgot"), and sentences, are not checked as
+    codes: they get the help on where the code comes from, and never count toward the lockout.
     """
     words = [word.strip(":,.;!?-") for word in tidy(fold(text)).split()]  # "mã: 482913" is about the code
     # a sentence (three words or more, two of them words of three letters or more) is about the code
     sentence = len(words) >= 3 and sum(1 for word in words if _WORD.fullmatch(word)) >= 2
     if sentence or any(word in _NO_CODE_STEMS for word in words):
         return Invalid(Msg.of(_CODE_HELP, support=turn.settings.support_phone), mistake=False)
-    code = "".join(fold_digits(_without_particles(text)).split())
-    if code.rstrip(".!,;:~").isdigit():  # "482913." ends a sentence: a code of digits has no period
-        code = code.rstrip(".!,;:~")
-    if not 1 <= len(code) <= 64:
+    typed = "".join(fold_digits(text).split())
+    bare = "".join(fold_digits(trimmed(text)).split()).rstrip(".!,;:~")
+    if not 1 <= len(typed) <= 64:
         return Invalid(Msg.of(N_("Please type the access code exactly as you received it.")))
-    return code
+    return (typed, bare) if bare and bare != typed else (typed,)
 
 
-def _without_particles(text: str) -> str:
-    """The code without the particles around it ("482913 ạ", "dạ 482 913 nhé", "482913 please"), but
-    never a group of plain letters shorter than four: "DA 1234" or "5678 em" may be the code itself."""
-    kept = trimmed(text)
-    dropped = text.split()
-    for word in kept.split():
-        if word in dropped:
-            dropped.remove(word)
-    if all(not word.isascii() or len(word.strip(".!,;:~")) >= 4 for word in dropped):
-        return kept
-    return text
-
-
-def _code(turn: Turn, code: str) -> str:
+def _code(turn: Turn, codes: tuple[str, ...]) -> str:
     number = str(turn.slots.pop("account", ""))
-    result = turn.ports.verify(number, code)
+    result = turn.ports.verify(number, *codes)
     support = turn.settings.support_phone
     if result.throttled:
         turn.say(

@@ -438,8 +438,8 @@ MUTANTS = (
     Mutant(
         "code-particles-trimmed",
         "dialogs/verify.py",
-        'code = "".join(fold_digits(_without_particles(text)).split())',
-        'code = "".join(fold_digits(text).split())',
+        'bare = "".join(fold_digits(trimmed(text)).split()).rstrip(".!,;:~")',
+        "bare = typed",
         (f"{TYPING}::test_a_number_and_a_code_with_a_particle_verify_at_once",),
     ),
     Mutant(

@@ -41,18 +41,18 @@ def classify(body: str) -> Keyword | None:
     """The subscription keyword ``body`` is, if it is one (the whole message, trimmed).
 
     "DỪNG" (stop) and "ĐÚNG" (right) fold to the same letters, so the bare word counts as an opt-out
-    only when typed alone as DỪNG or as plain ASCII "dung" (at a yes/no question too: without marks it
-    may be either, and a request to stop is honoured), never when typed with other marks or with a
-    particle ("dạ dung" is "dạ đúng"). Our other words may carry a politeness particle ("ngừng ạ",
-    "dạ ngừng nhé"); Twilio's are matched as Twilio does.
+    only when typed as DỪNG (with any particle: "dừng ạ", "Dừng.") or as a bare plain ASCII "dung"
+    (at a yes/no question too: without marks it may be either, and a request to stop is honoured),
+    never when typed with other marks, nor plain with a particle ("dạ dung" is "dạ đúng"). Our other
+    words may carry a politeness particle ("ngừng ạ", "dạ ngừng nhé"); Twilio's are matched as Twilio
+    does.
     """
     stripped = " ".join(body.split()).upper()
     word = fold(stripped)
     if word in _TWILIO_OPT_OUT:
         return Keyword(KeywordKind.OPT_OUT, word, None, provider_confirms=True)
     ours = tidy(word)
-    # "dạ dung", "dung ạ": a particle makes it an answer ("dạ đúng"), not the bare word
-    if ours in _VI_OPT_OUT or (word in ("DUNG", "DUNG LAI") and stripped.split()[0] in ("DỪNG", "DUNG")):
+    if ours in _VI_OPT_OUT or (ours in ("DUNG", "DUNG LAI") and _means_stop(stripped)):
         return Keyword(KeywordKind.OPT_OUT, ours, "vi")
     if word in _TWILIO_OPT_IN:
         return Keyword(KeywordKind.OPT_IN, word, None, provider_confirms=True, passes_through=word == "YES")
@@ -63,6 +63,13 @@ def classify(body: str) -> Keyword | None:
     if word in _VI_HELP:
         return Keyword(KeywordKind.HELP, word, "vi")
     return None
+
+
+def _means_stop(stripped: str) -> bool:
+    """Whether a message that folds to DỪNG / DỪNG LẠI (with particles) is "stop", not "đúng" (right)."""
+    words = [word.strip(".!,;:~?") for word in stripped.split()]
+    said = next((word for word in words if fold(word) == "DUNG"), None)
+    return said == "DỪNG" or (said == "DUNG" and fold(" ".join(words)) in ("DUNG", "DUNG LAI"))
 
 
 _E164 = re.compile(r"\+[1-9][0-9]{7,14}")  # ASCII digits only: re's \d would match every script's

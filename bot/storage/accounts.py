@@ -235,8 +235,11 @@ class AccountsRepo:
 
     # -- verification ----------------------------------------------------------------------------
 
-    def verify(self, account_number: str, access_code: str) -> VerifyResult:
+    def verify(self, account_number: str, access_code: str, *alternatives: str) -> VerifyResult:
         """Check the pair; the same answer for unknown account, wrong code and locked account.
+
+        ``alternatives`` are other readings of the typed code ("482913 ạ" is "482913 ạ" joined, and
+        "482913"): any matching verifies, none matching is one failure (never one per reading).
 
         The customer row is locked first, so concurrent attempts against one account (from any
         number of addresses and workers) are decided one at a time: exactly ``account_failures``
@@ -255,7 +258,10 @@ class AccountsRepo:
         read = _CUSTOMER_FOR_UPDATE if self.postgres else _CUSTOMER
         row = read.first(self.conn, {"number": account_number})
         customer_id, name, stored_hash, failed_attempts, locked_until, version = row or (None, None, None, 0, None, 0)
-        check = self.hasher.verify(access_code, stored_hash)  # computed before the turn (NeedsCheck)
+        for code in dict.fromkeys((access_code, *alternatives[:1])):  # at most two checks a message
+            check = self.hasher.verify(code, stored_hash)  # computed before the turn (NeedsCheck)
+            if check.matches:
+                break
         locked = locked_until is not None and locked_until > self.now
         if customer_id is not None and check.matches and not locked:
             if failed_attempts or locked_until is not None or check.rehash:

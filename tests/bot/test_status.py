@@ -357,6 +357,8 @@ def test_joining_the_group_offered_asks_the_same_question_without_cancelling_it(
     chat = Chat(app, address=STRANGER, channel="sms", locale_hint=locale)
     chat.run(status, "A012")
     assert chat.state == "subs.confirm"
+    helped = chat.say("?")  # how to answer a yes/no question, not the menu's "type the number"
+    assert ("C: có. K: không." if locale == "vi" else "Y: yes. N: no.") in helped and "A012" in helped
     again = chat.say(join)
     assert chat.state == "subs.confirm" and "A012" in again
     assert "Đã hủy" not in again and "Cancelled" not in again

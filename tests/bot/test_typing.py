@@ -375,7 +375,15 @@ def test_a_vietnamese_answer_to_a_mistake_or_help_fits_two_segments(chat: Chat, 
 
 @pytest.mark.parametrize(
     ("account", "code"),
-    [("700000001 ạ", "482913 ạ"), ("dạ 700000001", "dạ 482 913 nhé"), ("700000001 thanks", "482913.")],
+    [
+        ("700000001 ạ", "482913 ạ"),
+        ("dạ 700000001", "dạ 482 913 nhé"),
+        ("700000001 thanks", "482913."),
+        ("700000001", "482913 nha"),
+        ("700000001", "482913 a"),
+        ("700000001", "da 482 913 nhe"),
+        ("700000001", "482913 pls"),
+    ],
 )
 def test_a_number_and_a_code_with_a_particle_verify_at_once(app: App, account: str, code: str) -> None:
     chat = Chat(app)
@@ -383,6 +391,14 @@ def test_a_number_and_a_code_with_a_particle_verify_at_once(app: App, account: s
     assert chat.state == "verify.code", chat.last_text
     assert "Đã xác minh: Phở Bolsa LLC." in chat.say(code)
     assert failed_attempts(app) == 0
+
+
+def test_a_wrong_code_read_two_ways_is_one_failed_attempt(app: App) -> None:
+    """ "482913 nha" is checked as typed and without its particle; "000000 nha" fails both: one attempt."""
+    chat = Chat(app)
+    chat.run("xin chào", "1", "700000001")
+    assert "Không xác minh được" in chat.say("000000 nha")
+    assert failed_attempts(app) == 1
 
 
 @pytest.mark.parametrize(
@@ -417,7 +433,7 @@ def test_hesitation_in_english_is_not_a_yes(app: App, typed: str) -> None:
 @pytest.mark.parametrize(
     ("business", "heading"),
     [
-        ("Lee’s Donuts & Café — Garden Grove Boulevard", "Verified. Please choose:"),
+        ("Lee’s Donuts & Café — Garden Grove Boulevard", "Verified: Lee's Donuts & Cafe - Garden Grove Boulevard."),
         ("ガスト ジャパン株式会社 ガーデングローブ店", "Verified. Please choose:"),
         ("Bánh Mì Chợ Cũ Westminster Bolsa LLC", "Verified: Banh Mi Cho Cu Westminster Bolsa LLC. Please choose:"),
     ],

@@ -56,6 +56,26 @@ def test_anything_else_is_not_a_keyword(body: str) -> None:
     assert classify(body) is None
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        *("dung", "DUNG.", "dung!", "dung~", "Dừng.", "dừng ạ", "dạ dừng", "dừng nhé", "Dừng lại.", "dừng lại ạ"),
+        *("dừng, ạ", "ngừng ạ", "dạ ngừng nhé", "Ngừng nhận tin ạ", "hủy đăng ký nhé", "dung lai"),
+    ],
+)
+def test_stop_in_vietnamese_with_its_marks_or_bare_opts_out_whatever_particle_comes_with_it(body: str) -> None:
+    keyword = classify(body)
+    assert keyword is not None and keyword.kind is KeywordKind.OPT_OUT and keyword.locale == "vi"
+
+
+@pytest.mark.parametrize(
+    "body", ["dạ dung", "da dung", "dung a", "dung nhe", "vâng dung", "đúng ạ", "dung, ạ", "dung?"]
+)
+def test_dung_without_marks_beside_a_particle_is_an_answer_not_a_stop(body: str) -> None:
+    """Typed plain with a particle it is "dạ đúng" (yes, right); DỪNG with its marks is always a stop."""
+    assert classify(body) is None
+
+
 def test_yes_is_an_ordinary_answer_when_there_is_nothing_to_opt_back_into() -> None:
     keyword = classify("YES")
     assert keyword is not None and keyword.passes_through
