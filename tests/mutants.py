@@ -459,9 +459,26 @@ MUTANTS = (
     Mutant(
         "bare-dung-opts-out-at-yes-no",
         "bot/channels/sms.py",
-        'stripped.split()[0] in ("DỪNG", "DUNG")',
-        'stripped.split()[0] in ("DỪNG",)',
-        (f"{WEB}::test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with_marks_is_yes",),
+        'return said == "DỪNG" or (said == "DUNG" and fold(" ".join(words)) in ("DUNG", "DUNG LAI"))',
+        'return said == "DỪNG"',
+        (
+            f"{WEB}::test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with_marks_is_yes",
+            "tests/bot/channels/test_sms.py::test_stop_in_vietnamese_with_its_marks_or_bare_opts_out_whatever_particle_comes_with_it",
+        ),
+    ),
+    Mutant(
+        "dung-with-a-particle-is-an-answer",
+        "bot/channels/sms.py",
+        'fold(" ".join(words)) in ("DUNG", "DUNG LAI")',
+        "True",
+        ("tests/bot/channels/test_sms.py::test_dung_without_marks_beside_a_particle_is_an_answer_not_a_stop",),
+    ),
+    Mutant(
+        "one-attempt-for-two-readings",
+        "bot/storage/accounts.py",
+        "for code in dict.fromkeys((access_code, *alternatives[:1])):",
+        "for code in (access_code,):",
+        (f"{TYPING}::test_a_number_and_a_code_with_a_particle_verify_at_once",),
     ),
     Mutant(
         "both-means-two",
