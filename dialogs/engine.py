@@ -726,6 +726,13 @@ class Engine:
         turn.aside(hint)
         return self._enter(turn, state.name)
 
+    def _whole(self, prompt: Msg, rows: tuple[Choice, ...], locale: str, state: State) -> bool:
+        """Whether ``rows`` fit on one page beside ``prompt`` (what ``len(self._pages(...)) == 1`` says,
+        without cutting the pages)."""
+        if self.fits is None:
+            return len(rows) <= self.settings.page_rows.get(locale, 3)
+        return self.fits(Reply((prompt,), rows, state.multi, locale, state.name))
+
     def _pages(
         self, prompt: Msg | tuple[Msg, ...], rows: tuple[Choice, ...], locale: str, state: State
     ) -> list[tuple[Choice, ...]]:
@@ -781,11 +788,7 @@ class Engine:
         footer = None
         every = numbered
         prompt = Msg.of(state.prompt, **params)
-        if (
-            state.paged_prompt is not None
-            and not turn.rich
-            and len(self._pages(prompt, every, session.locale, state)) > 1
-        ):
+        if state.paged_prompt is not None and not turn.rich and not self._whole(prompt, every, session.locale, state):
             prompt = Msg.of(state.paged_prompt, **params)
         if state.paged and not turn.rich:  # a heading stands for the prompt: the page fits beside it
             head = tuple(turn.messages) if turn.headed else prompt
@@ -832,7 +835,7 @@ class Engine:
         if len(pages) == 1:
             turn.session.slots.pop("_page", None)  # MORE typed at a whole list leaves no page behind
             return pages[0], None
-        if head is not prompt and self.fits is not None and len(self._pages(prompt, rows, locale, state)) == 1:
+        if head is not prompt and self.fits is not None and self._whole(prompt, rows, locale, state):
             footer = Msg.of(_MORE_ALL)
             end = 0
             while end < len(rows) and self.fits(
@@ -858,8 +861,8 @@ def _answers(session: Session) -> dict[str, Any]:
 
 
 def _has_answers(session: Session) -> bool:
-    """Whether the session holds answers to an operation under way (keys without "_" are answers)."""
-    return any(not key.startswith("_") for key in session.slots)
+    """Whether the session holds answers to an operation under way."""
+    return bool(_answers(session))
 
 
 def _stored_options(stored: Sequence[Any]) -> list[Option]:

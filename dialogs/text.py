@@ -126,9 +126,12 @@ def fold(text: str) -> str:
     Digits of any script become ASCII digits (:func:`fold_digits`), and the commas, semicolons and
     dashes of other keyboards become ``,``, ``;`` and ``-``, so ``"１，３"`` folds to ``"1,3"``.
     """
-    decomposed = unicodedata.normalize("NFD", fold_digits(text).translate(_FOLD_EXTRA))
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return " ".join(bare.upper().split())
+    return " ".join(_without_marks(fold_digits(text).translate(_FOLD_EXTRA)).upper().split())
+
+
+def _without_marks(text: str) -> str:
+    """``text`` decomposed (NFD) and without its combining marks."""
+    return "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
 
 
 _PLAIN_SIGNS = str.maketrans(
@@ -139,8 +142,7 @@ _PLAIN_SIGNS = str.maketrans(
 def unmarked(text: str) -> str:
     """``text`` without diacritics, its case kept (``"Phở Bolsa"`` -> ``"Pho Bolsa"``): a name shown
     in an English SMS where its marks would make the whole message UCS-2 and past its budget."""
-    decomposed = unicodedata.normalize("NFD", text.translate(_PLAIN_SIGNS))
-    return unicodedata.normalize("NFC", "".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+    return unicodedata.normalize("NFC", _without_marks(text.translate(_PLAIN_SIGNS)))
 
 
 def clean(text: str, limit: int) -> str | None:
@@ -172,18 +174,21 @@ def trimmed(text: str) -> str:
     """``text`` as typed, without the particles :func:`tidy` drops around an answer ("482913 ạ",
     "dạ 700000001", "A012 nhé"): for answers that are kept as typed (a code, a number, a group)."""
     words = text.split()
-    folded = [fold(word).rstrip(_END_PUNCTUATION) for word in words]
-    start, end = 0, len(words)
-    while end - start > 1:
-        if end - start > 2 and " ".join(folded[end - 2 : end]) in _TRAILING_PARTICLES:
-            end -= 2
-        elif folded[end - 1] in _TRAILING_PARTICLES:
-            end -= 1
-        else:
-            break
-    while end - start > 1 and folded[start] in _LEADING_PARTICLES:
-        start += 1
+    start, end = _answer_span([fold(word).rstrip(_END_PUNCTUATION) for word in words])
     return " ".join(words[start:end]).rstrip(_END_PUNCTUATION) if end - start < len(words) else text
+
+
+def _answer_span(words: list[str]) -> tuple[int, int]:
+    """Where the answer is among folded ``words``: without the particles before and after it (a lone
+    particle stays: "DA" and "VANG" are answers themselves)."""
+    start, end = 0, len(words)
+    while end - start > 1 and (
+        words[end - 1] in _TRAILING_PARTICLES or " ".join(words[end - 2 : end]) in _TRAILING_PARTICLES
+    ):
+        end -= 2 if " ".join(words[end - 2 : end]) in _TRAILING_PARTICLES and end - start > 2 else 1
+    while end - start > 1 and words[start] in _LEADING_PARTICLES:
+        start += 1
+    return start, end
 
 
 def tidy(folded: str) -> str:
@@ -194,8 +199,5 @@ def tidy(folded: str) -> str:
     """
     words = [word.rstrip(",") for word in folded.rstrip(_END_PUNCTUATION).split()]
     words = [word for word in words if word]
-    while len(words) > 1 and (words[-1] in _TRAILING_PARTICLES or " ".join(words[-2:]) in _TRAILING_PARTICLES):
-        words = words[:-2] if " ".join(words[-2:]) in _TRAILING_PARTICLES and len(words) > 2 else words[:-1]
-    while len(words) > 1 and words[0] in _LEADING_PARTICLES:
-        words = words[1:]
-    return " ".join(words)
+    start, end = _answer_span(words)
+    return " ".join(words[start:end])

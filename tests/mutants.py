@@ -452,7 +452,7 @@ MUTANTS = (
     Mutant(
         "welcome-sees-all",
         "dialogs/engine.py",
-        "if head is not prompt and self.fits is not None and len(self._pages(prompt, rows, locale, state)) == 1:",
+        "if head is not prompt and self.fits is not None and self._whole(prompt, rows, locale, state):",
         "if False:",
         (f"{TYPING}::test_a_welcome_shows_the_menu_rows_that_fit_and_more_shows_the_whole_menu",),
     ),
