@@ -160,6 +160,7 @@ class Dispatcher:
     async def run(self, *, until_idle: bool = False, stop: asyncio.Event | None = None) -> Stats:
         """Dispatch until ``stop`` is set, or with ``until_idle`` until nothing is due or in flight."""
         poll = self.settings.dispatch_poll_seconds
+        await self._prepare()
         while stop is None or not stop.is_set():
             try:
                 handled = await self.once()
@@ -181,6 +182,17 @@ class Dispatcher:
             for task in pending:
                 task.cancel()
         return self.stats
+
+    async def _prepare(self) -> None:
+        """Let each sender make ready what its first send needs (``prepare()``, where it has one), so
+        that the first paced send leaves at its slot. A failure here is the first send's to report."""
+        for sender in (self.sms, self.telegram):
+            prepare = getattr(sender, "prepare", None)
+            if prepare is not None:
+                try:
+                    await prepare()
+                except Exception:  # never fatal: the send itself reports what is wrong
+                    log.warning("could not prepare %s; its first send will", type(sender).__name__, exc_info=True)
 
     def _anything_open(self, conn: Connection) -> bool:
         """Whether a delivery on one of our channels is still pending or held by a live lease."""
