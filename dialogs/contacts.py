@@ -282,7 +282,32 @@ def _accounts_params(turn: Turn) -> dict[str, Any]:
     notice = Msg.count(
         NP_("{name} will get no more alerts for it.", "{name} will get no more alerts for them."), n, **_name(turn)
     )
+    chosen = {int(i) for i in turn.slots["accounts"]}
+    left = _left_without_contacts(turn, {int(turn.slots.get("contact", 0))}, chosen)
+    if left:  # the read-back says what matters more: nobody at all will be told of an outage there
+        notice = _nobody_left(turn, left, chosen)
     return {**_name(turn), "accounts": accounts_named(turn, turn.slots["accounts"]), "notice": notice}
+
+
+def _nobody_left(turn: Turn, left: list[int], chosen: set[int]) -> Msg:
+    """The warning that ``left`` of the ``chosen`` accounts will have no alert contact after a removal."""
+    if set(left) == chosen:
+        return Msg.count(
+            NP_("After this, no one will get alerts for it.", "After this, no one will get alerts for them."), len(left)
+        )
+    return Msg.of(N_("After this, no one will get alerts for {accounts}."), accounts=accounts_named(turn, left))
+
+
+def _left_without_contacts(turn: Turn, removed: set[int], account_ids: set[int]) -> list[int]:
+    """Which of ``account_ids`` the ``removed`` contacts now cover and no other contact does.
+
+    An account that had no contact before the change is not counted: the change does not leave it so.
+    """
+    covered_by_removed: set[int] = set()
+    covered_by_others: set[int] = set()
+    for contact in turn.ports.contacts(turn.customer_id):
+        (covered_by_removed if contact.id in removed else covered_by_others).update(contact.service_account_ids)
+    return sorted((account_ids & covered_by_removed) - covered_by_others)
 
 
 def _pick_accounts(confirm_state: str) -> Any:
@@ -494,6 +519,12 @@ def _all_params(turn: Turn) -> dict[str, Any]:
         if turn.slots["action"] == "add"
         else N_("Remove {names} from ALL {n} service accounts?")
     )
+    if turn.slots["action"] == "remove":
+        every = {a.id for a in turn.ports.service_accounts(turn.customer_id)}
+        left = _left_without_contacts(turn, wanted, every)
+        if left:
+            verb = N_("Remove {names} from ALL {n} service accounts? {notice}")
+            return {"what": Msg.of(verb, names=names, n=count, notice=_nobody_left(turn, left, every))}
     return {"what": Msg.of(verb, names=names, n=count)}
 
 

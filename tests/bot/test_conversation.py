@@ -319,6 +319,88 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, step
 
 
 @pytest.mark.parametrize(
+    ("locale", "accounts", "words"),
+    [
+        ("en", "*1001", "Remove Nguyễn Văn An from *1001? After this, no one will get alerts for it. Y/N"),
+        (
+            "en",
+            "ALL",
+            "Remove Nguyễn Văn An from *1001, *1002? After this, no one will get alerts for *1001. Y/N",
+        ),
+        (
+            "vi",
+            "1",
+            "Xóa Nguyễn Văn An khỏi *1001? Sau đó không còn ai nhận cảnh báo cho tài khoản đã chọn. C/K",
+        ),
+        (
+            "vi",
+            "tất cả",
+            "Xóa Nguyễn Văn An khỏi *1001, *1002? Sau đó không còn ai nhận cảnh báo cho *1001. C/K",
+        ),
+    ],
+)
+def test_removing_the_last_contact_of_an_account_says_no_one_will_be_alerted(
+    app: App, locale: str, accounts: str, words: str
+) -> None:
+    """*1001 has one contact (An); *1002 has two (An and Bích): only *1001 would be left without one."""
+    chat = verified_chat(app, locale)
+    walk(chat, [("4", "unlink.contact", ""), ("1", "unlink.accounts", ""), (accounts, "unlink.confirm", words)])
+    chat.say("y")
+    assert contact_accounts(app, "Nguyễn Văn An") == ([] if accounts in ("ALL", "tất cả") else ["3-001-1002"])
+
+
+@pytest.mark.parametrize(
+    ("locale", "contacts", "words"),
+    [
+        (
+            "en",
+            "1",
+            "Remove Nguyễn Văn An from ALL 3 service accounts? After this, no one will get alerts for *1001. Y/N",
+        ),
+        ("en", "2", "Remove Trần Thị Bích from ALL 3 service accounts? Y/N"),  # An stays on both of hers
+        (
+            "en",
+            "1 2",
+            "Remove Nguyễn Văn An and Trần Thị Bích from ALL 3 service accounts? "
+            "After this, no one will get alerts for *1001, *1002. Y/N",
+        ),
+        (
+            "vi",
+            "1 2",
+            "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? "
+            "Sau đó không còn ai nhận cảnh báo cho *1001, *1002. C/K",
+        ),
+    ],
+)
+def test_removing_contacts_from_all_accounts_says_which_are_left_with_no_one(
+    app: App, locale: str, contacts: str, words: str
+) -> None:
+    """*1003 has no contact before the change: it is not the change that leaves it so, and is not named."""
+    chat = verified_chat(app, locale)
+    walk(chat, [("5", "all.action", ""), ("2", "all.contacts", ""), (contacts, "all.confirm", words)])
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", "Remove Maria Lopez from ALL 2 service accounts? After this, no one will get alerts for them. Y/N"),
+        (
+            "vi",
+            "Xóa Maria Lopez khỏi TẤT CẢ 2 tài khoản dịch vụ? "
+            "Sau đó không còn ai nhận cảnh báo cho tài khoản đã chọn. C/K",
+        ),
+    ],
+)
+def test_the_last_contact_of_every_account_removed_is_said_of_them_all(app: App, locale: str, words: str) -> None:
+    chat = verified_chat(app, locale, account="700000002", code="731562")
+    chat.run("5", "1", "1", "y")  # Maria Lopez, on *2001 only, now on both accounts
+    assert contact_accounts(app, "Maria Lopez") == ["3-002-2001", "3-002-2002"]
+    walk(chat, [("5", "all.action", ""), ("2", "all.contacts", ""), ("1", "all.confirm", words)])
+    chat.say("y")
+    assert contact_accounts(app, "Maria Lopez") == []
+
+
+@pytest.mark.parametrize(
     ("locale", "steps", "expected"),
     [
         (
@@ -336,7 +418,12 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, step
             [
                 ("5", "all.action", "TẤT CẢ các tài khoản dịch vụ: quý khách muốn làm gì?"),
                 ("2", "all.contacts", "Xin chọn người. Ví dụ: 1 2 hoặc TẤT CẢ"),
-                ("hết", "all.confirm", "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? C/K"),
+                (
+                    "hết",
+                    "all.confirm",
+                    "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? "
+                    "Sau đó không còn ai nhận cảnh báo cho *1001, *1002. C/K",
+                ),
                 ("ừ", "contacts.menu", "Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ."),
             ],
             {"Nguyễn Văn An": 0, "Trần Thị Bích": 0},
