@@ -256,9 +256,9 @@ _ABANDON_WORDS = (
     {"CANCEL", "QUIT"},
 )
 # Greetings are answered with a greeting and the question again, never counted as mistakes. In free
-# text only the unmistakable ones count ("Chao" may be a name).
+# text only the unmistakable ones count ("Chao" may be a name; "alo" is how a call is answered).
 _GREETINGS = {
-    "vi": ({"XIN CHAO", "CHAO BAN", "CHAO ANH", "CHAO CHI", "CHAO EM", "XIN CHAO BAN"}, {"CHAO", "ALO", "ALLO"}),
+    "vi": ({"XIN CHAO", "CHAO BAN", "CHAO ANH", "CHAO CHI", "CHAO EM", "XIN CHAO BAN", "ALO", "ALLO"}, {"CHAO"}),
     "en": ({"HELLO", "HELLO THERE", "GOOD MORNING", "GOOD AFTERNOON", "GOOD EVENING"}, {"HI", "HEY", "HI THERE"}),
 }
 _HELLO = N_("Hello!")

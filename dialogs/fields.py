@@ -32,6 +32,12 @@ LANGUAGE_CHOICES = (
     Choice("en", Msg.of(N_("English")), FIRST_LANGUAGE_CHOICES[1].aliases),
 )
 _NAME_PUNCT = set(" .'-’")
+# answers to some other question, typed where a name is asked ("có" for "add a contact?"): no one is
+# called that. Words that are also names stay names: "Dung" (and "đúng"), "Hồng" ("hong"), "Lưu".
+_NOT_NAMES = frozenset(
+    {"CO", "KHONG", "KO", "OK", "OKAY", "OKE", "YES", "NO", "YEAH", "YEP", "NOPE", "DUOC", "DUOC ROI", "DUNG ROI"}
+    | {"DONG Y", "CO CHU", "CHUA", "KHONG CAN", "KHONG BIET", "HI", "HEY", "SURE"}
+)
 _BEFORE_EMAIL = frozenset({"EMAIL", "EMAIL:", "E-MAIL", "E-MAIL:", "MAIL:", "LA", "LA:", "IS", "IT'S", "MY"})
 _AFTER_EMAIL = frozenset({"A", "NHE", "NHA", "AH"})
 _NOT_IN_EMAIL = frozenset({"So", "Sk", "Cn", "Co", "Cs"})  # emoji and other symbols, unassigned, private
@@ -69,6 +75,8 @@ def parse_name(turn: Turn, text: str) -> str | Invalid:
         return Invalid(Msg.of(N_("That name is too long: at most 60 characters, please.")))
     if not ok:
         return Invalid(Msg.of(N_("Please type the name with letters only, for example: Nguyen Van An.")))
+    if tidy(fold(name)) in _NOT_NAMES:
+        return Invalid(Msg.of(N_("Please type the person's full name, for example: Nguyen Van An.")))
     return name
 
 

@@ -171,6 +171,57 @@ def test_a_greeting_gets_a_greeting_and_the_question_again(app: App, locale: str
     assert "1-800-990-7788" in chat.say("ghi")  # the third mistake, not the fourth message, brings help
 
 
+@pytest.mark.parametrize(
+    ("locale", "greeting", "words"), [("vi", "alo", "Xin chào quý khách!"), ("en", "Alo!", "Hello!")]
+)
+def test_alo_where_a_name_is_asked_is_a_greeting_not_a_name(app: App, locale: str, greeting: str, words: str) -> None:
+    """ "Alo" is how a call is answered, never a person's name: the name question is asked again."""
+    chat = verified_chat(app, locale)
+    chat.say("1")
+    reply = chat.say(greeting)
+    assert reply.startswith(words) and chat.state == "add.name"
+    chat.say("Lê Thị Cúc")
+    assert chat.state == "add.phone"
+
+
+@pytest.mark.parametrize(
+    ("locale", "typed", "words"),
+    [
+        ("vi", "có", "Xin nhập họ tên đầy đủ, ví dụ: Nguyễn Văn An."),
+        ("vi", "dạ có", "Xin nhập họ tên đầy đủ"),
+        ("vi", "Không ạ", "Xin nhập họ tên đầy đủ"),
+        ("vi", "ok", "Xin nhập họ tên đầy đủ"),
+        ("vi", "được", "Xin nhập họ tên đầy đủ"),
+        ("en", "yes", "Please type the person's full name, for example: Nguyen Van An."),
+        ("en", "Okay.", "Please type the person's full name"),
+    ],
+)
+def test_a_yes_or_no_where_a_name_is_asked_is_not_taken_for_a_name(
+    app: App, locale: str, typed: str, words: str
+) -> None:
+    chat = verified_chat(app, locale)
+    chat.say("1")
+    reply = chat.say(typed)
+    assert chat.state == "add.name" and words in reply
+
+
+@pytest.mark.parametrize("name", ["Dung", "Dũng", "Hồng", "Lưu Văn Đức", "Có Văn Tài"])
+def test_names_that_sound_like_answers_are_names(app: App, name: str) -> None:
+    chat = verified_chat(app, "vi")
+    chat.say("1")
+    reply = chat.say(name)
+    assert chat.state == "add.phone" and name in reply
+
+
+@pytest.mark.parametrize("typed", ["có", "yes"])
+def test_a_yes_where_a_new_name_is_asked_in_an_edit_is_not_a_name(app: App, typed: str) -> None:
+    chat = verified_chat(app, "en")
+    chat.run("3", "1", "1")
+    assert chat.state == "edit.name"
+    chat.say(typed)
+    assert chat.state == "edit.name"
+
+
 # -- menus understand their own labels ------------------------------------------------------------
 
 
