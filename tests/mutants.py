@@ -623,6 +623,37 @@ MUTANTS = (
         "            keep = False",
         (f"{TG_ATTACKS_2}::test_a_language_switch_in_a_multi_select_keeps_the_ticked_accounts",),
     ),
+    Mutant(
+        "removal-hides-the-last-contact",
+        "dialogs/contacts.py",
+        "    return sorted((account_ids & covered_by_removed) - covered_by_others)",
+        "    return []",
+        (
+            "tests/bot/test_conversation.py::test_removing_the_last_contact_of_an_account_says_no_one_will_be_alerted",
+            "tests/bot/test_conversation.py::test_removing_contacts_from_all_accounts_says_which_are_left_with_no_one",
+        ),
+    ),
+    Mutant(
+        "removal-names-accounts-already-without-contacts",
+        "dialogs/contacts.py",
+        "    return sorted((account_ids & covered_by_removed) - covered_by_others)",
+        "    return sorted(account_ids - covered_by_others)",
+        ("tests/bot/test_conversation.py::test_removing_contacts_from_all_accounts_says_which_are_left_with_no_one",),
+    ),
+    Mutant(
+        "a-yes-is-a-name",
+        "dialogs/fields.py",
+        "    if tidy(fold(name)) in _NOT_NAMES:",
+        "    if False:",
+        (f"{TYPING}::test_a_yes_or_no_where_a_name_is_asked_is_not_taken_for_a_name",),
+    ),
+    Mutant(
+        "first-send-unprepared",
+        "bot/dispatch.py",
+        "        await self._prepare()\n",
+        "",
+        ("tests/bot/test_workers.py::test_four_workers_never_exceed_the_configured_rate_in_any_second",),
+    ),
 )
 
 
