@@ -977,17 +977,24 @@ def audit_command(
 
 @cli.command("optouts", epilog=reads("timezone"))
 def optouts_command(as_json: Annotated[bool, typer.Option("--json", help="a JSON array")] = False) -> None:
-    """Every address that asked for no more messages (STOP, NGỪNG, ...), newest first (masked)."""
+    """Every address that asked for no more messages (STOP, NGỪNG, ...), newest first (masked): who
+    blocks it (Twilio too, after its own words; us only, after NGỪNG) and when it was reminded how to
+    opt back in."""
     settings, catalogs = _settings(), Catalogs()
     found = _once(settings, lambda conn: opt_outs(conn, ZoneInfo(settings.timezone)))
     if as_json:
         _print_json(found)
         return
+    lang = settings.operator_language
+    blocked = {True: catalogs.render(OP("provider and us"), lang), False: catalogs.render(OP("us only"), lang)}
     _table(
         catalogs,
         settings,
-        [OP("time"), OP("channel"), OP("address"), OP("keyword")],
-        [[o["at"], o["channel"], o["address"], o["keyword"]] for o in found],
+        [OP("time"), OP("channel"), OP("address"), OP("keyword"), OP("blocked by"), OP("reminded")],
+        [
+            [o["at"], o["channel"], o["address"], o["keyword"], blocked[o["provider_blocks"]], o["reminded"] or "-"]
+            for o in found
+        ],
     )
 
 

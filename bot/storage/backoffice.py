@@ -162,7 +162,15 @@ def _masked_details(details: Any) -> Any:
 def opt_outs(conn: Connection, zone: tzinfo = UTC) -> list[dict[str, Any]]:
     """Every opted-out address, newest first."""
     return [
-        {"channel": r.channel, "address": mask(r.address), "keyword": r.keyword, "at": _when(r.opted_out_at, zone)}
+        {
+            "channel": r.channel,
+            "address": mask(r.address),
+            "keyword": r.keyword,
+            "at": _when(r.opted_out_at, zone),
+            # the provider refuses to send there too (Twilio's own words, 21610); else the opt-out is ours alone
+            "provider_blocks": bool(r.provider_blocks),
+            "reminded": _when(r.reminded_at, zone),  # the one reminder of how to opt back in
+        }
         for r in conn.execute(select(_oo).order_by(_oo.c.opted_out_at.desc()))
     ]
 

@@ -460,6 +460,42 @@ def test_opt_outs_and_the_outbox_for_the_back_office(tmp_path: Path) -> None:
     assert "--since takes a date" in run(["audit", "--since", "yesterday"], tmp_path).stderr
 
 
+def test_opt_outs_say_who_blocks_them_and_when_the_reminder_went(tmp_path: Path) -> None:
+    """STOP is Twilio's word: Twilio blocks the number too. NGỪNG is ours alone: we answer its next
+    message once with how to opt back in, and the operator sees when."""
+    import json
+    from datetime import UTC, datetime
+
+    from sqlalchemy import create_engine
+
+    from bot.storage import optouts
+
+    url = f"sqlite:///{tmp_path / 'prod.db'}"
+    assert run(["db", "upgrade"], tmp_path, OUTAGEBOT_DATABASE_URL=url, **OTHER_DB).returncode == 0
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        optouts.opt_out(
+            conn, "sms", "+17145550111", "STOP", datetime(2026, 11, 2, 17, tzinfo=UTC), provider_blocks=True
+        )
+        optouts.opt_out(
+            conn, "sms", "+17145550122", "NGUNG", datetime(2026, 11, 3, 17, tzinfo=UTC), provider_blocks=False
+        )
+        optouts.remind(conn, "sms", "+17145550122", datetime(2026, 11, 4, 17, tzinfo=UTC))
+    engine.dispose()
+    env = {"OUTAGEBOT_DATABASE_URL": url, "OUTAGEBOT_TIMEZONE": "America/Los_Angeles", **OTHER_DB}
+    found = json.loads(run(["optouts", "--json"], tmp_path, **env).stdout)
+    assert [(o["address"], o["provider_blocks"], o["reminded"]) for o in found] == [
+        ("********0122", False, "2026-11-04T09:00:00-08:00"),
+        ("********0111", True, None),
+    ]
+    table = run(["optouts"], tmp_path, **env).stdout.splitlines()
+    assert table[0].split() == ["time", "channel", "address", "keyword", "blocked", "by", "reminded"]
+    assert "NGUNG" in table[1] and "us only" in table[1] and table[1].endswith("2026-11-04T09:00:00-08:00")
+    assert "STOP" in table[2] and "provider and us" in table[2] and table[2].endswith(" -")
+    vi = run(["optouts"], tmp_path, OUTAGEBOT_OPERATOR_LANGUAGE="vi", **env).stdout
+    assert "bên chặn" in vi and "chỉ hệ thống" in vi and "nhà cung cấp và hệ thống" in vi
+
+
 def test_many_bad_rows_show_fifty_and_write_every_one_to_a_report(tmp_path: Path) -> None:
     header = (ROOT / "bot" / "demo_accounts.csv").read_text(encoding="utf-8").splitlines()[0]
     rows = [f"70000{i:04d},1,Shop {i},3-009-{i:04d},1 Main St,G{i},,Chủ {i},(626) 555-{i:04d},,fr" for i in range(120)]
