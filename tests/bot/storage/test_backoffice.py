@@ -102,6 +102,15 @@ def test_opt_outs_and_the_outbox_are_listed_masked(app: App) -> None:
         optouts.opt_out(conn, "sms", "+16265550190", "STOP", app.conversation.clock(), provider_blocks=True)
         stopped, queued = opt_outs(conn), outbox(conn)
         assert outbox(conn, "failed") == []
-    assert stopped == [{"channel": "sms", "address": "********0190", "keyword": "STOP", "at": stopped[0]["at"]}]
+    assert stopped == [
+        {
+            "channel": "sms",
+            "address": "********0190",
+            "keyword": "STOP",
+            "at": stopped[0]["at"],
+            "provider_blocks": True,
+            "reminded": None,
+        }
+    ]
     assert len(queued) == 1 and queued[0]["address"] == "********0190" and queued[0]["status"] == "pending"
     assert queued[0]["kind"] == OPT_IN_NOTICE and queued[0]["next_attempt"] is not None
