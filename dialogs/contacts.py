@@ -282,19 +282,17 @@ def _accounts_params(turn: Turn) -> dict[str, Any]:
     notice = Msg.count(
         NP_("{name} will get no more alerts for it.", "{name} will get no more alerts for them."), n, **_name(turn)
     )
-    chosen = {int(i) for i in turn.slots["accounts"]}
-    left = _left_without_contacts(turn, {int(turn.slots.get("contact", 0))}, chosen)
+    left = _left_without_contacts(turn, {int(turn.slots.get("contact", 0))}, {int(i) for i in turn.slots["accounts"]})
     if left:  # the read-back says what matters more: nobody at all will be told of an outage there
-        notice = _nobody_left(turn, left, chosen)
+        notice = _nobody_left(turn, left)
     return {**_name(turn), "accounts": accounts_named(turn, turn.slots["accounts"]), "notice": notice}
 
 
-def _nobody_left(turn: Turn, left: list[int], chosen: set[int]) -> Msg:
-    """The warning that ``left`` of the ``chosen`` accounts will have no alert contact after a removal."""
-    if set(left) == chosen:
-        return Msg.count(
-            NP_("After this, no one will get alerts for it.", "After this, no one will get alerts for them."), len(left)
-        )
+def _nobody_left(turn: Turn, left: list[int]) -> Msg:
+    """The warning that the ``left`` accounts will have no alert contact after a removal: named, or
+    all of them ("them" or "the chosen accounts" would read as the people being removed)."""
+    if len(left) == len(turn.ports.service_accounts(turn.customer_id)):
+        return Msg.of(N_("After this, no one will get alerts for any of your service accounts."))
     return Msg.of(N_("After this, no one will get alerts for {accounts}."), accounts=accounts_named(turn, left))
 
 
@@ -524,7 +522,7 @@ def _all_params(turn: Turn) -> dict[str, Any]:
         left = _left_without_contacts(turn, wanted, every)
         if left:
             verb = N_("Remove {names} from ALL {n} service accounts? {notice}")
-            return {"what": Msg.of(verb, names=names, n=count, notice=_nobody_left(turn, left, every))}
+            return {"what": Msg.of(verb, names=names, n=count, notice=_nobody_left(turn, left))}
     return {"what": Msg.of(verb, names=names, n=count)}
 
 

@@ -111,7 +111,19 @@ class DialogSettings:
 class Turn:
     """What a state's functions see: the session, the ports, the time, and a way to say things."""
 
-    __slots__ = ("asides", "brief", "headed", "messages", "now", "ports", "rich", "session", "settings", "shorter")
+    __slots__ = (
+        "asides",
+        "brief",
+        "headed",
+        "helped",
+        "messages",
+        "now",
+        "ports",
+        "rich",
+        "session",
+        "settings",
+        "shorter",
+    )
 
     def __init__(self, session: Session, ports: Ports, now: datetime, settings: DialogSettings, *, rich: bool = False):
         self.session = session
@@ -124,6 +136,7 @@ class Turn:
         self.rich = rich  # the channel shows choices as buttons: whole lists, and choices under a brief line
         self.shorter: list[tuple[Msg, Msg]] = []  # (message, what says enough when the reply would not fit)
         self.asides: list[Msg] = []  # help and hints: left out beside a read-back that would not fit with them
+        self.helped = False  # help was asked for ("?", HELP): beside a long read-back, the help alone answers
 
     def head(self, msg: Msg, short: Msg | None = None) -> None:
         """Say ``msg`` as the heading of the next state's choices, instead of its prompt (one line
@@ -162,7 +175,8 @@ class Turn:
 
     def aside(self, msg: Msg) -> None:
         """Say help or a hint before the question: beside a read-back (a yes/no question) that would
-        not fit with it, it is left out (the read-back's "Y/N" says how to answer)."""
+        not fit with it, the help asked for is said alone (the read-back was the message before), and
+        a hint is left out (the read-back's "Y/N" says how to answer)."""
         self.messages.append(msg)
         self.asides.append(msg)
 
@@ -675,6 +689,7 @@ class Engine:
 
     def _help(self, turn: Turn, state: State) -> None:
         params = {"support": self.settings.support_phone, "utility": self.settings.utility_name}
+        turn.helped = True
         if state.help is not None:
             turn.aside(Msg.of(state.help, **params))
             return
@@ -798,7 +813,11 @@ class Engine:
             return Reply(said, numbered, state.multi, session.locale, state.name, footer)
         reply = Reply((*said, prompt), numbered, state.multi, session.locale, state.name, footer)
         if state.yes_no and turn.asides and self.fits is not None and not turn.rich and not self.fits(reply):
-            # help or a hint beside a long read-back: the read-back alone (never cut), which ends "Y/N"
+            if turn.helped:  # "?" asked how to answer the read-back just shown: the help alone says it
+                helped = Reply(said, (), state.multi, session.locale, state.name)
+                if self.fits(helped):
+                    return helped
+            # a hint beside a long read-back: the read-back alone (never cut), which ends "Y/N"
             others = tuple(msg for msg in said if not any(msg is aside for aside in turn.asides))
             return Reply((*others, prompt), numbered, state.multi, session.locale, state.name, footer)
         if said and not state.yes_no and self.fits is not None and not turn.rich and not self.fits(reply):

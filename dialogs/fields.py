@@ -32,12 +32,37 @@ LANGUAGE_CHOICES = (
     Choice("en", Msg.of(N_("English")), FIRST_LANGUAGE_CHOICES[1].aliases),
 )
 _NAME_PUNCT = set(" .'-’")
-# answers to some other question, typed where a name is asked ("có" for "add a contact?"): no one is
-# called that. Words that are also names stay names: "Dung" (and "đúng"), "Hồng" ("hong"), "Lưu".
-_NOT_NAMES = frozenset(
-    {"CO", "KHONG", "KO", "OK", "OKAY", "OKE", "YES", "NO", "YEAH", "YEP", "NOPE", "DUOC", "DUOC ROI", "DUNG ROI"}
-    | {"DONG Y", "CO CHU", "CHUA", "KHONG CAN", "KHONG BIET", "HI", "HEY", "SURE"}
+# Answers to some other question, typed where a name is asked ("dạ vâng" to "add a contact?"): no one
+# is called that. Compared with their marks (lowercase, NFKC): "có" is an answer, "Cò" and "Cô" are
+# names; unmarked forms only where they are no name either ("co", "khong"). Words that are also names
+# ("Dung" and "đúng", "Hồng" and "hong", "Lưu", "Vàng" and "vang", "Chua") are not here; "ko" is, as the
+# commonest way to text "không": a surname alone gets the question again, which asks for the full name.
+_ANSWER_WORDS = frozenset(
+    {"có", "không", "dạ", "vâng", "ừ", "ừm", "ờ", "ạ", "rồi", "được", "chưa", "hông", "okay", "oke", "oki", "ok"}
+    | {"co", "khong", "duoc", "dc", "đc", "roi", "um", "yes", "no", "yeah", "yep", "yup", "nope", "nah", "sure"}
+    | {"right", "correct", "alright", "alo", "allo", "alô", "o.k.", "o.k", "hok", "hem", "hổng", "ko", "hi", "hey"}
 )
+_ANSWER_PHRASES = frozenset(
+    {"dạ vâng", "dạ được", "dạ rồi", "được rồi", "đúng rồi", "đúng vậy", "chính xác", "có lưu", "đồng ý", "có chứ"}
+    | {"không có", "chưa có", "không cần", "không biết", "ko co", "khong co", "chua co", "hong co", "hok co"}
+    | {"dung roi", "dung vay", "chinh xac", "co luu", "dong y", "co chu", "khong can", "khong biet", "duoc roi"}
+    | {"of course", "yes sir", "yes please", "no thanks", "a lô", "a lo", "ok luôn", "k co", "hông có"}
+)
+_NAME_LEADING = frozenset({"dạ", "da", "vâng", "ừ", "ờ", "oh", "uh", "um", "ừm", "well"})  # "vang" may be Vàng
+_NAME_TRAILING = frozenset({"ạ", "a", "nhé", "nhe", "nha", "nhá", "ah", "sir", "please", "luôn", "luon"})
+
+
+def _an_answer(name: str) -> bool:
+    """Whether ``name`` is a yes, a no or a greeting ("dạ vâng", "có ạ", "ok ok"), not anyone's name."""
+    words = [word.rstrip(".!,;:~") for word in unicodedata.normalize("NFKC", name).lower().split()]
+    words = [word for word in words if word]
+    while len(words) > 1 and words[0] in _NAME_LEADING:
+        words = words[1:]
+    while len(words) > 1 and words[-1] in _NAME_TRAILING:
+        words = words[:-1]
+    return " ".join(words) in _ANSWER_PHRASES or all(word in _ANSWER_WORDS for word in words)
+
+
 _BEFORE_EMAIL = frozenset({"EMAIL", "EMAIL:", "E-MAIL", "E-MAIL:", "MAIL:", "LA", "LA:", "IS", "IT'S", "MY"})
 _AFTER_EMAIL = frozenset({"A", "NHE", "NHA", "AH"})
 _NOT_IN_EMAIL = frozenset({"So", "Sk", "Cn", "Co", "Cs"})  # emoji and other symbols, unassigned, private
@@ -75,8 +100,8 @@ def parse_name(turn: Turn, text: str) -> str | Invalid:
         return Invalid(Msg.of(N_("That name is too long: at most 60 characters, please.")))
     if not ok:
         return Invalid(Msg.of(N_("Please type the name with letters only, for example: Nguyen Van An.")))
-    if tidy(fold(name)) in _NOT_NAMES:
-        return Invalid(Msg.of(N_("Please type the person's full name, for example: Nguyen Van An.")))
+    if _an_answer(name):
+        return Invalid(Msg.of(N_("Please type the person's full name, for example: Nguyen Van An. X: never mind.")))
     return name
 
 

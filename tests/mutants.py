@@ -643,9 +643,23 @@ MUTANTS = (
     Mutant(
         "a-yes-is-a-name",
         "dialogs/fields.py",
-        "    if tidy(fold(name)) in _NOT_NAMES:",
+        "    if _an_answer(name):",
         "    if False:",
         (f"{TYPING}::test_a_yes_or_no_where_a_name_is_asked_is_not_taken_for_a_name",),
+    ),
+    Mutant(
+        "answer-particles-kept-in-names",
+        "dialogs/fields.py",
+        "    while len(words) > 1 and words[0] in _NAME_LEADING:",
+        "    while False:",
+        (f"{TYPING}::test_a_yes_or_no_where_a_name_is_asked_is_not_taken_for_a_name",),
+    ),
+    Mutant(
+        "read-back-instead-of-help-asked",
+        "dialogs/engine.py",
+        "            if turn.helped:",
+        "            if False:",
+        (f"{WEB}::test_help_at_a_read_back_too_long_to_hold_it_is_said_alone_and_a_hint_is_left_out",),
     ),
     Mutant(
         "first-send-unprepared",

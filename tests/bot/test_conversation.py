@@ -321,7 +321,7 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, step
 @pytest.mark.parametrize(
     ("locale", "accounts", "words"),
     [
-        ("en", "*1001", "Remove Nguyễn Văn An from *1001? After this, no one will get alerts for it. Y/N"),
+        ("en", "*1001", "Remove Nguyễn Văn An from *1001? After this, no one will get alerts for *1001. Y/N"),
         (
             "en",
             "ALL",
@@ -330,12 +330,12 @@ def test_remove_a_contact_from_some_service_accounts(app: App, locale: str, step
         (
             "vi",
             "1",
-            "Xóa Nguyễn Văn An khỏi *1001? Sau đó không còn ai nhận cảnh báo cho tài khoản đã chọn. C/K",
+            "Xóa Nguyễn Văn An khỏi *1001? Nếu xóa, sẽ không còn ai nhận cảnh báo cho tài khoản *1001. C/K",
         ),
         (
             "vi",
             "tất cả",
-            "Xóa Nguyễn Văn An khỏi *1001, *1002? Sau đó không còn ai nhận cảnh báo cho *1001. C/K",
+            "Xóa Nguyễn Văn An khỏi *1001, *1002? Nếu xóa, sẽ không còn ai nhận cảnh báo cho tài khoản *1001. C/K",
         ),
     ],
 )
@@ -368,7 +368,7 @@ def test_removing_the_last_contact_of_an_account_says_no_one_will_be_alerted(
             "vi",
             "1 2",
             "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? "
-            "Sau đó không còn ai nhận cảnh báo cho *1001, *1002. C/K",
+            "Nếu xóa, sẽ không còn ai nhận cảnh báo cho tài khoản *1001, *1002. C/K",
         ),
     ],
 )
@@ -383,11 +383,15 @@ def test_removing_contacts_from_all_accounts_says_which_are_left_with_no_one(
 @pytest.mark.parametrize(
     ("locale", "words"),
     [
-        ("en", "Remove Maria Lopez from ALL 2 service accounts? After this, no one will get alerts for them. Y/N"),
+        (
+            "en",
+            "Remove Maria Lopez from ALL 2 service accounts? "
+            "After this, no one will get alerts for any of your service accounts. Y/N",
+        ),
         (
             "vi",
             "Xóa Maria Lopez khỏi TẤT CẢ 2 tài khoản dịch vụ? "
-            "Sau đó không còn ai nhận cảnh báo cho tài khoản đã chọn. C/K",
+            "Nếu xóa, sẽ không còn ai nhận cảnh báo cho tài khoản nào. C/K",
         ),
     ],
 )
@@ -422,7 +426,7 @@ def test_the_last_contact_of_every_account_removed_is_said_of_them_all(app: App,
                     "hết",
                     "all.confirm",
                     "Xóa Nguyễn Văn An và Trần Thị Bích khỏi TẤT CẢ 3 tài khoản dịch vụ? "
-                    "Sau đó không còn ai nhận cảnh báo cho *1001, *1002. C/K",
+                    "Nếu xóa, sẽ không còn ai nhận cảnh báo cho tài khoản *1001, *1002. C/K",
                 ),
                 ("ừ", "contacts.menu", "Đã xóa 2 người liên lạc khỏi TẤT CẢ các tài khoản dịch vụ."),
             ],

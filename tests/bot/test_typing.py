@@ -192,8 +192,23 @@ def test_alo_where_a_name_is_asked_is_a_greeting_not_a_name(app: App, locale: st
         ("vi", "Không ạ", "Xin nhập họ tên đầy đủ"),
         ("vi", "ok", "Xin nhập họ tên đầy đủ"),
         ("vi", "được", "Xin nhập họ tên đầy đủ"),
-        ("en", "yes", "Please type the person's full name, for example: Nguyen Van An."),
+        ("vi", "dạ vâng", "Xin nhập họ tên đầy đủ, ví dụ: Nguyễn Văn An. X: hủy."),
+        ("vi", "vâng ạ", "Xin nhập họ tên đầy đủ"),
+        ("vi", "dạ rồi", "Xin nhập họ tên đầy đủ"),
+        ("vi", "ko co", "Xin nhập họ tên đầy đủ"),
+        ("vi", "da ko co", "Xin nhập họ tên đầy đủ"),  # dạ without its mark, before a phrase
+        ("en", "well sure", "Please type the person's full name"),
+        ("vi", "chưa có", "Xin nhập họ tên đầy đủ"),
+        ("vi", "đc", "Xin nhập họ tên đầy đủ"),
+        ("vi", "có có", "Xin nhập họ tên đầy đủ"),
+        ("vi", "chính xác", "Xin nhập họ tên đầy đủ"),
+        ("vi", "alo alo", "Xin nhập họ tên đầy đủ"),
+        ("vi", "ｃｏ", "Xin nhập họ tên đầy đủ"),  # full-width letters
+        ("vi", "dạ vâng 714 555 0177", "Xin nhập họ tên đầy đủ"),  # with the number, as the question asks
+        ("en", "yes", "Please type the person's full name, for example: Nguyen Van An. X: never mind."),
         ("en", "Okay.", "Please type the person's full name"),
+        ("en", "of course", "Please type the person's full name"),
+        ("en", "O.K.", "Please type the person's full name"),
     ],
 )
 def test_a_yes_or_no_where_a_name_is_asked_is_not_taken_for_a_name(
@@ -205,7 +220,10 @@ def test_a_yes_or_no_where_a_name_is_asked_is_not_taken_for_a_name(
     assert chat.state == "add.name" and words in reply
 
 
-@pytest.mark.parametrize("name", ["Dung", "Dũng", "Hồng", "Lưu Văn Đức", "Có Văn Tài"])
+@pytest.mark.parametrize(
+    "name",
+    ["Dung", "Dũng", "Hồng", "Lưu Văn Đức", "Có Văn Tài", "Vàng", "Không Minh", "Vang Ko", "Oh Chua", "Cò", "Cô Ba"],
+)
 def test_names_that_sound_like_answers_are_names(app: App, name: str) -> None:
     chat = verified_chat(app, "vi")
     chat.say("1")

@@ -701,6 +701,23 @@ def test_a_bare_dung_is_the_opt_out_word_even_at_a_yes_no_question_and_dung_with
     assert len(rows(sms_app, OptOut)) == 1
 
 
+def test_help_at_a_read_back_too_long_to_hold_it_is_said_alone_and_a_hint_is_left_out(
+    client: TestClient, sms_app: App
+) -> None:
+    """At a read-back that fills its two segments, "?" asks how to answer the message just before:
+    the help alone says it. A wrong answer there gets the read-back again, whose "C/K" is the hint."""
+    phone = Phone(client, "+17145550157")
+    for text in ("xin chào", "1", "700000001", "482913", "4", "1"):
+        phone.sms(text)
+    readback = phone.sms("1") or ""
+    assert readback == "Xóa Nguyễn Văn An khỏi *1001? Nếu xóa, sẽ không còn ai nhận cảnh báo cho tài khoản *1001. C/K"
+    assert phone.sms("?") == "C: lưu thay đổi này. K: không lưu. 0: quay lại. X: hủy."
+    assert (phone.sms("giúp") or "").endswith("?: xem hướng dẫn.")  # the carriers' HELP: the program notice
+    assert phone.sms("abc") == readback
+    assert "Đã xóa Nguyễn Văn An khỏi 1 tài khoản dịch vụ." in (phone.sms("có") or "")
+    assert contact_accounts(sms_app, "Nguyễn Văn An") == ["3-001-1002"]
+
+
 # --- every reply within two segments, for long names and many service accounts ---------------------
 
 LONG_NAMES = {  # (customer, code, business name, service accounts, contact)
