@@ -297,14 +297,18 @@ def _nobody_left(turn: Turn, left: list[int]) -> Msg:
 
 
 def _left_without_contacts(turn: Turn, removed: set[int], account_ids: set[int]) -> list[int]:
-    """Which of ``account_ids`` the ``removed`` contacts now cover and no other contact does.
+    """Which of ``account_ids`` the ``removed`` contacts are on and no other contact an alert reaches is.
 
-    An account that had no contact before the change is not counted: the change does not leave it so.
+    An account none of the ``removed`` is on is not counted: the change does not touch it. A contact
+    an alert would not reach (opted out, no mobile number) covers nothing.
     """
     covered_by_removed: set[int] = set()
     covered_by_others: set[int] = set()
     for contact in turn.ports.contacts(turn.customer_id):
-        (covered_by_removed if contact.id in removed else covered_by_others).update(contact.service_account_ids)
+        if contact.id in removed:
+            covered_by_removed.update(contact.service_account_ids)
+        elif contact.reachable:
+            covered_by_others.update(contact.service_account_ids)
     return sorted((account_ids & covered_by_removed) - covered_by_others)
 
 

@@ -35,6 +35,7 @@ class ContactView:
     email: str | None
     language: str
     service_account_ids: frozenset[int]
+    reachable: bool = True  # an alert would reach them (a number, not opted out, or on Telegram)
 
 
 @dataclass(frozen=True, slots=True)

@@ -641,6 +641,26 @@ MUTANTS = (
         ("tests/bot/test_conversation.py::test_removing_contacts_from_all_accounts_says_which_are_left_with_no_one",),
     ),
     Mutant(
+        "an-opted-out-contact-covers-an-account",
+        "dialogs/contacts.py",
+        "        elif contact.reachable:",
+        "        else:",
+        (
+            "tests/bot/test_conversation.py::"
+            "test_a_contact_whose_number_opted_out_does_not_count_as_one_who_gets_alerts",
+        ),
+    ),
+    Mutant(
+        "a-telegram-contact-opted-out-of-sms-is-unreachable",
+        "bot/storage/accounts.py",
+        "        _co.c.telegram_chat_id.is_not(None),\n",
+        "",
+        (
+            "tests/bot/test_conversation.py::"
+            "test_a_contact_whose_number_opted_out_does_not_count_as_one_who_gets_alerts",
+        ),
+    ),
+    Mutant(
         "a-yes-is-a-name",
         "dialogs/fields.py",
         "    if _an_answer(name):",

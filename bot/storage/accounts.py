@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Connection, and_, bindparam, delete, func, insert, select, update
+from sqlalchemy import JSON, Connection, and_, bindparam, delete, exists, func, insert, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.security import CodeChecker, FailureAlarm, mask
@@ -26,6 +26,7 @@ from bot.storage.models import (
     Contact,
     ContactAssignment,
     CustomerAccount,
+    OptOut,
     OutboundMessage,
     ServiceAccount,
     table,
@@ -53,6 +54,7 @@ _co = table(Contact)
 _as = table(ContactAssignment)
 _audit = table(AuditEntry)
 _om = table(OutboundMessage)
+_oo = table(OptOut)
 
 _CUSTOMER_BY_NUMBER = select(
     _ca.c.id, _ca.c.name, _ca.c.access_code_hash, _ca.c.failed_attempts, _ca.c.locked_until, _ca.c.credential_version
@@ -76,8 +78,26 @@ _SERVICE_ACCOUNTS = Prepared(
     .where(_sa.c.customer_id == bindparam("cid"))
     .order_by(_sa.c.number)
 )
+# whether an alert reaches the contact, as alert planning decides it (bot.storage.alerts): a number,
+# not opted out as a contact, and on Telegram or not opted out of SMS
+_REACHABLE = and_(
+    _co.c.phone.is_not(None),
+    _co.c.opted_out_at.is_(None),
+    or_(
+        _co.c.telegram_chat_id.is_not(None),
+        not_(exists().where(_oo.c.channel == "sms", _oo.c.address == _co.c.phone)),
+    ),
+)
 _CONTACTS = Prepared(
-    select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language, _as.c.service_account_id)
+    select(
+        _co.c.id,
+        _co.c.name,
+        _co.c.phone,
+        _co.c.email,
+        _co.c.language,
+        _as.c.service_account_id,
+        _REACHABLE.label("reachable"),
+    )
     .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
     .where(_co.c.customer_id == bindparam("cid"))
     .order_by(_co.c.name, _co.c.id)
@@ -322,7 +342,9 @@ class AccountsRepo:
                 entry = grouped.setdefault(row[0], (row, set()))
                 if row[5] is not None:
                     entry[1].add(row[5])
-            cached = [ContactView(r[0], r[1], r[2], r[3], r[4], frozenset(ids)) for r, ids in grouped.values()]
+            cached = [
+                ContactView(r[0], r[1], r[2], r[3], r[4], frozenset(ids), bool(r[6])) for r, ids in grouped.values()
+            ]
             self._contacts[customer_id] = cached
         return cached
 

@@ -350,6 +350,32 @@ def test_removing_the_last_contact_of_an_account_says_no_one_will_be_alerted(
 
 
 @pytest.mark.parametrize(
+    ("on_telegram", "words"),
+    [
+        (False, "Remove Nguyễn Văn An from *1002? After this, no one will get alerts for *1002. Y/N"),
+        (True, "Remove Nguyễn Văn An from *1002? Nguyễn Văn An will get no more alerts for it. Y/N"),
+    ],
+)
+def test_a_contact_whose_number_opted_out_does_not_count_as_one_who_gets_alerts(
+    app: App, on_telegram: bool, words: str
+) -> None:
+    """Bích is the other contact on *1002, but her number opted out of SMS: an alert reaches her only if
+    she is on Telegram, so only then is An not the last one alerted there."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import update
+
+    from bot.storage import optouts
+
+    with app.db.engine.begin() as conn:
+        optouts.opt_out(conn, "sms", "+17145550102", "NGUNG", datetime.now(UTC), provider_blocks=False)
+        if on_telegram:
+            conn.execute(update(Contact).where(Contact.name == "Trần Thị Bích").values(telegram_chat_id=4242))
+    chat = verified_chat(app, "en")
+    walk(chat, [("4", "unlink.contact", ""), ("1", "unlink.accounts", ""), ("*1002", "unlink.confirm", words)])
+
+
+@pytest.mark.parametrize(
     ("locale", "contacts", "words"),
     [
         (
