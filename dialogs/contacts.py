@@ -304,10 +304,11 @@ def _left_without_contacts(turn: Turn, removed: set[int], account_ids: set[int])
     """
     covered_by_removed: set[int] = set()
     covered_by_others: set[int] = set()
+    reachable = turn.ports.reachable_contacts(turn.customer_id)
     for contact in turn.ports.contacts(turn.customer_id):
         if contact.id in removed:
             covered_by_removed.update(contact.service_account_ids)
-        elif contact.reachable:
+        elif contact.id in reachable:
             covered_by_others.update(contact.service_account_ids)
     return sorted((account_ids & covered_by_removed) - covered_by_others)
 

@@ -35,7 +35,6 @@ class ContactView:
     email: str | None
     language: str
     service_account_ids: frozenset[int]
-    reachable: bool = True  # an alert would reach them (a number, not opted out, or on Telegram)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +108,10 @@ class AccountsPort(Protocol):
 
     def contacts(self, customer_id: int) -> Sequence[ContactView]:
         """The customer's contacts, in a stable order."""
+        ...
+
+    def reachable_contacts(self, customer_id: int) -> frozenset[int]:
+        """Ids of the customer's contacts an alert would reach (a number, not opted out, or on Telegram)."""
         ...
 
     def add_contact(self, customer_id: int, contact: NewContact, service_account_ids: Sequence[int]) -> ChangeResult:

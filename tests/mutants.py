@@ -643,7 +643,7 @@ MUTANTS = (
     Mutant(
         "an-opted-out-contact-covers-an-account",
         "dialogs/contacts.py",
-        "        elif contact.reachable:",
+        "        elif contact.id in reachable:",
         "        else:",
         (
             "tests/bot/test_conversation.py::"

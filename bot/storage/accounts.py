@@ -88,16 +88,9 @@ _REACHABLE = and_(
         not_(exists().where(_oo.c.channel == "sms", _oo.c.address == _co.c.phone)),
     ),
 )
+_REACHABLE_CONTACTS = Prepared(select(_co.c.id).where(_co.c.customer_id == bindparam("cid"), _REACHABLE))
 _CONTACTS = Prepared(
-    select(
-        _co.c.id,
-        _co.c.name,
-        _co.c.phone,
-        _co.c.email,
-        _co.c.language,
-        _as.c.service_account_id,
-        _REACHABLE.label("reachable"),
-    )
+    select(_co.c.id, _co.c.name, _co.c.phone, _co.c.email, _co.c.language, _as.c.service_account_id)
     .select_from(_co.outerjoin(_as, _as.c.contact_id == _co.c.id))
     .where(_co.c.customer_id == bindparam("cid"))
     .order_by(_co.c.name, _co.c.id)
@@ -342,11 +335,13 @@ class AccountsRepo:
                 entry = grouped.setdefault(row[0], (row, set()))
                 if row[5] is not None:
                     entry[1].add(row[5])
-            cached = [
-                ContactView(r[0], r[1], r[2], r[3], r[4], frozenset(ids), bool(r[6])) for r, ids in grouped.values()
-            ]
+            cached = [ContactView(r[0], r[1], r[2], r[3], r[4], frozenset(ids)) for r, ids in grouped.values()]
             self._contacts[customer_id] = cached
         return cached
+
+    def reachable_contacts(self, customer_id: int) -> frozenset[int]:
+        """The customer's contacts an alert would reach (read only where a read-back needs it)."""
+        return frozenset(int(r[0]) for r in _REACHABLE_CONTACTS.all(self.conn, {"cid": customer_id}))
 
     def _own_accounts(self, customer_id: int, ids: Sequence[int]) -> list[int]:
         mine = {a.id for a in self.service_accounts(customer_id)}
